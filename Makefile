@@ -1,0 +1,114 @@
+# lark - build, run, test, bench, fuzz.
+#
+#   make run     install missing Debian packages, build, serve on :8080 (PORT)
+#   make test    build everything and run every test (release and ASan builds)
+#   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
+#   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
+#   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
+#   make asan    the AddressSanitizer + UBSan build, in build-asan/
+
+CC      ?= cc
+BUILD   ?= build
+# Warnings live apart from CFLAGS so that `make CFLAGS=...` cannot drop them.
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           -Wstrict-prototypes -Wmissing-prototypes -Wold-style-definition \
+           -Wpointer-arith -Wwrite-strings -Wvla -Wundef -Wimplicit-fallthrough \
+           -Wcast-qual -fno-common
+CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
+CPPFLAGS_ALL = -I. $(DEFS) $(CPPFLAGS)
+PKGS    := jansson libjwt sqlite3
+LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+
+CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
+            core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
+            core/store_sqlite.c core/query.c core/hmap.c core/heap.c
+FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
+            fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
+UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_store test_router \
+              test_fcgirec test_heap test_config test_ratelimit
+
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
+FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
+# larkd's modules minus main, for unit tests
+FCGI_LIB_OBJ := $(filter-out $(BUILD)/fcgi/main.o,$(FCGI_OBJ))
+
+.PHONY: all asan run test unit integration bench fuzz lint clean deps check-deps
+all: $(BUILD)/larkd $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/larkd: $(FCGI_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+
+# ---- running ------------------------------------------------------------
+
+deps:
+	tools/deps.sh
+
+run: deps
+	$(MAKE) all
+	tools/run.sh
+
+# ---- tests --------------------------------------------------------------
+
+unit: all
+	tools/unit.sh $(BUILD) $(UNIT_TESTS)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) asan
+	$(MAKE) fuzz-build
+	tools/test.sh
+
+bench: deps
+	$(MAKE) all
+	tools/bench.sh
+
+# ---- fuzzing ------------------------------------------------------------
+
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec
+FUZZ_CC := clang
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CORE := $(filter-out core/store_sqlite.c core/store.c core/migrate.c,$(CORE_SRC))
+FUZZ_SECONDS ?= 60
+
+.PHONY: fuzz-build
+fuzz-build: $(FUZZERS:%=build-fuzz/%)
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
+		$(LIBS)
+
+fuzz: fuzz-build
+	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
+
+# ---- lint ---------------------------------------------------------------
+
+lint:
+	tools/lint.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

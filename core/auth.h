@@ -1,0 +1,44 @@
+/*
+ * auth.h - JWT access-token verification (API.md "Authentication").
+ *
+ * libjwt 1.10 checks the signature but takes the algorithm from the token
+ * and checks no claims, so this module adds every rule API.md sets: the
+ * token's alg must equal the configured one (which also refuses "none" and
+ * the HS256-with-a-public-key confusion), exp is required and must be in
+ * the future, nbf must not be, aud and iss must match when configured, and
+ * sub must be a well-formed user id.
+ *
+ * struct auth is built once at start-up and is read-only afterwards, so any
+ * thread may call auth_verify concurrently.
+ */
+#ifndef LARK_AUTH_H
+#define LARK_AUTH_H
+
+#include "core/limits.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct lark_err;
+struct auth;
+
+/*
+ * Build a verifier from cfg (jwt_alg, jwt_secret or jwt_key_file, jwt_aud,
+ * jwt_iss, jwt_leeway). Reads the key file. Returns 0, or LARK_EINVAL with
+ * err set. The caller frees *out with auth_free.
+ */
+int auth_new(const struct config *cfg, struct auth **out, struct lark_err *err);
+
+void auth_free(struct auth *a);
+
+/*
+ * Verify token (len bytes, need not be NUL-terminated) at time now (Unix
+ * seconds). On success copies the subject into user and returns 0.
+ * Errors: LARK_ENOAUTH (empty), LARK_EEXPIRED (exp passed or nbf ahead),
+ * LARK_ETOKEN (anything else), with the reason in err.
+ */
+int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now,
+                char user[LIMIT_USER_ID_MAX + 1], struct lark_err *err);
+
+#endif

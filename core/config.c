@@ -1,0 +1,282 @@
+/*
+ * config.c - the configuration table and its loaders.
+ */
+#include "core/config.h"
+
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef LARK_MIGRATIONS_DIR
+#define LARK_MIGRATIONS_DIR "migrations"
+#endif
+
+/* A config file line longer than this is an error, not silently cut. */
+#define CONFIG_LINE_MAX 4096
+
+enum config_type { CFG_STR, CFG_INT };
+
+struct config_key {
+    const char *key;  /* name in the config file */
+    const char *env;  /* environment variable */
+    enum config_type type;
+    size_t offset;    /* into struct config */
+    const char *def;  /* CFG_STR default ("" = derived or empty) */
+    long def_int;     /* CFG_INT default */
+    long min, max;    /* range for CFG_INT */
+    const char *help;
+};
+
+#define S(k, e, field, d, h) {k, e, CFG_STR, offsetof(struct config, field), d, 0, 0, 0, h}
+#define I(k, e, field, d, lo, hi, h)                                                               \
+    {k, e, CFG_INT, offsetof(struct config, field), NULL, d, lo, hi, h}
+
+static const struct config_key config_keys[] = {
+    S("data", "LARK_DATA", data_dir, "var", "directory for the SQLite database and the socket"),
+    S("db", "LARK_DB", db, "", "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
+    S("migrations", "LARK_MIGRATIONS", migrations, LARK_MIGRATIONS_DIR,
+      "directory holding sqlite/ and postgres/ migrations"),
+    S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
+      "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
+    S("listen", "LARK_LISTEN", listen, "", "FastCGI unix socket (default DATA/larkd.sock)"),
+    I("listen_backlog", "LARK_LISTEN_BACKLOG", listen_backlog, 4096, 16, 65535,
+      "listen backlog of the FastCGI socket"),
+    I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
+    S("jwt_alg", "LARK_JWT_ALG", jwt_alg, "HS256", "accepted JWT algorithm: HS256, RS256 or ES256"),
+    S("jwt_secret", "LARK_JWT_SECRET", jwt_secret, CONFIG_DEV_SECRET, "HS256 shared secret"),
+    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "", "PEM public key for RS256/ES256"),
+    S("jwt_aud", "LARK_JWT_AUD", jwt_aud, "", "required JWT aud (empty: not checked)"),
+    S("jwt_iss", "LARK_JWT_ISS", jwt_iss, "", "required JWT iss (empty: not checked)"),
+    I("jwt_leeway", "LARK_JWT_LEEWAY", jwt_leeway, 0, 0, 300, "seconds of clock skew on exp/nbf"),
+    I("body_max", "LARK_BODY_MAX", body_max, LIMIT_BODY_DEFAULT, 1, LIMIT_REQUEST_MAX,
+      "bytes of a message body"),
+    I("meta_max", "LARK_META_MAX", meta_max, LIMIT_META_DEFAULT, 2, LIMIT_REQUEST_MAX,
+      "bytes of a message meta object"),
+    I("request_max", "LARK_REQUEST_MAX", request_max, LIMIT_REQUEST_DEFAULT, 1024,
+      LIMIT_REQUEST_MAX, "bytes of a request body"),
+    I("group_max", "LARK_GROUP_MAX", group_max, LIMIT_GROUP_DEFAULT, 2, LIMIT_GROUP_MAX,
+      "members of a group"),
+    I("poll_timeout", "LARK_POLL_TIMEOUT", poll_timeout, LIMIT_POLL_TIMEOUT_DEFAULT, 0,
+      LIMIT_POLL_TIMEOUT_MAX, "default long-poll timeout, seconds"),
+    I("poll_timeout_max", "LARK_POLL_TIMEOUT_MAX", poll_timeout_max, LIMIT_POLL_TIMEOUT_MAX, 1,
+      LIMIT_POLL_TIMEOUT_MAX, "longest long-poll timeout a client may ask, seconds"),
+    I("history_max", "LARK_HISTORY_MAX", history_max, LIMIT_HISTORY_MAX, 1, LIMIT_HISTORY_MAX,
+      "most messages per history page"),
+    I("send_rate", "LARK_SEND_RATE", send_rate, LIMIT_SEND_RATE_DEFAULT, 0, 1000000,
+      "sends per user per second (0: unlimited)"),
+    I("send_burst", "LARK_SEND_BURST", send_burst, LIMIT_SEND_BURST_DEFAULT, 1, 1000000,
+      "sends per user in a burst"),
+    I("sse_keepalive", "LARK_SSE_KEEPALIVE", sse_keepalive, 15, 1, 15,
+      "seconds between SSE keep-alive comments (API.md: at most 15)"),
+    I("sse_retry_ms", "LARK_SSE_RETRY_MS", sse_retry_ms, 2000, 100, 600000,
+      "reconnect delay SSE clients are told, milliseconds"),
+    I("poll_trickle", "LARK_POLL_TRICKLE", poll_trickle, 3, 1, 60,
+      "seconds between whitespace bytes on a held long-poll (hang-up detection)"),
+    I("drain_grace_ms", "LARK_DRAIN_GRACE_MS", drain_grace_ms, 1000, 0, 60000,
+      "after SIGTERM, how long new requests are answered 503 before exit"),
+    S("cors_origins", "LARK_CORS_ORIGINS", cors_origins, "", "comma-separated allowed Origins"),
+    S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
+      "comma-separated client addresses allowed GET /metrics"),
+    S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+};
+
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static char **cfg_str(struct config *cfg, const struct config_key *k)
+{
+    return (char **)((char *)cfg + k->offset);
+}
+
+static int *cfg_int(struct config *cfg, const struct config_key *k)
+{
+    return (int *)((char *)cfg + k->offset);
+}
+
+static int config_set(struct config *cfg, const struct config_key *k, const char *val,
+                      const char *origin, struct lark_err *err)
+{
+    if (k->type == CFG_STR) {
+        char **p = cfg_str(cfg, k);
+        free(*p);
+        *p = xstrdup(val);
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long v = strtol(val, &end, 10);
+    if (errno || end == val || *end || v < k->min || v > k->max)
+        return lark_err_set(err, LARK_EINVAL, "%s: %s must be an integer in [%ld, %ld], got '%s'",
+                            origin, k->key, k->min, k->max, val);
+    *cfg_int(cfg, k) = (int)v;
+    return 0;
+}
+
+static const struct config_key *config_find(const char *key)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(config_keys[i].key, key) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int config_load_file(struct config *cfg, const char *path, struct lark_err *err)
+{
+    char line[CONFIG_LINE_MAX];
+    int lineno = 0;
+    int rc = 0;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return lark_err_set(err, LARK_EINVAL, "cannot open config file %s", path);
+    while (fgets(line, sizeof(line), f)) {
+        char origin[64];
+        char *key, *val, *eq;
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            rc = lark_err_set(err, LARK_EINVAL, "%s:%d: line too long", path, lineno);
+            goto out;
+        }
+        key = trim(line);
+        if (*key == '\0' || *key == '#')
+            continue;
+        eq = strchr(key, '=');
+        if (!eq) {
+            rc = lark_err_set(err, LARK_EINVAL, "%s:%d: expected key = value", path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        val = trim(eq + 1);
+        key = trim(key);
+        const struct config_key *k = config_find(key);
+        if (!k) {
+            rc = lark_err_set(err, LARK_EINVAL, "%s:%d: unknown key '%s'", path, lineno, key);
+            goto out;
+        }
+        snprintf(origin, sizeof(origin), "line %d", lineno);
+        rc = config_set(cfg, k, val, origin, err);
+        if (rc)
+            goto out;
+    }
+out:
+    fclose(f);
+    return rc;
+}
+
+int config_load(struct config *cfg, const char *path, struct lark_err *err)
+{
+    int rc = 0;
+
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->type == CFG_STR)
+            *cfg_str(cfg, k) = xstrdup(k->def);
+        else
+            *cfg_int(cfg, k) = (int)k->def_int;
+    }
+    if (!path)
+        path = getenv("LARK_CONFIG");
+    if (path && *path) {
+        rc = config_load_file(cfg, path, err);
+        if (rc)
+            goto fail;
+    }
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const char *v = getenv(config_keys[i].env);
+        if (!v)
+            continue;
+        rc = config_set(cfg, &config_keys[i], v, config_keys[i].env, err);
+        if (rc)
+            goto fail;
+    }
+    if (!*cfg->db) {
+        free(cfg->db);
+        cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
+    }
+    if (!*cfg->listen) {
+        free(cfg->listen);
+        cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
+    }
+    if (cfg->poll_timeout > cfg->poll_timeout_max) {
+        rc = lark_err_set(err, LARK_EINVAL, "poll_timeout %d exceeds poll_timeout_max %d",
+                          cfg->poll_timeout, cfg->poll_timeout_max);
+        goto fail;
+    }
+    if (log_level_parse(cfg->log_level) < 0) {
+        rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+        goto fail;
+    }
+    return 0;
+fail:
+    config_release(cfg);
+    return rc;
+}
+
+void config_release(struct config *cfg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        if (config_keys[i].type == CFG_STR) {
+            char **p = cfg_str(cfg, &config_keys[i]);
+            free(*p);
+            *p = NULL;
+        }
+    }
+}
+
+void config_help(FILE *out)
+{
+    fprintf(out, "Configuration (file key / environment variable, default):\n");
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        int secret = strcmp(k->key, "jwt_secret") == 0;
+        fprintf(out, "  %-17s %-22s %s\n", k->key, k->env, k->help);
+        if (k->type == CFG_INT)
+            fprintf(out, "  %-17s %-22s default: %ld\n", "", "", k->def_int);
+        else
+            fprintf(out, "  %-17s %-22s default: %s\n", "", "",
+                    secret ? "(development secret)" : (*k->def ? k->def : "(derived)"));
+    }
+}
+
+int config_list_has(const char *list, const char *needle)
+{
+    size_t n = strlen(needle);
+    const char *p = list;
+
+    if (n == 0)
+        return 0;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && *p == ' ') {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == n && memcmp(p, needle, n) == 0)
+            return 1;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,84 @@
+/*
+ * config.h - lark's configuration: one table of keys, validated at start.
+ *
+ * Shaped like lighttpd's set_defaults: every key is declared once in
+ * config.c with its type, default, range and help text; the same table
+ * loads the file, reads the environment and prints --help, so a key cannot
+ * be documented in one place and missing in another.
+ *
+ * Precedence, lowest first: built-in default, the config file ("key = value"
+ * lines, '#' comments; path from --config or LARK_CONFIG), then the
+ * environment variable named in the table (LARK_*, plus PORT-free names).
+ * Values are validated against their range; an unknown key in the file is
+ * an error, so a typo does not silently keep a default.
+ *
+ * Ownership: config_load fills a caller-owned struct config whose strings it
+ * owns; config_release frees them. After loading, the struct is read-only
+ * and may be shared by every thread.
+ */
+#ifndef LARK_CONFIG_H
+#define LARK_CONFIG_H
+
+#include <stdio.h>
+
+struct lark_err;
+
+struct config {
+    /* storage */
+    char *data_dir;   /* LARK_DATA: directory for the SQLite file and socket */
+    char *db;         /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
+    char *migrations; /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
+    char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
+    /* FastCGI */
+    char *listen;       /* LARK_LISTEN: unix socket path larkd listens on */
+    int listen_backlog; /* listen(2) backlog of that socket */
+    int workers;        /* threads accepting FastCGI requests */
+    /* auth (API.md "Authentication") */
+    char *jwt_alg;      /* HS256, RS256 or ES256 */
+    char *jwt_secret;   /* HS256 shared secret */
+    char *jwt_key_file; /* PEM public key for RS256/ES256 */
+    char *jwt_aud;      /* required audience, "" = not checked */
+    char *jwt_iss;      /* required issuer, "" = not checked */
+    int jwt_leeway;     /* seconds of clock skew allowed on exp/nbf */
+    /* limits (limits.h gives the reasons) */
+    int body_max;        /* bytes of a message body */
+    int meta_max;        /* bytes of a message meta object (compact JSON) */
+    int request_max;     /* bytes of a request body */
+    int group_max;       /* members of a group */
+    int poll_timeout;    /* default long-poll timeout, seconds */
+    int poll_timeout_max; /* longest long-poll timeout, seconds */
+    int history_max;     /* most messages per history page */
+    int send_rate;       /* sends per user per second, 0 = unlimited */
+    int send_burst;      /* sends per user in a burst */
+    /* held connections */
+    int sse_keepalive;  /* seconds between SSE keep-alive comments */
+    int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */
+    int poll_trickle;   /* seconds between whitespace bytes on a held poll */
+    int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */
+    /* HTTP */
+    char *cors_origins;  /* comma-separated allowed Origins, "" = none */
+    char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */
+    char *log_level;     /* debug, info, warn, error */
+};
+
+/* The development secret used when LARK_JWT_SECRET is not set
+ * (docs/OPERATIONS.md). larkd logs a warning when it is in use. */
+#define CONFIG_DEV_SECRET "lark-dev-secret-do-not-use-in-production"
+
+/*
+ * Load defaults, then the file (path may be NULL: LARK_CONFIG or none),
+ * then the environment. Returns 0 or LARK_EINVAL with err describing the
+ * bad key. On error the struct is released.
+ */
+int config_load(struct config *cfg, const char *path, struct lark_err *err);
+
+/* Free the strings config_load allocated. Accepts a zeroed struct. */
+void config_release(struct config *cfg);
+
+/* Print every key, its environment variable, default and meaning. */
+void config_help(FILE *out);
+
+/* 1 if needle is one of the comma-separated items of list. */
+int config_list_has(const char *list, const char *needle);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * limits.h - every limit lark enforces, with its reason.
+ *
+ * The *_DEFAULT values are what a fresh install uses; most can be changed in
+ * the configuration (config.h, documented in docs/OPERATIONS.md). The
+ * *_MAX values are hard ceilings that no configuration may exceed, because
+ * something else (a buffer, a protocol, a test) was sized for them.
+ */
+#ifndef LARK_LIMITS_H
+#define LARK_LIMITS_H
+
+/* API.md: "message body 16 KiB of UTF-8". */
+#define LIMIT_BODY_DEFAULT (16 * 1024)
+/* API.md: "meta (a JSON object <= 4 KiB)", measured as compact JSON. */
+#define LIMIT_META_DEFAULT (4 * 1024)
+/* API.md: "request body 64 KiB". */
+#define LIMIT_REQUEST_DEFAULT (64 * 1024)
+/* No configuration may accept request bodies past 1 MiB: lighttpd's
+ * server.max-request-size in conf/ is set to this. */
+#define LIMIT_REQUEST_MAX (1024 * 1024)
+/* API.md: "group size 500 members". */
+#define LIMIT_GROUP_DEFAULT 500
+/* A group of more than this fans out too many inbox rows per send to keep
+ * one transaction short; see docs/BENCHMARKS.md (group fan-out). */
+#define LIMIT_GROUP_MAX 5000
+/* API.md: "long-poll timeout <= 60 s", default 25 s. */
+#define LIMIT_POLL_TIMEOUT_DEFAULT 25
+#define LIMIT_POLL_TIMEOUT_MAX 60
+/* Events per long-poll answer: default and ceiling. */
+#define LIMIT_POLL_EVENTS_DEFAULT 100
+#define LIMIT_POLL_EVENTS_MAX 1000
+/* API.md: "history limit <= 200"; 50 when not given. */
+#define LIMIT_HISTORY_DEFAULT 50
+#define LIMIT_HISTORY_MAX 200
+/* API.md: "sends per user 20/s with a burst of 60". */
+#define LIMIT_SEND_RATE_DEFAULT 20
+#define LIMIT_SEND_BURST_DEFAULT 60
+/* User ids: API.md "1-64 chars of [A-Za-z0-9_.@-]". */
+#define LIMIT_USER_ID_MAX 64
+/* client_msg_id: an opaque client string; 128 fits any UUID/ULID form. */
+#define LIMIT_CLIENT_MSG_ID_MAX 128
+/* Message type: a short token such as "text" or "image". */
+#define LIMIT_MSG_TYPE_MAX 32
+/* Conversation ids are server-made ("c_" + 32 hex); longer is never valid. */
+#define LIMIT_CONV_ID_MAX 64
+/* Group title. */
+#define LIMIT_TITLE_MAX 256
+/* A JWT longer than this is refused before decoding: real tokens are well
+ * under 2 KiB and libjwt would otherwise allocate for the whole thing. */
+#define LIMIT_TOKEN_MAX 4096
+/* A request URI longer than this is refused (query strings carry a token). */
+#define LIMIT_URI_MAX 8192
+/* Query parameters per request. */
+#define LIMIT_QUERY_PARAMS 32
+/* Events fetched from the store per hub write; keeps one catch-up from
+ * holding the hub's event loop for long. */
+#define LIMIT_HUB_BATCH 256
+/* Bytes the hub queues for one held connection before it drops it as a
+ * slow consumer (lighttpd normally reads everything at once). */
+#define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
+/* SSE "?padding=1": API.md "a 2 KiB comment". */
+#define LIMIT_SSE_PADDING 2048
+/* Sends the SQLite writer commits in one transaction (group commit). */
+#define LIMIT_WRITER_BATCH 256
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * store_impl.h - what a storage back end implements (not for handlers).
+ *
+ * Like curl's struct Curl_ssl: each back end fills one const struct
+ * store_ops and embeds struct store / struct store_conn as the first member
+ * of its own structs. store.c dispatches; it never knows a back end's
+ * internals. Each function pointer has exactly the contract of the
+ * store_* function of the same name in store.h.
+ *
+ * Shared helpers for back ends (message rendering, direct-chat keys) live
+ * here too, so both back ends produce byte-identical JSON.
+ */
+#ifndef LARK_STORE_IMPL_H
+#define LARK_STORE_IMPL_H
+
+#include "core/store.h"
+
+struct store_ops {
+    const char *name; /* "sqlite", "postgresql" */
+    /* target is cfg->db with the scheme prefix removed (sqlite) or whole */
+    int (*open)(const struct config *cfg, const char *target, struct store **out,
+                struct lark_err *err);
+    void (*close)(struct store *s);
+    int (*conn_open)(struct store *s, struct store_conn **out, struct lark_err *err);
+    void (*conn_close)(struct store_conn *c);
+    int (*ping)(struct store_conn *c, struct lark_err *err);
+    int (*send)(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
+                struct lark_err *err);
+    int (*history)(struct store_conn *c, const char *user, const char *conversation_id,
+                   const struct store_page *page, json_t **messages, int *has_more,
+                   struct lark_err *err);
+    int (*inbox_read)(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
+                      json_t **events, uint64_t *last, struct lark_err *err);
+    int (*inbox_state)(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,
+                       struct lark_err *err);
+    int (*ack)(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
+               struct lark_err *err);
+};
+
+struct store {
+    const struct store_ops *ops;
+    store_wake_fn wake; /* may be NULL */
+    void *wake_arg;
+};
+
+struct store_conn {
+    struct store *store;
+};
+
+/* A message as read from a row; strings borrowed from the result. */
+struct store_msg_row {
+    const char *id;
+    const char *conversation_id;
+    uint64_t seq;
+    const char *sender;
+    const char *client_msg_id;
+    const char *type;
+    const char *body;
+    size_t body_len;
+    const char *meta; /* JSON object text */
+    int64_t created_at; /* ms since the epoch */
+};
+
+/* The API message object for a row (new reference). */
+json_t *store_msg_json(const struct store_msg_row *row);
+
+/* An inbox envelope {"seq", "type", "data"}; takes ownership of data. */
+json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
+
+/*
+ * The key that makes a direct chat unique: the two ids in byte order,
+ * joined by '\n' (which no user id contains). Caller frees.
+ */
+char *store_direct_key(const char *a, const char *b);
+
+/* Call the wake function, if any. */
+void store_emit_wake(struct store *s, const struct store_wake *w, size_t n);
+
+extern const struct store_ops store_sqlite_ops;
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * app.h - what every part of larkd shares: configuration, verifier, store,
+ * hub, rate limiter and the draining flag.
+ *
+ * Built once by main.c before any thread starts; afterwards only `draining`
+ * changes (atomically), so every thread may read the rest without locks.
+ */
+#ifndef LARK_APP_H
+#define LARK_APP_H
+
+#include "core/config.h"
+
+#include <stdatomic.h>
+
+struct auth;
+struct store;
+struct hub;
+struct ratelimit;
+
+struct app {
+    struct config cfg;
+    struct auth *auth;
+    struct store *store;
+    struct hub *hub;
+    struct ratelimit *rl;
+    atomic_int draining; /* 1 after SIGTERM: new requests get 503 */
+};
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * h_misc.c - health and metrics (API.md "Operations").
+ */
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/store.h"
+#include "fcgi/app.h"
+#include "fcgi/handlers.h"
+#include "fcgi/metrics.h"
+
+/* The Prometheus text of a few dozen series fits easily. */
+#define METRICS_TEXT_MAX (64 * 1024)
+
+int h_healthz(struct req *r)
+{
+    json_t *body;
+    int rc = store_ping(r->db, &r->err);
+
+    if (rc)
+        return rc;
+    body = json_obj();
+    json_put(body, "status", json_string("ok"));
+    reply_json(r, 200, body);
+    json_decref(body);
+    return 0;
+}
+
+int h_metrics(struct req *r)
+{
+    const char *addr = req_param(r, "REMOTE_ADDR");
+    struct buf text;
+    int rc;
+
+    if (!addr || !config_list_has(r->app->cfg.metrics_allow, addr))
+        return lark_err_set(&r->err, LARK_EFORBIDDEN, "metrics are not served to %s",
+                            addr ? addr : "this client");
+    buf_init(&text, METRICS_TEXT_MAX);
+    rc = metrics_render(&text);
+    if (rc == 0)
+        reply_raw(r, 200, "text/plain; version=0.0.4", text.data, text.len);
+    buf_release(&text);
+    return rc ? LARK_EINTERNAL : 0;
+}

@@ -1,0 +1,23 @@
+/*
+ * handlers.h - one function per endpoint, all of one shape: parse and
+ * validate, authorize, one store call, answer (API.md has the contract).
+ */
+#ifndef LARK_HANDLERS_H
+#define LARK_HANDLERS_H
+
+#include "fcgi/http.h"
+
+/* h_misc.c */
+int h_healthz(struct req *r);
+int h_metrics(struct req *r);
+
+/* h_messages.c */
+int h_send(struct req *r);
+int h_history(struct req *r);
+
+/* h_events.c */
+int h_events(struct req *r);
+int h_poll(struct req *r);
+int h_ack(struct req *r);
+
+#endif

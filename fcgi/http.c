@@ -1,0 +1,141 @@
+/*
+ * http.c - writing answers through libfcgi.
+ */
+#include "fcgi/http.h"
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "fcgi/metrics.h"
+
+/* Longest header line written (an Origin echoed back is the long one). */
+#define HTTP_HEADER_MAX 1024
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return "Internal Server Error";
+    }
+}
+
+const char *req_param(const struct req *r, const char *name)
+{
+    return FCGX_GetParam(name, r->fcgx->envp);
+}
+
+/* Format one header line into the request's output. libfcgi's own
+ * FCGX_FPrintF knows neither %zu nor field widths, so format here. */
+void reply_header(struct req *r, const char *fmt, ...)
+{
+    char line[HTTP_HEADER_MAX];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof(line))
+        FCGX_PutStr(line, n, r->fcgx->out);
+}
+
+/* Status line and the headers every answer carries. */
+static void reply_head(struct req *r, int status, const char *content_type)
+{
+    reply_header(r, "Status: %d %s\r\n", status, http_reason(status));
+    if (content_type)
+        reply_header(r, "Content-Type: %s\r\n", content_type);
+    if (r->cors_origin)
+        reply_header(r,
+                   "Access-Control-Allow-Origin: %s\r\n"
+                   "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
+                   r->cors_origin);
+    r->status = status;
+    metrics_response(status);
+}
+
+void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len)
+{
+    reply_head(r, status, content_type);
+    reply_header(r, "Cache-Control: no-store\r\nContent-Length: %zu\r\n", len);
+    if (r->retry_after > 0)
+        reply_header(r, "Retry-After: %d\r\n", r->retry_after);
+    if (r->allow[0])
+        reply_header(r, "Allow: %s\r\n", r->allow);
+    FCGX_PutS("\r\n", r->fcgx->out);
+    if (len)
+        FCGX_PutStr(data, (int)len, r->fcgx->out);
+}
+
+void reply_json(struct req *r, int status, const json_t *body)
+{
+    size_t len;
+    char *text = json_dump(body, 0, &len);
+    reply_raw(r, status, "application/json", text, len);
+    free(text);
+}
+
+void reply_error(struct req *r, int code)
+{
+    json_t *body = json_obj();
+    json_t *e = json_obj();
+    const char *msg = (r->err.code == code && r->err.msg[0]) ? r->err.msg : err_default_msg(code);
+
+    json_put(e, "code", json_string(err_api_code(code)));
+    json_put(e, "message", json_string(msg));
+    json_put(body, "error", e);
+    if ((code == LARK_EDRAINING || code == LARK_EUNAVAIL) && r->retry_after <= 0)
+        r->retry_after = 1;
+    reply_json(r, err_http_status(code), body);
+    json_decref(body);
+}
+
+int reply_start_stream(struct req *r, const char *content_type, const char *extra,
+                       const char *body, size_t len)
+{
+    FCGX_Stream *out = r->fcgx->out;
+    reply_head(r, 200, content_type);
+    FCGX_PutS(extra, out);
+    FCGX_PutS("\r\n", out);
+    if (len)
+        FCGX_PutStr(body, (int)len, out);
+    return FCGX_FFlush(out) == 0 && !FCGX_GetError(out) ? 0 : -1;
+}
+
+int req_query_u64(struct req *r, const char *name, uint64_t max, uint64_t *out, int *present)
+{
+    const char *v = query_get(&r->query, name);
+    *present = v != NULL;
+    if (v && parse_u64(v, max, out) != 0)
+        return lark_err_set(&r->err, LARK_EINVAL, "'%s' must be an integer from 0 to %llu", name,
+                            (unsigned long long)max);
+    return 0;
+}
+
+void req_detach(struct req *r, int *fd, uint16_t *request_id)
+{
+    FCGX_Request *f = r->fcgx;
+    *fd = f->ipcFd;
+    *request_id = (uint16_t)f->requestId;
+    /* Free the streams and params (close = 0 keeps the socket), then make
+     * libfcgi forget the socket so the next accept does not close it. */
+    FCGX_Free(f, 0);
+    f->ipcFd = -1;
+    r->detached = 1;
+}

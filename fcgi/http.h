@@ -1,0 +1,93 @@
+/*
+ * http.h - one FastCGI request as handlers see it, and how they answer.
+ *
+ * struct req is built by the router for each request a worker accepts and
+ * lives on that worker's stack; handlers read what the router parsed (path
+ * parameters, query, authenticated user, JSON body) and answer with one
+ * reply_* call, or hand the request to the hub with req_detach. Nothing in
+ * it outlives the request except what req_detach hands over.
+ *
+ * Every answer carries "Cache-Control: no-store" (API answers are per
+ * user) and the CORS headers when the Origin is configured. Error answers
+ * have API.md's body {"error": {"code", "message"}} and, for 429 and 503,
+ * Retry-After.
+ */
+#ifndef LARK_HTTP_H
+#define LARK_HTTP_H
+
+#include "core/err.h"
+#include "core/limits.h"
+#include "core/query.h"
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <stdint.h>
+
+struct app;
+struct store_conn;
+struct buf;
+
+/* Path parameters a route may capture ({id}, {user}). */
+#define REQ_PARAMS_MAX 3
+
+struct req {
+    struct app *app;
+    FCGX_Request *fcgx;
+    struct store_conn *db; /* the worker's store connection */
+    char method[8];        /* REQUEST_METHOD (copied: fcgx's params die on detach) */
+    struct query query;    /* decoded query string */
+    char *params[REQ_PARAMS_MAX]; /* decoded path parameters, owned */
+    int nparams;
+    char user[LIMIT_USER_ID_MAX + 1]; /* authenticated user, "" if none */
+    json_t *body;                     /* parsed JSON body or NULL, owned */
+    struct lark_err err;              /* detail for an error answer */
+    int retry_after;                  /* seconds, for 429 / 503 */
+    int status;                       /* status answered, 0 = not yet */
+    int detached;                     /* handed to the hub */
+    const char *cors_origin;          /* Origin to allow, or NULL */
+    char allow[64];                   /* Allow header for a 405, "" if none */
+};
+
+/* Write one header line ("Name: value\r\n") before the body starts. */
+void reply_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A CGI/FastCGI parameter ("HTTP_AUTHORIZATION", ...), or NULL. */
+const char *req_param(const struct req *r, const char *name);
+
+/*
+ * Answer status with a JSON body (borrowed). Sets r->status.
+ */
+void reply_json(struct req *r, int status, const json_t *body);
+
+/* Answer status with raw bytes of content_type. */
+void reply_raw(struct req *r, int status, const char *content_type, const char *data,
+               size_t len);
+
+/* Answer with the error for code (a LARK_E*), message from r->err if set. */
+void reply_error(struct req *r, int code);
+
+/*
+ * Start a streamed answer: write the status line and headers (plus extra,
+ * which is "" or CRLF-terminated header lines) and the first body bytes,
+ * and flush them to lighttpd. Returns 0, or -1 if the client is gone.
+ */
+int reply_start_stream(struct req *r, const char *content_type, const char *extra,
+                       const char *body, size_t len);
+
+/*
+ * Hand the connection to the hub: frees libfcgi's buffers but keeps the
+ * socket open. *fd and *request_id receive what the hub needs; the worker
+ * must not touch the request's streams afterwards.
+ */
+void req_detach(struct req *r, int *fd, uint16_t *request_id);
+
+/*
+ * Optional non-negative integer query parameter name, at most max.
+ * *present says whether it was given. 0 or LARK_EINVAL (with r->err).
+ */
+int req_query_u64(struct req *r, const char *name, uint64_t max, uint64_t *out, int *present);
+
+/* Reason phrase for status. */
+const char *http_reason(int status);
+
+#endif

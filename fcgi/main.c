@@ -1,0 +1,235 @@
+/*
+ * main.c - larkd: the lark FastCGI daemon.
+ *
+ * Start-up: configuration, verifier, store (migrations run here), the
+ * FastCGI listening socket, the hub thread, then the worker threads that
+ * loop on FCGX_Accept_r. Several threads may block in FCGX_Accept_r on one
+ * socket at once on Linux (DESIGN.md), so there is no accept mutex.
+ *
+ * Shutdown (API.md "Operations"): signals are blocked in every thread and
+ * read by the hub from a signalfd. On SIGTERM or SIGINT the hub drains
+ * (held long-polls answered, SSE streams told to reconnect, new requests
+ * answered 503) for drain_grace_ms; then main shuts the listening socket
+ * down, which releases every worker blocked in accept at once, joins them,
+ * stops the hub and closes the store.
+ */
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/store.h"
+#include "fcgi/app.h"
+#include "fcgi/hub.h"
+#include "fcgi/ratelimit.h"
+#include "fcgi/router.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* After a transient accept failure (e.g. EMFILE), wait this long. */
+#define ACCEPT_RETRY_NS (10 * 1000 * 1000)
+
+struct worker {
+    pthread_t thread;
+    struct app *app;
+    int listen_fd;
+    atomic_int *stopping;
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: larkd [--config FILE] [--migrate] [--help]\n"
+            "\n"
+            "The lark chat service as a FastCGI daemon. Run it beside lighttpd\n"
+            "(conf/lighttpd.conf) and point fastcgi.server at its socket.\n"
+            "\n"
+            "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
+            "  --migrate      apply database migrations and exit\n"
+            "  --help         this text\n"
+            "\n"
+            "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
+            "get 503) and exit. Logs go to stderr, one line per event.\n\n");
+    config_help(out);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct store_conn *db = NULL;
+    struct lark_err err = {0};
+    FCGX_Request fr;
+
+    if (store_conn_open(w->app->store, &db, &err) != 0) {
+        log_error("worker cannot open a store connection: %s", err.msg);
+        return NULL;
+    }
+    FCGX_InitRequest(&fr, w->listen_fd, 0);
+    for (;;) {
+        struct req r = {.app = w->app, .fcgx = &fr, .db = db};
+        int rc = FCGX_Accept_r(&fr);
+        if (rc < 0) {
+            struct timespec ts = {0, ACCEPT_RETRY_NS};
+            if (atomic_load(w->stopping))
+                break;
+            log_warn("accept failed: errno=%d", -rc);
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        router_handle(&r);
+        if (!r.detached)
+            FCGX_Finish_r(&fr);
+    }
+    FCGX_Free(&fr, 1);
+    store_conn_close(db);
+    return NULL;
+}
+
+static int open_listener(const struct config *cfg, int *fd, struct stat *st,
+                         struct lark_err *err)
+{
+    unlink(cfg->listen); /* a stale socket from a previous run */
+    *fd = FCGX_OpenSocket(cfg->listen, cfg->listen_backlog);
+    if (*fd < 0 || stat(cfg->listen, st) != 0)
+        return lark_err_set(err, LARK_EINVAL, "cannot listen on %s (errno %d)", cfg->listen,
+                            errno);
+    /* lighttpd may run as another user of the same group */
+    chmod(cfg->listen, 0660);
+    return 0;
+}
+
+/* Remove our socket file, unless a newer larkd has replaced it since. */
+static void remove_listener(const char *path, const struct stat *mine)
+{
+    struct stat now;
+    if (stat(path, &now) == 0 && now.st_ino == mine->st_ino && now.st_dev == mine->st_dev)
+        unlink(path);
+}
+
+static int parse_args(int argc, char **argv, const char **config_path, int *migrate_only)
+{
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"migrate", no_argument, NULL, 'm'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "c:mh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            *config_path = optarg;
+            break;
+        case 'm':
+            *migrate_only = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct app app;
+    const char *config_path = NULL;
+    int migrate_only = 0, listen_fd = -1, nworkers = 0, status = 1;
+    struct worker *workers = NULL;
+    atomic_int stopping = 0;
+    struct lark_err err = {0};
+    struct stat sock_st;
+    sigset_t mask;
+
+    if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
+        return 2;
+    log_init("larkd", LOG_INFO);
+    if (config_load(&app.cfg, config_path, &err) != 0) {
+        log_error("configuration: %s", err.msg);
+        return 2;
+    }
+    log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
+
+    /* Signals go to the hub's signalfd: block them before any thread. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+        log_error("start-up: %s", err.msg);
+        goto out;
+    }
+    if (migrate_only) {
+        log_info("migrations applied to %s", app.cfg.db);
+        status = 0;
+        goto out;
+    }
+    if (strcmp(app.cfg.jwt_alg, "HS256") == 0 && strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
+        log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
+    app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
+    if (FCGX_Init() != 0 || open_listener(&app.cfg, &listen_fd, &sock_st, &err) != 0 ||
+        hub_new(&app, &app.hub, &err) != 0) {
+        log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
+        goto out;
+    }
+    store_set_wake(app.store, hub_wake, app.hub);
+    if (hub_start(app.hub, &err) != 0) {
+        log_error("start-up: %s", err.msg);
+        goto out;
+    }
+    workers = xcalloc((size_t)app.cfg.workers, sizeof(*workers));
+    for (; nworkers < app.cfg.workers; nworkers++) {
+        struct worker *w = &workers[nworkers];
+        w->app = &app;
+        w->listen_fd = listen_fd;
+        w->stopping = &stopping;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            log_error("cannot start worker %d", nworkers);
+            hub_request_drain(app.hub);
+            break;
+        }
+    }
+    log_info("ready socket=%s store=%s workers=%d", app.cfg.listen, store_backend(app.store),
+             nworkers);
+
+    hub_wait_drained(app.hub);
+    atomic_store(&stopping, 1);
+    shutdown(listen_fd, SHUT_RDWR); /* releases every worker blocked in accept */
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i].thread, NULL);
+    hub_stop(app.hub);
+    status = 0;
+    log_info("stopped");
+out:
+    hub_free(app.hub);
+    if (listen_fd >= 0) {
+        close(listen_fd);
+        remove_listener(app.cfg.listen, &sock_st);
+    }
+    free(workers);
+    ratelimit_free(app.rl);
+    store_close(app.store);
+    auth_free(app.auth);
+    config_release(&app.cfg);
+    return status;
+}

@@ -1,0 +1,306 @@
+/*
+ * router.c - route table and request pipeline.
+ */
+#include "fcgi/router.h"
+
+#include "core/auth.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/timeutil.h"
+#include "fcgi/app.h"
+#include "fcgi/handlers.h"
+#include "fcgi/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const struct route routes[] = {
+    {"GET", "/v1/healthz", h_healthz, 0},
+    {"GET", "/metrics", h_metrics, 0},
+    {"POST", "/v1/messages", h_send, ROUTE_AUTH | ROUTE_BODY},
+    {"GET", "/v1/conversations/{}/messages", h_history, ROUTE_AUTH},
+    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
+    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
+    {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Match path against pattern; decoded {} segments go to params. 1 match,
+ * 0 no match, -1 bad escape. */
+static int pattern_match(const char *pattern, const char *path, char *params[REQ_PARAMS_MAX],
+                         int *nparams)
+{
+    const char *p = pattern, *s = path;
+    int n = 0;
+
+    while (*p && *s) {
+        if (p[0] == '{' && p[1] == '}') {
+            const char *end = strchr(s, '/');
+            size_t len = end ? (size_t)(end - s) : strlen(s);
+            long dlen;
+            if (len == 0 || n == REQ_PARAMS_MAX)
+                goto nomatch;
+            params[n] = xmalloc(len + 1);
+            dlen = url_decode_segment(s, len, params[n]);
+            n++;
+            if (dlen <= 0) {
+                *nparams = n;
+                return -1;
+            }
+            p += 2;
+            s += len;
+            continue;
+        }
+        if (*p != *s)
+            goto nomatch;
+        p++;
+        s++;
+    }
+    if (*p || *s)
+        goto nomatch;
+    *nparams = n;
+    return 1;
+nomatch:
+    for (int i = 0; i < n; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+    *nparams = 0;
+    return 0;
+}
+
+const struct route *router_match(const char *method, const char *path,
+                                 char *params[REQ_PARAMS_MAX], int *nparams,
+                                 char allow[ROUTER_ALLOW_MAX], int *code)
+{
+    const struct route *found = NULL;
+
+    allow[0] = '\0';
+    *nparams = 0;
+    *code = LARK_ENOTFOUND;
+    for (size_t i = 0; i < NROUTES; i++) {
+        char *tmp[REQ_PARAMS_MAX] = {0};
+        int n = 0;
+        int m = pattern_match(routes[i].pattern, path, tmp, &n);
+        if (m < 0) {
+            for (int j = 0; j < n; j++)
+                free(tmp[j]);
+            *code = LARK_EINVAL;
+            return NULL;
+        }
+        if (m == 0)
+            continue;
+        if (strcmp(routes[i].method, method) == 0 && !found) {
+            found = &routes[i];
+            memcpy(params, tmp, sizeof(tmp));
+            *nparams = n;
+        } else {
+            for (int j = 0; j < n; j++)
+                free(tmp[j]);
+        }
+        size_t used = strlen(allow);
+        snprintf(allow + used, ROUTER_ALLOW_MAX - used, "%s%s", used ? ", " : "",
+                 routes[i].method);
+    }
+    if (found)
+        return found;
+    if (allow[0])
+        *code = LARK_EMETHOD;
+    return NULL;
+}
+
+/* ---- pipeline steps --------------------------------------------------- */
+
+static int router_auth(struct req *r, unsigned flags)
+{
+    const char *h = req_param(r, "HTTP_AUTHORIZATION");
+    const char *token = NULL;
+    size_t len = 0;
+
+    if (h) {
+        if (strncasecmp(h, "Bearer ", 7) != 0)
+            return lark_err_set(&r->err, LARK_ETOKEN,
+                                "the Authorization header must be 'Bearer <token>'");
+        token = h + 7;
+        while (*token == ' ')
+            token++;
+        len = strlen(token);
+        while (len && token[len - 1] == ' ')
+            len--;
+    } else if (flags & ROUTE_TOKEN_QUERY) {
+        /* EventSource cannot set headers (API.md "Authentication"). */
+        const char *cookie = req_param(r, "HTTP_COOKIE");
+        token = query_get(&r->query, "access_token");
+        if (token)
+            len = strlen(token);
+        else if (cookie)
+            token = cookie_find(cookie, "lark_token", &len);
+    }
+    if (!token)
+        return lark_err_set(&r->err, LARK_ENOAUTH, "an access token is required");
+    return auth_verify(r->app->auth, token, len, time_now_ms() / 1000, r->user, &r->err);
+}
+
+/* 1 if the Content-Type is application/json (any parameters). */
+static int is_json_type(const char *ct)
+{
+    size_t n = strlen("application/json");
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, "application/json", n) == 0 &&
+           (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int router_body(struct req *r, unsigned flags)
+{
+    const char *cl = req_param(r, "CONTENT_LENGTH");
+    uint64_t len = 0;
+    size_t got = 0;
+    char *body;
+    int rc;
+
+    if (cl && *cl && parse_u64(cl, UINT64_MAX, &len) != 0)
+        return lark_err_set(&r->err, LARK_EINVAL, "bad Content-Length");
+    if (len == 0) {
+        if (flags & ROUTE_BODY)
+            return lark_err_set(&r->err, LARK_EJSON, "a JSON object body is required");
+        return 0;
+    }
+    if (!(flags & (ROUTE_BODY | ROUTE_BODY_OPTIONAL)))
+        return 0; /* a body this endpoint does not use is ignored */
+    if (len > (uint64_t)r->app->cfg.request_max)
+        return lark_err_set(&r->err, LARK_ETOOLARGE, "the request body is over %d bytes",
+                            r->app->cfg.request_max);
+    if (!is_json_type(req_param(r, "CONTENT_TYPE")))
+        return lark_err_set(&r->err, LARK_EMEDIA, "the body must be sent as application/json");
+    /* len is bounded by request_max above */
+    body = xmalloc((size_t)len);
+    while (got < len) {
+        int n = FCGX_GetStr(body + got, (int)(len - got), r->fcgx->in);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got < len)
+        rc = lark_err_set(&r->err, LARK_EINVAL, "the request body ended early");
+    else
+        rc = json_parse_object(body, got, &r->body, &r->err);
+    free(body);
+    return rc;
+}
+
+static void router_preflight(struct req *r, const char *allow)
+{
+    reply_header(r, "Status: 204 No Content\r\n");
+    if (r->cors_origin)
+        reply_header(r,
+                     "Access-Control-Allow-Origin: %s\r\n"
+                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
+                     "Access-Control-Allow-Methods: %s\r\n"
+                     "Access-Control-Allow-Headers: Authorization, Content-Type, Last-Event-ID\r\n"
+                     "Access-Control-Max-Age: 600\r\n",
+                     r->cors_origin, allow);
+    reply_header(r, "Allow: %s, OPTIONS\r\n\r\n", allow);
+    r->status = 204;
+    metrics_response(204);
+}
+
+static void router_cors(struct req *r)
+{
+    const char *origin = req_param(r, "HTTP_ORIGIN");
+    const char *list = r->app->cfg.cors_origins;
+    if (origin && (config_list_has(list, origin) || config_list_has(list, "*")))
+        r->cors_origin = origin;
+}
+
+/* Everything before the handler; 0 to call it, else an error code (or
+ * 1 when the request was fully answered, e.g. a preflight). */
+static int router_prepare(struct req *r, const struct route **route)
+{
+    const char *uri = req_param(r, "REQUEST_URI");
+    const char *q;
+    char *path = NULL;
+    char allow[ROUTER_ALLOW_MAX];
+    int code = 0;
+    int rc = 0;
+
+    if (!uri || strlen(uri) > LIMIT_URI_MAX)
+        return lark_err_set(&r->err, LARK_EINVAL, "the request URI is missing or too long");
+    q = strchr(uri, '?');
+    path = q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
+    if (q) {
+        rc = query_parse(q + 1, strlen(q + 1), &r->query, &r->err);
+        if (rc)
+            goto out;
+    }
+    router_cors(r);
+    *route = router_match(strcmp(r->method, "OPTIONS") == 0 ? "" : r->method, path, r->params,
+                          &r->nparams, allow, &code);
+    if (!*route && strcmp(r->method, "OPTIONS") == 0 && code == LARK_EMETHOD) {
+        router_preflight(r, allow);
+        rc = 1;
+        goto out;
+    }
+    if (!*route) {
+        if (code == LARK_EMETHOD) {
+            snprintf(r->allow, sizeof(r->allow), "%s", allow);
+            rc = lark_err_set(&r->err, code, "use %s for this path", allow);
+        }
+        else if (code == LARK_EINVAL)
+            rc = lark_err_set(&r->err, code, "malformed percent-escape in the path");
+        else
+            rc = lark_err_set(&r->err, code, "no such endpoint");
+        goto out;
+    }
+    if (atomic_load(&r->app->draining)) {
+        rc = lark_err_set(&r->err, LARK_EDRAINING, "the server is restarting, retry shortly");
+        goto out;
+    }
+    if ((*route)->flags & ROUTE_AUTH) {
+        rc = router_auth(r, (*route)->flags);
+        if (rc)
+            goto out;
+    }
+    rc = router_body(r, (*route)->flags);
+out:
+    free(path);
+    return rc;
+}
+
+void router_handle(struct req *r)
+{
+    const struct route *route = NULL;
+    const char *m = req_param(r, "REQUEST_METHOD");
+    int64_t t0 = time_mono_ns();
+    int rc;
+
+    snprintf(r->method, sizeof(r->method), "%s", m ? m : "");
+    rc = router_prepare(r, &route);
+    if (rc == 0)
+        rc = route->fn(r);
+    if (rc < 0 && !r->detached && r->status == 0) {
+        if (rc == LARK_EUNAVAIL || rc == LARK_EINTERNAL)
+            metrics_db_error();
+        reply_error(r, rc);
+    }
+    if (r->status >= 500)
+        log_warn("request %s %s status=%d user=%s error=%s ms=%.1f", r->method,
+                 route ? route->pattern : "-", r->status, r->user, r->err.msg,
+                 (double)(time_mono_ns() - t0) / 1e6);
+    else
+        log_debug("request %s %s status=%d user=%s ms=%.1f", r->method,
+                  route ? route->pattern : "-", r->status, r->user,
+                  (double)(time_mono_ns() - t0) / 1e6);
+    query_release(&r->query);
+    for (int i = 0; i < r->nparams; i++)
+        free(r->params[i]);
+    json_decref(r->body);
+    r->body = NULL;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tools/run.sh - what `make run` starts: larkd and lighttpd in the
+# foreground on http://127.0.0.1:$PORT, stopped together by Ctrl-C/SIGTERM.
+#
+# Environment: PORT (8080), LARK_DATA (./var), LARK_JWT_SECRET (the
+# development secret when unset), LARK_DB and every other LARK_* key of
+# docs/OPERATIONS.md, passed through to larkd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+export PORT=${PORT:-8080}
+export LARK_DATA=${LARK_DATA:-$top/var}
+mkdir -p "$LARK_DATA"
+LARK_DATA=$(cd "$LARK_DATA" && pwd)
+export LARK_SOCKET=${LARK_LISTEN:-$LARK_DATA/larkd.sock}
+export LARK_LISTEN=$LARK_SOCKET
+export LARK_WWW=${LARK_WWW:-$top/www}
+export LARK_LOGDIR=$LARK_DATA
+
+build=${BUILD:-build}
+"$build/larkd" --migrate
+
+larkd_pid= lighttpd_pid=
+stop() {
+  trap - INT TERM EXIT
+  [ -n "$lighttpd_pid" ] && kill -TERM "$lighttpd_pid" 2>/dev/null || true
+  [ -n "$larkd_pid" ] && kill -TERM "$larkd_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  echo "lark stopped."
+}
+trap stop INT TERM EXIT
+
+"$build/larkd" &
+larkd_pid=$!
+# lighttpd must find larkd's socket; wait for it (bounded).
+for _ in $(seq 100); do [ -S "$LARK_SOCKET" ] && break; sleep 0.05; done
+[ -S "$LARK_SOCKET" ] || { echo "larkd did not start" >&2; exit 1; }
+lighttpd -D -f conf/lighttpd.conf &
+lighttpd_pid=$!
+
+echo "lark is serving http://127.0.0.1:$PORT (data in $LARK_DATA). Ctrl-C stops it."
+[ -z "${LARK_JWT_SECRET:-}" ] && echo "Using the development JWT secret. Try: TOKEN=\$($build/lark-token alice)"
+# Whichever stops first stops the other.
+wait -n "$larkd_pid" "$lighttpd_pid" || true
