@@ -139,7 +139,7 @@ static int auth_check_claims(const struct auth *a, json_t *claims, int64_t now,
     if (rc < 0)
         return rc;
     if (rc == 0 && nbf - a->leeway > (double)now)
-        return lark_err_set(err, LARK_EEXPIRED, "the token is not valid yet (nbf)");
+        return lark_err_set(err, LARK_ETOKEN, "the token is not valid yet (nbf)");
     if (a->aud && !claim_aud_ok(claims, a->aud))
         return lark_err_set(err, LARK_ETOKEN, "the token's audience is not accepted");
     if (a->iss) {

@@ -35,7 +35,7 @@ void auth_free(struct auth *a);
 /*
  * Verify token (len bytes, need not be NUL-terminated) at time now (Unix
  * seconds). On success copies the subject into user and returns 0.
- * Errors: LARK_ENOAUTH (empty), LARK_EEXPIRED (exp passed or nbf ahead),
+ * Errors: LARK_ENOAUTH (empty), LARK_EEXPIRED (exp passed),
  * LARK_ETOKEN (anything else), with the reason in err.
  */
 int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now,

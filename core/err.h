@@ -28,7 +28,7 @@ enum lark_errcode {
     LARK_EMEDIA = -9,        /* 415 unsupported_media_type: body is not application/json */
     LARK_ENOAUTH = -10,      /* 401 missing_token */
     LARK_ETOKEN = -11,       /* 401 invalid_token: bad signature, alg, aud, iss, sub... */
-    LARK_EEXPIRED = -12,     /* 401 token_expired: exp passed (or nbf in the future) */
+    LARK_EEXPIRED = -12,     /* 401 token_expired: exp has passed */
     LARK_ENOTMEMBER = -13,   /* 403 not_member */
     LARK_EFORBIDDEN = -14,   /* 403 forbidden: member, but not allowed (not admin) */
     LARK_ENOTFOUND = -15,    /* 404 not_found: no such route or resource */
