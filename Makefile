@@ -35,7 +35,7 @@ FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
 # larkd's modules minus main, for unit tests
 FCGI_LIB_OBJ := $(filter-out $(BUILD)/fcgi/main.o,$(FCGI_OBJ))
 
-.PHONY: all asan run test unit integration bench fuzz lint clean deps check-deps
+.PHONY: all asan run test unit integration bench fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
@@ -73,11 +73,18 @@ run: deps
 unit: all
 	tools/unit.sh $(BUILD) $(UNIT_TESTS)
 
-test: deps
+test:
+	tools/deps.sh test
 	$(MAKE) all
 	$(MAKE) asan
 	$(MAKE) fuzz-build
 	tools/test.sh
+
+print-unit-tests:
+	@echo $(UNIT_TESTS)
+
+print-fuzzers:
+	@echo $(FUZZERS)
 
 bench: deps
 	$(MAKE) all

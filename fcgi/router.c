@@ -123,15 +123,17 @@ static int router_auth(struct req *r, unsigned flags)
     size_t len = 0;
 
     if (h) {
-        if (strncasecmp(h, "Bearer ", 7) != 0)
+        if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\0'))
             return lark_err_set(&r->err, LARK_ETOKEN,
                                 "the Authorization header must be 'Bearer <token>'");
-        token = h + 7;
+        token = h + 6;
         while (*token == ' ')
             token++;
         len = strlen(token);
         while (len && token[len - 1] == ' ')
             len--;
+        if (len == 0)
+            return lark_err_set(&r->err, LARK_ENOAUTH, "the Bearer token is empty");
     } else if (flags & ROUTE_TOKEN_QUERY) {
         /* EventSource cannot set headers (API.md "Authentication"). */
         const char *cookie = req_param(r, "HTTP_COOKIE");

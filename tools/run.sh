@@ -17,6 +17,7 @@ export LARK_SOCKET=${LARK_LISTEN:-$LARK_DATA/larkd.sock}
 export LARK_LISTEN=$LARK_SOCKET
 export LARK_WWW=${LARK_WWW:-$top/www}
 export LARK_LOGDIR=$LARK_DATA
+export LARK_CONF=$top/conf
 
 build=${BUILD:-build}
 "$build/larkd" --migrate

@@ -119,6 +119,7 @@ export class Stack {
           LARK_SOCKET: path.join(this.dir, 'larkd.sock'),
           LARK_WWW: path.join(top, 'www'),
           LARK_LOGDIR: this.dir,
+          LARK_CONF: path.join(top, 'conf'),
         },
         stdio: ['ignore', out, out],
       });

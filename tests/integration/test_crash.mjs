@@ -1,0 +1,80 @@
+// test_crash.mjs - an acknowledged message survives kill -9 of larkd, and
+// retries of the sends whose answer was lost never duplicate anything.
+
+import crypto from 'node:crypto';
+import { assert, test } from './lib/harness.mjs';
+import { Stack, sleep } from './lib/stack.mjs';
+import { Api } from './lib/client.mjs';
+
+let s;
+
+test('start', async () => {
+  s = await new Stack({ LARK_SEND_RATE: '0' }).start();
+});
+
+test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate', async () => {
+  const senders = Array.from({ length: 8 }, (_, i) => new Api(s.url, `crasher${i}`));
+  const acked = new Map(); // client_msg_id -> message
+  const unknown = [];      // [sender, client_msg_id, body] whose answer never came
+  let stop = false;
+  const loops = senders.map(async (u) => {
+    for (let n = 0; n < 5000 && !stop; n++) {
+      const id = crypto.randomUUID();
+      const body = `${u.user} #${n}`;
+      let r;
+      try {
+        r = await u.post('/v1/messages', { to: 'vault', body, client_msg_id: id });
+      } catch {
+        r = { status: 0 };
+      }
+      if (r.status === 201 || r.status === 200) acked.set(id, r.json);
+      else { unknown.push([u, id, body]); stop = true; }
+    }
+  });
+  while (acked.size < 400) await sleep(5);
+  s.larkd.kill('SIGKILL');
+  stop = true;
+  await Promise.all(loops);
+  assert.ok(acked.size >= 400);
+  await s.restartLarkd();
+
+  // retry every send whose outcome was unknown, with its client_msg_id
+  for (const [u, id, body] of unknown) {
+    const r = await u.post('/v1/messages', { to: 'vault', body, client_msg_id: id });
+    assert.ok(r.status === 201 || r.status === 200, r.body);
+    acked.set(id, r.json);
+  }
+  const vault = new Api(s.url, 'vault');
+  const inbox = [];
+  for (let since = 0; ;) {
+    const r = await vault.poll(`?since=${since}&timeout=0&limit=1000`);
+    if (r.json.events.length === 0) break;
+    inbox.push(...r.json.events);
+    since = r.json.next;
+  }
+  const inboxIds = inbox.map((e) => e.data.client_msg_id);
+  assert.equal(new Set(inboxIds).size, inboxIds.length, 'no message twice in the inbox');
+  const missing = [...acked.keys()].filter((id) => !inboxIds.includes(id));
+  assert.deepEqual(missing, [], 'every acknowledged message is in the inbox');
+  assert.deepEqual(inbox.map((e) => e.seq), inbox.map((_, i) => i + 1), 'inbox seqs gapless');
+  // per conversation: history holds each acknowledged message once, seqs gapless
+  for (const u of senders) {
+    const mine = [...acked.values()].filter((m) => m.sender === u.user);
+    if (mine.length === 0) continue;
+    const conv = mine[0].conversation_id;
+    const msgs = [];
+    for (let after = 0; ;) {
+      const h = await u.get(`/v1/conversations/${conv}/messages?after=${after}&limit=200`);
+      msgs.push(...h.json.messages);
+      if (!h.json.has_more) break;
+      after = msgs[msgs.length - 1].seq;
+    }
+    assert.deepEqual(msgs.map((m) => m.seq), msgs.map((_, i) => i + 1), `${u.user}: gapless`);
+    const ids = new Set(msgs.map((m) => m.id));
+    for (const m of mine) assert.ok(ids.has(m.id), `${u.user}: acknowledged ${m.seq} kept`);
+  }
+});
+
+test('stop', async () => {
+  await s.stop();
+});

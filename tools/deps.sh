@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
+#
+#   run   what `make run` needs: compiler, libraries, lighttpd
+#   test  also what `make test` needs: Check, clang (fuzzers), Node.js + npm
+#         and the npm packages the integration tests use
+#
+# Only missing packages are installed; `apt-get update` runs once, and only
+# when something is missing. Needs root (or sudo) the first time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+
+run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
+          libsqlite3-dev sqlite3 ca-certificates)
+test_pkgs=(check clang libclang-rt-14-dev nodejs npm procps iproute2)
+
+pkgs=("${run_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A Node.js that did not come from Debian (e.g. /usr/local) is fine too.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/nodejs}"); missing=("${missing[@]/npm}")
+fi
+read -r -a missing <<<"${missing[*]:-}"
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo=
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Debian starts the packaged lighttpd on port 80; lark runs its own.
+  if [[ " ${missing[*]} " == *" lighttpd "* ]] && command -v service >/dev/null; then
+    $sudo service lighttpd stop >/dev/null 2>&1 || true
+  fi
+fi
+
+if [ "$mode" = test ]; then
+  # npm packages for the integration tests, pinned by package-lock.json
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+fi

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# tools/test.sh - every test, as `make test` runs it (after building the
+# release build in build/, the ASan + UBSan build in build-asan/ and the
+# fuzzers in build-fuzz/):
+#
+#   1. C unit tests (Check), release and ASan builds
+#   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10)
+#   3. integration tests against real lighttpd + larkd, release and ASan
+#
+# Ends with one summary line; exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+failed=()
+step() {
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then echo "=== $name: ok"; else echo "=== $name: FAILED"; failed+=("$name"); fi
+}
+
+units=$(make -s print-unit-tests)
+fuzzers=$(make -s print-fuzzers)
+if [ -n "$units" ]; then
+  step "unit (release)" tools/unit.sh build $units
+  step "unit (asan)" tools/unit.sh build-asan $units
+fi
+[ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
+step "integration (release)" env LARK_BUILD=build node tests/integration/run.mjs
+step "integration (asan)" env LARK_BUILD=build-asan node tests/integration/run.mjs
+
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "make test: all steps passed"
+else
+  echo "make test: FAILED: ${failed[*]}"
+  exit 1
+fi
