@@ -24,6 +24,7 @@ struct app {
     struct hub *hub;
     struct ratelimit *rl;
     atomic_int draining; /* 1 after SIGTERM: new requests get 503 */
+    int cgi;             /* run as a plain CGI program: one request, no hub */
 };
 
 #endif

@@ -4,6 +4,10 @@
  *
  * A worker answers at once whatever it can; a request that has to wait is
  * handed to the hub (hub.h) with the seq the client already has.
+ *
+ * Under plain CGI (one process per request, no hub) nothing can wait: a
+ * long-poll answers at once, and an SSE request gets its backlog and ends,
+ * so that an EventSource reconnects after retry: - polling, but correct.
  */
 #include "core/buf.h"
 #include "core/json.h"
@@ -47,6 +51,24 @@ static int flag_param(struct req *r, const char *name, int *on)
         return 0;
     }
     return lark_err_set(&r->err, LARK_EINVAL, "'%s' must be 1 or 0", name);
+}
+
+/* CGI: write what is there and end the stream. */
+static int sse_backlog_cgi(struct req *r, uint64_t cursor)
+{
+    json_t *events = NULL;
+    uint64_t last = cursor;
+    struct buf frames;
+    int rc = store_inbox_read(r->db, r->user, cursor, LIMIT_HUB_BATCH, &events, &last, &r->err);
+
+    if (rc)
+        return 0; /* headers are out; the client reconnects */
+    buf_init(&frames, EVENTS_BUDGET + 2 * LIMIT_REQUEST_MAX);
+    events_sse(events, EVENTS_BUDGET, &frames, &last);
+    req_write(r, frames.data ? frames.data : "", frames.len);
+    buf_release(&frames);
+    json_decref(events);
+    return 0;
 }
 
 int h_events(struct req *r)
@@ -93,6 +115,8 @@ int h_events(struct req *r)
                            "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", preamble,
                            n) != 0)
         return 0; /* the client left already; nothing to hold */
+    if (r->app->cgi)
+        return sse_backlog_cgi(r, cursor);
     park(r, TRANSPORT_SSE, cursor, 0, 0);
     return 0;
 }
@@ -129,7 +153,7 @@ int h_poll(struct req *r)
     rc = store_inbox_read(r->db, r->user, cursor, (unsigned)limit, &events, &last, &r->err);
     if (rc)
         return rc;
-    if (json_array_size(events) > 0 || timeout == 0) {
+    if (json_array_size(events) > 0 || timeout == 0 || r->app->cgi) {
         struct buf body;
         buf_init(&body, EVENTS_BUDGET + 4096);
         events_poll_answer(events, cursor, EVENTS_BUDGET, &body);

@@ -37,7 +37,24 @@ const char *http_reason(int status)
 
 const char *req_param(const struct req *r, const char *name)
 {
-    return FCGX_GetParam(name, r->fcgx->envp);
+    return r->fcgx ? FCGX_GetParam(name, r->fcgx->envp) : getenv(name);
+}
+
+void req_write(struct req *r, const char *data, size_t len)
+{
+    if (r->fcgx)
+        FCGX_PutStr(data, (int)len, r->fcgx->out);
+    else
+        fwrite(data, 1, len, stdout);
+}
+
+size_t req_read(struct req *r, char *buf, size_t len)
+{
+    int n;
+    if (!r->fcgx)
+        return fread(buf, 1, len, stdin);
+    n = FCGX_GetStr(buf, (int)len, r->fcgx->in);
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* Format one header line into the request's output. libfcgi's own
@@ -52,7 +69,7 @@ void reply_header(struct req *r, const char *fmt, ...)
     n = vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
     if (n > 0 && (size_t)n < sizeof(line))
-        FCGX_PutStr(line, n, r->fcgx->out);
+        req_write(r, line, (size_t)n);
 }
 
 /* Status line and the headers every answer carries. */
@@ -78,9 +95,9 @@ void reply_raw(struct req *r, int status, const char *content_type, const char *
         reply_header(r, "Retry-After: %d\r\n", r->retry_after);
     if (r->allow[0])
         reply_header(r, "Allow: %s\r\n", r->allow);
-    FCGX_PutS("\r\n", r->fcgx->out);
+    req_write(r, "\r\n", 2);
     if (len)
-        FCGX_PutStr(data, (int)len, r->fcgx->out);
+        req_write(r, data, len);
 }
 
 void reply_json(struct req *r, int status, const json_t *body)
@@ -109,13 +126,14 @@ void reply_error(struct req *r, int code)
 int reply_start_stream(struct req *r, const char *content_type, const char *extra,
                        const char *body, size_t len)
 {
-    FCGX_Stream *out = r->fcgx->out;
     reply_head(r, 200, content_type);
-    FCGX_PutS(extra, out);
-    FCGX_PutS("\r\n", out);
+    req_write(r, extra, strlen(extra));
+    req_write(r, "\r\n", 2);
     if (len)
-        FCGX_PutStr(body, (int)len, out);
-    return FCGX_FFlush(out) == 0 && !FCGX_GetError(out) ? 0 : -1;
+        req_write(r, body, len);
+    if (!r->fcgx)
+        return fflush(stdout) == 0 ? 0 : -1;
+    return FCGX_FFlush(r->fcgx->out) == 0 && !FCGX_GetError(r->fcgx->out) ? 0 : -1;
 }
 
 int req_query_u64(struct req *r, const char *name, uint64_t max, uint64_t *out, int *present)

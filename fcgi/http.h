@@ -32,7 +32,7 @@ struct buf;
 
 struct req {
     struct app *app;
-    FCGX_Request *fcgx;
+    FCGX_Request *fcgx;    /* NULL in CGI mode: stdin, stdout and environ instead */
     struct store_conn *db; /* the worker's store connection */
     char method[8];        /* REQUEST_METHOD (copied: fcgx's params die on detach) */
     struct query query;    /* decoded query string */
@@ -50,6 +50,12 @@ struct req {
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
 void reply_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Write len bytes of the answer (headers or body). */
+void req_write(struct req *r, const char *data, size_t len);
+
+/* Read up to len bytes of the request body; bytes read, 0 at the end. */
+size_t req_read(struct req *r, char *buf, size_t len);
 
 /* A CGI/FastCGI parameter ("HTTP_AUTHORIZATION", ...), or NULL. */
 const char *req_param(const struct req *r, const char *name);
@@ -76,7 +82,7 @@ int reply_start_stream(struct req *r, const char *content_type, const char *extr
 
 /*
  * Hand the connection to the hub: frees libfcgi's buffers but keeps the
- * socket open. *fd and *request_id receive what the hub needs; the worker
+ * socket open. Only for FastCGI requests (r->fcgx set). *fd and *request_id receive what the hub needs; the worker
  * must not touch the request's streams afterwards.
  */
 void req_detach(struct req *r, int *fd, uint16_t *request_id);

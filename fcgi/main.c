@@ -118,6 +118,32 @@ static void remove_listener(const char *path, const struct stat *mine)
         unlink(path);
 }
 
+/*
+ * Plain CGI (GATEWAY_INTERFACE set by the web server): one request from
+ * the environment and stdin, answered on stdout, then exit. For hosts that
+ * offer only CGI; held requests answer at once (see h_events.c).
+ */
+static int cgi_main(struct app *app)
+{
+    struct store_conn *db = NULL;
+    struct lark_err err = {0};
+    struct req r = {.app = app};
+
+    app->cgi = 1;
+    if (store_conn_open(app->store, &db, &err) != 0) {
+        log_error("cgi: %s", err.msg);
+        r.db = NULL;
+        reply_error(&r, LARK_EUNAVAIL);
+        fflush(stdout);
+        return 1;
+    }
+    r.db = db;
+    router_handle(&r);
+    fflush(stdout);
+    store_conn_close(db);
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, const char **config_path, int *migrate_only)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
@@ -182,6 +208,11 @@ int main(int argc, char **argv)
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
+        goto out;
+    }
+    if (getenv("GATEWAY_INTERFACE")) {
+        app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
+        status = cgi_main(&app);
         goto out;
     }
     if (strcmp(app.cfg.jwt_alg, "HS256") == 0 && strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)

@@ -185,10 +185,10 @@ static int router_body(struct req *r, unsigned flags)
     /* len is bounded by request_max above */
     body = xmalloc((size_t)len);
     while (got < len) {
-        int n = FCGX_GetStr(body + got, (int)(len - got), r->fcgx->in);
-        if (n <= 0)
+        size_t n = req_read(r, body + got, (size_t)(len - got));
+        if (n == 0)
             break;
-        got += (size_t)n;
+        got += n;
     }
     if (got < len)
         rc = lark_err_set(&r->err, LARK_EINVAL, "the request body ended early");
