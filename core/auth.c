@@ -21,8 +21,8 @@ struct auth {
     jwt_alg_t alg;      /* the only algorithm accepted */
     unsigned char *key; /* secret (HS256) or PEM public key (RS/ES256) */
     size_t key_len;
-    char *aud; /* NULL: not checked */
-    char *iss; /* NULL: not checked */
+    char *aud;  /* NULL: not checked */
+    char *iss;  /* NULL: not checked */
     int leeway; /* seconds */
 };
 
@@ -118,8 +118,9 @@ static int claim_aud_ok(json_t *claims, const char *want)
     if (json_is_string(v))
         return strcmp(json_string_value(v), want) == 0;
     if (json_is_array(v))
-        json_array_foreach(v, i, item) if (json_is_string(item) &&
-                                           strcmp(json_string_value(item), want) == 0) return 1;
+        json_array_foreach (v, i, item)
+            if (json_is_string(item) && strcmp(json_string_value(item), want) == 0)
+                return 1;
     return 0;
 }
 
@@ -151,8 +152,7 @@ static int auth_check_claims(const struct auth *a, json_t *claims, int64_t now,
     if (!json_is_string(sub))
         return lark_err_set(err, LARK_ETOKEN, "the token has no 'sub' claim");
     if (!ids_valid_user(json_string_value(sub), json_string_length(sub)))
-        return lark_err_set(err, LARK_ETOKEN,
-                            "'sub' must be 1-64 characters of [A-Za-z0-9_.@-]");
+        return lark_err_set(err, LARK_ETOKEN, "'sub' must be 1-64 characters of [A-Za-z0-9_.@-]");
     memcpy(user, json_string_value(sub), json_string_length(sub) + 1);
     return 0;
 }
@@ -169,8 +169,7 @@ int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now
     if (len == 0)
         return lark_err_set(err, LARK_ENOAUTH, "an access token is required");
     if (len > LIMIT_TOKEN_MAX)
-        return lark_err_set(err, LARK_ETOKEN, "the token is longer than %d bytes",
-                            LIMIT_TOKEN_MAX);
+        return lark_err_set(err, LARK_ETOKEN, "the token is longer than %d bytes", LIMIT_TOKEN_MAX);
     if (memchr(token, '\0', len))
         return lark_err_set(err, LARK_ETOKEN, "the token is malformed");
     memcpy(copy, token, len);

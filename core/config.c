@@ -24,23 +24,29 @@
 enum config_type { CFG_STR, CFG_INT };
 
 struct config_key {
-    const char *key;  /* name in the config file */
-    const char *env;  /* environment variable */
+    const char *key; /* name in the config file */
+    const char *env; /* environment variable */
     enum config_type type;
-    size_t offset;    /* into struct config */
-    const char *def;  /* CFG_STR default ("" = derived or empty) */
-    long def_int;     /* CFG_INT default */
-    long min, max;    /* range for CFG_INT */
+    size_t offset;   /* into struct config */
+    const char *def; /* CFG_STR default ("" = derived or empty) */
+    long def_int;    /* CFG_INT default */
+    long min, max;   /* range for CFG_INT */
     const char *help;
 };
 
-#define S(k, e, field, d, h) {k, e, CFG_STR, offsetof(struct config, field), d, 0, 0, 0, h}
+#define S(k, e, field, d, h)                                                                       \
+    {                                                                                              \
+        k, e, CFG_STR, offsetof(struct config, field), d, 0, 0, 0, h                               \
+    }
 #define I(k, e, field, d, lo, hi, h)                                                               \
-    {k, e, CFG_INT, offsetof(struct config, field), NULL, d, lo, hi, h}
+    {                                                                                              \
+        k, e, CFG_INT, offsetof(struct config, field), NULL, d, lo, hi, h                          \
+    }
 
 static const struct config_key config_keys[] = {
     S("data", "LARK_DATA", data_dir, "var", "directory for the SQLite database and the socket"),
-    S("db", "LARK_DB", db, "", "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
+    S("db", "LARK_DB", db, "",
+      "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
     S("migrations", "LARK_MIGRATIONS", migrations, LARK_MIGRATIONS_DIR,
       "directory holding sqlite/ and postgres/ migrations"),
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",

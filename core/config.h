@@ -25,9 +25,9 @@ struct lark_err;
 
 struct config {
     /* storage */
-    char *data_dir;   /* LARK_DATA: directory for the SQLite file and socket */
-    char *db;         /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
-    char *migrations; /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
+    char *data_dir;    /* LARK_DATA: directory for the SQLite file and socket */
+    char *db;          /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
+    char *migrations;  /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
     char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
     /* FastCGI */
     char *listen;       /* LARK_LISTEN: unix socket path larkd listens on */
@@ -41,15 +41,15 @@ struct config {
     char *jwt_iss;      /* required issuer, "" = not checked */
     int jwt_leeway;     /* seconds of clock skew allowed on exp/nbf */
     /* limits (limits.h gives the reasons) */
-    int body_max;        /* bytes of a message body */
-    int meta_max;        /* bytes of a message meta object (compact JSON) */
-    int request_max;     /* bytes of a request body */
-    int group_max;       /* members of a group */
-    int poll_timeout;    /* default long-poll timeout, seconds */
+    int body_max;         /* bytes of a message body */
+    int meta_max;         /* bytes of a message meta object (compact JSON) */
+    int request_max;      /* bytes of a request body */
+    int group_max;        /* members of a group */
+    int poll_timeout;     /* default long-poll timeout, seconds */
     int poll_timeout_max; /* longest long-poll timeout, seconds */
-    int history_max;     /* most messages per history page */
-    int send_rate;       /* sends per user per second, 0 = unlimited */
-    int send_burst;      /* sends per user in a burst */
+    int history_max;      /* most messages per history page */
+    int send_rate;        /* sends per user per second, 0 = unlimited */
+    int send_burst;       /* sends per user in a burst */
     /* held connections */
     int sse_keepalive;  /* seconds between SSE keep-alive comments */
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */

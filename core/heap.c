@@ -71,7 +71,8 @@ void heap_set(struct heap *h, struct heap_node *node, int64_t key)
     }
     if (h->n == h->cap) {
         h->cap = h->cap ? h->cap * 2 : 64;
-        h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
+        /* an array of pointers: */
+        h->v = xrealloc(h->v, h->cap * sizeof(*h->v)); /* NOLINT(bugprone-sizeof-expression) */
     }
     node->key = key;
     heap_place(h, h->n++, node);

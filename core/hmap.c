@@ -12,7 +12,8 @@
 void hmap_init(struct hmap *m)
 {
     m->nbuckets = HMAP_INITIAL;
-    m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets));
+    /* an array of pointers: */
+    m->buckets = xcalloc(m->nbuckets, sizeof(*m->buckets)); /* NOLINT(bugprone-sizeof-expression) */
     m->count = 0;
 }
 
@@ -26,7 +27,7 @@ void hmap_release(struct hmap *m)
 
 uint64_t hmap_hash(const char *key)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 14695981039346656037ULL; /* FNV-1a 64-bit offset basis */
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         h ^= *p;
         h *= 1099511628211ULL;
@@ -42,7 +43,7 @@ struct hmap_node *hmap_bucket(const struct hmap *m, uint64_t hash)
 static void hmap_grow(struct hmap *m)
 {
     size_t n = m->nbuckets * 2;
-    struct hmap_node **b = xcalloc(n, sizeof(*b));
+    struct hmap_node **b = xcalloc(n, sizeof(*b)); /* NOLINT(bugprone-sizeof-expression) */
     for (size_t i = 0; i < m->nbuckets; i++) {
         struct hmap_node *node = m->buckets[i];
         while (node) {

@@ -39,6 +39,6 @@ struct hmap_node *hmap_bucket(const struct hmap *m, uint64_t hash);
 void hmap_insert(struct hmap *m, struct hmap_node *node, uint64_t hash);
 void hmap_remove(struct hmap *m, struct hmap_node *node);
 
-#define HMAP_ENTRY(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define HMAP_ENTRY(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 #endif

@@ -19,8 +19,8 @@ int json_parse_object(const char *data, size_t len, json_t **out, struct lark_er
     if (!v) {
         if (json_error_code(&jerr) == json_error_invalid_utf8)
             return lark_err_set(err, LARK_EUTF8, "invalid UTF-8 at byte %d", jerr.position);
-        return lark_err_set(err, LARK_EJSON, "invalid JSON at line %d, column %d: %s",
-                            jerr.line, jerr.column, jerr.text);
+        return lark_err_set(err, LARK_EJSON, "invalid JSON at line %d, column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
     }
     if (!json_is_object(v)) {
         json_decref(v);

@@ -102,7 +102,8 @@ int migrate_list(const char *root, const char *backend, struct migration **out, 
         if (rc)
             goto out;
     }
-    qsort(v, (size_t)count, sizeof(*v), migration_cmp);
+    if (count > 1)
+        qsort(v, (size_t)count, sizeof(*v), migration_cmp);
     for (int i = 1; i < count; i++) {
         if (v[i].version == v[i - 1].version) {
             rc = lark_err_set(err, LARK_EINVAL, "migrations %s and %s share version %d",

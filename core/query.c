@@ -133,13 +133,15 @@ const char *cookie_find(const char *header, const char *name, size_t *len)
         if ((size_t)(end - p) > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
             const char *v = p + nlen + 1;
             size_t vlen = (size_t)(end - v);
+            /* Whitespace before the ';' first, so that a quoted value
+             * followed by a space is still unquoted. */
+            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+                vlen--;
             /* RFC 6265 allows a quoted cookie value. */
             if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
                 v++;
                 vlen -= 2;
             }
-            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
-                vlen--;
             *len = vlen;
             return v;
         }

@@ -57,7 +57,7 @@ struct store_msg_row {
     const char *type;
     const char *body;
     size_t body_len;
-    const char *meta; /* JSON object text */
+    const char *meta;   /* JSON object text */
     int64_t created_at; /* ms since the epoch */
 };
 

@@ -19,8 +19,7 @@ size_t events_sse(json_t *events, size_t budget, struct buf *out, uint64_t *last
     size_t i, n = 0, start = out->len;
     json_t *ev;
 
-    json_array_foreach(events, i, ev)
-    {
+    json_array_foreach (events, i, ev) {
         const char *type = json_string_value(json_object_get(ev, "type"));
         size_t len;
         char *text = json_dump(ev, 0, &len);
@@ -30,8 +29,8 @@ size_t events_sse(json_t *events, size_t budget, struct buf *out, uint64_t *last
             free(text);
             break;
         }
-        rc = buf_printf(out, "id: %llu\nevent: %s\ndata: %s\n\n",
-                        (unsigned long long)event_seq(ev), type ? type : "message", text);
+        rc = buf_printf(out, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)event_seq(ev),
+                        type ? type : "message", text);
         free(text);
         if (rc) {
             buf_truncate(out, before); /* never half a frame */
@@ -51,8 +50,7 @@ size_t events_poll_answer(json_t *events, uint64_t cursor, size_t budget, struct
 
     buf_puts(out, "{\"events\":[");
     start = out->len;
-    json_array_foreach(events, i, ev)
-    {
+    json_array_foreach (events, i, ev) {
         size_t len, before = out->len;
         char *text = json_dump(ev, 0, &len);
         int rc;

@@ -8,9 +8,14 @@
 
 static int fcgirec_header(struct buf *b, uint8_t type, uint16_t id, uint16_t clen, uint8_t pad)
 {
-    const uint8_t h[FCGIREC_HEADER_LEN] = {FCGIREC_VERSION, type, (uint8_t)(id >> 8),
-                                           (uint8_t)id, (uint8_t)(clen >> 8), (uint8_t)clen,
-                                           pad, 0};
+    const uint8_t h[FCGIREC_HEADER_LEN] = {FCGIREC_VERSION,
+                                           type,
+                                           (uint8_t)(id >> 8),
+                                           (uint8_t)id,
+                                           (uint8_t)(clen >> 8),
+                                           (uint8_t)clen,
+                                           pad,
+                                           0};
     return buf_append(b, h, sizeof(h));
 }
 
@@ -36,8 +41,14 @@ int fcgirec_stdout(struct buf *b, uint16_t id, const void *data, size_t len)
 int fcgirec_end(struct buf *b, uint16_t id, uint32_t app_status)
 {
     /* appStatus (4 bytes), protocolStatus FCGI_REQUEST_COMPLETE (0), 3 reserved */
-    const uint8_t body[8] = {(uint8_t)(app_status >> 24), (uint8_t)(app_status >> 16),
-                             (uint8_t)(app_status >> 8), (uint8_t)app_status, 0, 0, 0, 0};
+    const uint8_t body[8] = {(uint8_t)(app_status >> 24),
+                             (uint8_t)(app_status >> 16),
+                             (uint8_t)(app_status >> 8),
+                             (uint8_t)app_status,
+                             0,
+                             0,
+                             0,
+                             0};
     if (b->max - b->len < FCGIREC_END_LEN)
         return LARK_ETOOLARGE;
     fcgirec_header(b, FCGIREC_STDOUT, id, 0, 0);

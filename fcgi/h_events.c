@@ -28,14 +28,10 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 }
 
 /* Hand r to the hub; the worker is done with it afterwards. */
-static void park(struct req *r, enum transport kind, uint64_t cursor, unsigned limit,
-                 int timeout_s)
+static void park(struct req *r, enum transport kind, uint64_t cursor, unsigned limit, int timeout_s)
 {
-    struct hub_park p = {.kind = kind,
-                         .user = r->user,
-                         .cursor = cursor,
-                         .limit = limit,
-                         .timeout_s = timeout_s};
+    struct hub_park p = {
+        .kind = kind, .user = r->user, .cursor = cursor, .limit = limit, .timeout_s = timeout_s};
     req_detach(r, &p.fd, &p.request_id);
     hub_park(r->app->hub, &p);
 }

@@ -32,8 +32,7 @@ static int valid_type(const char *s, size_t len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return 0;
     }
     return 1;
@@ -79,8 +78,7 @@ static int send_parse(struct req *r, struct store_send_in *in, char **meta_text)
     if (meta) {
         *meta_text = json_dump(meta, 0, &metalen);
         if (metalen > (size_t)cfg->meta_max)
-            return lark_err_set(&r->err, LARK_EMSGLARGE, "'meta' is over %d bytes",
-                                cfg->meta_max);
+            return lark_err_set(&r->err, LARK_EMSGLARGE, "'meta' is over %d bytes", cfg->meta_max);
         in->meta = *meta_text;
     }
     return 0;

@@ -80,9 +80,9 @@ static void reply_head(struct req *r, int status, const char *content_type)
         reply_header(r, "Content-Type: %s\r\n", content_type);
     if (r->cors_origin)
         reply_header(r,
-                   "Access-Control-Allow-Origin: %s\r\n"
-                   "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
-                   r->cors_origin);
+                     "Access-Control-Allow-Origin: %s\r\n"
+                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
+                     r->cors_origin);
     r->status = status;
     metrics_response(status);
 }
@@ -123,8 +123,8 @@ void reply_error(struct req *r, int code)
     json_decref(body);
 }
 
-int reply_start_stream(struct req *r, const char *content_type, const char *extra,
-                       const char *body, size_t len)
+int reply_start_stream(struct req *r, const char *content_type, const char *extra, const char *body,
+                       size_t len)
 {
     reply_head(r, 200, content_type);
     req_write(r, extra, strlen(extra));

@@ -32,10 +32,10 @@ struct buf;
 
 struct req {
     struct app *app;
-    FCGX_Request *fcgx;    /* NULL in CGI mode: stdin, stdout and environ instead */
-    struct store_conn *db; /* the worker's store connection */
-    char method[8];        /* REQUEST_METHOD (copied: fcgx's params die on detach) */
-    struct query query;    /* decoded query string */
+    FCGX_Request *fcgx;           /* NULL in CGI mode: stdin, stdout and environ instead */
+    struct store_conn *db;        /* the worker's store connection */
+    char method[8];               /* REQUEST_METHOD (copied: fcgx's params die on detach) */
+    struct query query;           /* decoded query string */
     char *params[REQ_PARAMS_MAX]; /* decoded path parameters, owned */
     int nparams;
     char user[LIMIT_USER_ID_MAX + 1]; /* authenticated user, "" if none */
@@ -66,8 +66,7 @@ const char *req_param(const struct req *r, const char *name);
 void reply_json(struct req *r, int status, const json_t *body);
 
 /* Answer status with raw bytes of content_type. */
-void reply_raw(struct req *r, int status, const char *content_type, const char *data,
-               size_t len);
+void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
 
 /* Answer with the error for code (a LARK_E*), message from r->err if set. */
 void reply_error(struct req *r, int code);
@@ -77,13 +76,13 @@ void reply_error(struct req *r, int code);
  * which is "" or CRLF-terminated header lines) and the first body bytes,
  * and flush them to lighttpd. Returns 0, or -1 if the client is gone.
  */
-int reply_start_stream(struct req *r, const char *content_type, const char *extra,
-                       const char *body, size_t len);
+int reply_start_stream(struct req *r, const char *content_type, const char *extra, const char *body,
+                       size_t len);
 
 /*
  * Hand the connection to the hub: frees libfcgi's buffers but keeps the
- * socket open. Only for FastCGI requests (r->fcgx set). *fd and *request_id receive what the hub needs; the worker
- * must not touch the request's streams afterwards.
+ * socket open. Only for FastCGI requests (r->fcgx set). *fd and *request_id receive what the hub
+ * needs; the worker must not touch the request's streams afterwards.
  */
 void req_detach(struct req *r, int *fd, uint16_t *request_id);
 

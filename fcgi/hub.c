@@ -68,11 +68,11 @@ struct hub_conn {
     int64_t wake_ns;                /* commit time of the oldest unsent wake */
     int fd;
     uint16_t req_id;
-    uint16_t limit;    /* poll: most events per answer */
-    uint8_t kind;      /* enum transport */
-    uint8_t state;     /* enum conn_state */
-    uint8_t dirty;     /* on the dirty list */
-    uint8_t epollout;  /* EPOLLOUT registered */
+    uint16_t limit;   /* poll: most events per answer */
+    uint8_t kind;     /* enum transport */
+    uint8_t state;    /* enum conn_state */
+    uint8_t dirty;    /* on the dirty list */
+    uint8_t epollout; /* EPOLLOUT registered */
 };
 
 struct hub_user {
@@ -107,10 +107,10 @@ struct hub {
     size_t nparks, capparks;
     struct hub_wake_item *wakes;
     size_t nwakes, capwakes;
-    int poked;        /* eventfd already written since the last drain of the queue */
-    int stop;         /* hub_stop asked the loop to end */
-    int drain_asked;  /* hub_request_drain was called */
-    int drained;      /* grace period over; main may stop the workers */
+    int poked;       /* eventfd already written since the last drain of the queue */
+    int stop;        /* hub_stop asked the loop to end */
+    int drain_asked; /* hub_request_drain was called */
+    int drained;     /* grace period over; main may stop the workers */
 
     /* hub thread only */
     struct hmap users;
@@ -486,11 +486,8 @@ static void conn_timer(struct hub *h, struct hub_conn *c, int64_t now)
         }
         break;
     case CONN_ENDING:
-    case CONN_CLOSING:
-        conn_kill(h, c, 0);
-        break;
-    default:
-        break;
+    case CONN_CLOSING: conn_kill(h, c, 0); break;
+    default: break;
     }
 }
 

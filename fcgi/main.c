@@ -50,18 +50,17 @@ struct worker {
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: larkd [--config FILE] [--migrate] [--help]\n"
-            "\n"
-            "The lark chat service as a FastCGI daemon. Run it beside lighttpd\n"
-            "(conf/lighttpd.conf) and point fastcgi.server at its socket.\n"
-            "\n"
-            "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
-            "  --migrate      apply database migrations and exit\n"
-            "  --help         this text\n"
-            "\n"
-            "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
-            "get 503) and exit. Logs go to stderr, one line per event.\n\n");
+    fprintf(out, "usage: larkd [--config FILE] [--migrate] [--help]\n"
+                 "\n"
+                 "The lark chat service as a FastCGI daemon. Run it beside lighttpd\n"
+                 "(conf/lighttpd.conf) and point fastcgi.server at its socket.\n"
+                 "\n"
+                 "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
+                 "  --migrate      apply database migrations and exit\n"
+                 "  --help         this text\n"
+                 "\n"
+                 "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
+                 "get 503) and exit. Logs go to stderr, one line per event.\n\n");
     config_help(out);
 }
 
@@ -97,14 +96,12 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int open_listener(const struct config *cfg, int *fd, struct stat *st,
-                         struct lark_err *err)
+static int open_listener(const struct config *cfg, int *fd, struct stat *st, struct lark_err *err)
 {
     unlink(cfg->listen); /* a stale socket from a previous run */
     *fd = FCGX_OpenSocket(cfg->listen, cfg->listen_backlog);
     if (*fd < 0 || stat(cfg->listen, st) != 0)
-        return lark_err_set(err, LARK_EINVAL, "cannot listen on %s (errno %d)", cfg->listen,
-                            errno);
+        return lark_err_set(err, LARK_EINVAL, "cannot listen on %s (errno %d)", cfg->listen, errno);
     /* lighttpd may run as another user of the same group */
     chmod(cfg->listen, 0660);
     return 0;
@@ -153,18 +150,10 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
     int c;
     while ((c = getopt_long(argc, argv, "c:mh", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            *config_path = optarg;
-            break;
-        case 'm':
-            *migrate_only = 1;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
-            return -1;
+        case 'c': *config_path = optarg; break;
+        case 'm': *migrate_only = 1; break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return -1;
         }
     }
     if (optind != argc) {
@@ -174,15 +163,63 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
     return 0;
 }
 
+/* Run the FastCGI server until a stop signal has drained it. */
+static int serve(struct app *app)
+{
+    struct lark_err err = {0};
+    struct worker *workers = NULL;
+    struct stat sock_st;
+    atomic_int stopping = 0;
+    int listen_fd = -1, nworkers = 0, status = 1;
+
+    if (FCGX_Init() != 0 || open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0 ||
+        hub_new(app, &app->hub, &err) != 0) {
+        log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
+        goto out;
+    }
+    store_set_wake(app->store, hub_wake, app->hub);
+    if (hub_start(app->hub, &err) != 0) {
+        log_error("start-up: %s", err.msg);
+        goto out;
+    }
+    workers = xcalloc((size_t)app->cfg.workers, sizeof(*workers));
+    for (; nworkers < app->cfg.workers; nworkers++) {
+        struct worker *w = &workers[nworkers];
+        *w = (struct worker){.app = app, .listen_fd = listen_fd, .stopping = &stopping};
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            log_error("cannot start worker %d", nworkers);
+            hub_request_drain(app->hub);
+            break;
+        }
+    }
+    log_info("ready socket=%s store=%s workers=%d", app->cfg.listen, store_backend(app->store),
+             nworkers);
+
+    hub_wait_drained(app->hub);
+    atomic_store(&stopping, 1);
+    shutdown(listen_fd, SHUT_RDWR); /* releases every worker blocked in accept */
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i].thread, NULL);
+    hub_stop(app->hub);
+    status = 0;
+    log_info("stopped");
+out:
+    hub_free(app->hub);
+    app->hub = NULL;
+    if (listen_fd >= 0) {
+        close(listen_fd);
+        remove_listener(app->cfg.listen, &sock_st);
+    }
+    free(workers);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     static struct app app;
     const char *config_path = NULL;
-    int migrate_only = 0, listen_fd = -1, nworkers = 0, status = 1;
-    struct worker *workers = NULL;
-    atomic_int stopping = 0;
+    int migrate_only = 0, status = 1;
     struct lark_err err = {0};
-    struct stat sock_st;
     sigset_t mask;
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
@@ -205,59 +242,19 @@ int main(int argc, char **argv)
         log_error("start-up: %s", err.msg);
         goto out;
     }
+    app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
-        goto out;
-    }
-    if (getenv("GATEWAY_INTERFACE")) {
-        app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
+    } else if (getenv("GATEWAY_INTERFACE")) {
         status = cgi_main(&app);
-        goto out;
+    } else {
+        if (strcmp(app.cfg.jwt_alg, "HS256") == 0 &&
+            strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
+            log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
+        status = serve(&app);
     }
-    if (strcmp(app.cfg.jwt_alg, "HS256") == 0 && strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
-        log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
-    app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
-    if (FCGX_Init() != 0 || open_listener(&app.cfg, &listen_fd, &sock_st, &err) != 0 ||
-        hub_new(&app, &app.hub, &err) != 0) {
-        log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
-        goto out;
-    }
-    store_set_wake(app.store, hub_wake, app.hub);
-    if (hub_start(app.hub, &err) != 0) {
-        log_error("start-up: %s", err.msg);
-        goto out;
-    }
-    workers = xcalloc((size_t)app.cfg.workers, sizeof(*workers));
-    for (; nworkers < app.cfg.workers; nworkers++) {
-        struct worker *w = &workers[nworkers];
-        w->app = &app;
-        w->listen_fd = listen_fd;
-        w->stopping = &stopping;
-        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-            log_error("cannot start worker %d", nworkers);
-            hub_request_drain(app.hub);
-            break;
-        }
-    }
-    log_info("ready socket=%s store=%s workers=%d", app.cfg.listen, store_backend(app.store),
-             nworkers);
-
-    hub_wait_drained(app.hub);
-    atomic_store(&stopping, 1);
-    shutdown(listen_fd, SHUT_RDWR); /* releases every worker blocked in accept */
-    for (int i = 0; i < nworkers; i++)
-        pthread_join(workers[i].thread, NULL);
-    hub_stop(app.hub);
-    status = 0;
-    log_info("stopped");
 out:
-    hub_free(app.hub);
-    if (listen_fd >= 0) {
-        close(listen_fd);
-        remove_listener(app.cfg.listen, &sock_st);
-    }
-    free(workers);
     ratelimit_free(app.rl);
     store_close(app.store);
     auth_free(app.auth);

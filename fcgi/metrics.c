@@ -14,7 +14,8 @@ static const double latency_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025
 #define NBOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
 
 /* Statuses counted individually; anything else lands in "other". */
-static const int statuses[] = {200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 503};
+static const int statuses[] = {200, 201, 204, 400, 401, 403, 404,
+                               405, 409, 413, 415, 429, 500, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]))
 
 static struct {
@@ -82,8 +83,8 @@ void metrics_delivery_latency(int64_t ns)
     atomic_fetch_add(&m.latency_sum_ns, (unsigned long)ns);
 }
 
-static int render_transport(struct buf *out, const char *name, const char *help,
-                            const char *type, unsigned long (*get)(enum transport))
+static int render_transport(struct buf *out, const char *name, const char *help, const char *type,
+                            unsigned long (*get)(enum transport))
 {
     int rc = buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     for (int t = 0; t < TRANSPORT_N && rc == 0; t++)
@@ -115,8 +116,8 @@ int metrics_render(struct buf *out)
 
     rc |= render_transport(out, "lark_held_connections", "Connections held by the hub now.",
                            "gauge", get_held);
-    rc |= render_transport(out, "lark_held_total", "Connections ever parked in the hub.",
-                           "counter", get_parked);
+    rc |= render_transport(out, "lark_held_total", "Connections ever parked in the hub.", "counter",
+                           get_parked);
     rc |= render_transport(out, "lark_hangups_total",
                            "Held connections freed because the client went away.", "counter",
                            get_hangups);
@@ -133,8 +134,7 @@ int metrics_render(struct buf *out)
     for (size_t i = 0; i <= NSTATUS; i++) {
         unsigned long v = atomic_load(&m.responses[i]);
         if (i < NSTATUS)
-            rc |= buf_printf(out, "lark_http_responses_total{status=\"%d\"} %lu\n", statuses[i],
-                             v);
+            rc |= buf_printf(out, "lark_http_responses_total{status=\"%d\"} %lu\n", statuses[i], v);
         else
             rc |= buf_printf(out, "lark_http_responses_total{status=\"other\"} %lu\n", v);
     }

@@ -74,9 +74,8 @@ nomatch:
     return 0;
 }
 
-const struct route *router_match(const char *method, const char *path,
-                                 char *params[REQ_PARAMS_MAX], int *nparams,
-                                 char allow[ROUTER_ALLOW_MAX], int *code)
+const struct route *router_match(const char *method, const char *path, char *params[REQ_PARAMS_MAX],
+                                 int *nparams, char allow[ROUTER_ALLOW_MAX], int *code)
 {
     const struct route *found = NULL;
 
@@ -104,8 +103,7 @@ const struct route *router_match(const char *method, const char *path,
                 free(tmp[j]);
         }
         size_t used = strlen(allow);
-        snprintf(allow + used, ROUTER_ALLOW_MAX - used, "%s%s", used ? ", " : "",
-                 routes[i].method);
+        snprintf(allow + used, ROUTER_ALLOW_MAX - used, "%s%s", used ? ", " : "", routes[i].method);
     }
     if (found)
         return found;
@@ -254,8 +252,7 @@ static int router_prepare(struct req *r, const struct route **route)
         if (code == LARK_EMETHOD) {
             snprintf(r->allow, sizeof(r->allow), "%s", allow);
             rc = lark_err_set(&r->err, code, "use %s for this path", allow);
-        }
-        else if (code == LARK_EINVAL)
+        } else if (code == LARK_EINVAL)
             rc = lark_err_set(&r->err, code, "malformed percent-escape in the path");
         else
             rc = lark_err_set(&r->err, code, "no such endpoint");
@@ -285,7 +282,7 @@ void router_handle(struct req *r)
 
     snprintf(r->method, sizeof(r->method), "%s", m ? m : "");
     rc = router_prepare(r, &route);
-    if (rc == 0)
+    if (rc == 0 && route)
         rc = route->fn(r);
     if (rc < 0 && !r->detached && r->status == 0) {
         if (rc == LARK_EUNAVAIL || rc == LARK_EINTERNAL)

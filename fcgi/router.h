@@ -17,9 +17,9 @@
 typedef int (*handler_fn)(struct req *r);
 
 enum route_flags {
-    ROUTE_AUTH = 1 << 0,        /* needs a valid JWT */
-    ROUTE_TOKEN_QUERY = 1 << 1, /* token may come as ?access_token= or cookie */
-    ROUTE_BODY = 1 << 2,        /* a JSON object body is required */
+    ROUTE_AUTH = 1 << 0,          /* needs a valid JWT */
+    ROUTE_TOKEN_QUERY = 1 << 1,   /* token may come as ?access_token= or cookie */
+    ROUTE_BODY = 1 << 2,          /* a JSON object body is required */
     ROUTE_BODY_OPTIONAL = 1 << 3, /* a JSON object body may be sent */
 };
 
@@ -40,9 +40,8 @@ struct route {
  * LARK_ENOTFOUND, LARK_EMETHOD (allow then lists the path's methods) or
  * LARK_EINVAL (a parameter with a bad escape). Pure; any thread.
  */
-const struct route *router_match(const char *method, const char *path,
-                                 char *params[REQ_PARAMS_MAX], int *nparams,
-                                 char allow[ROUTER_ALLOW_MAX], int *code);
+const struct route *router_match(const char *method, const char *path, char *params[REQ_PARAMS_MAX],
+                                 int *nparams, char allow[ROUTER_ALLOW_MAX], int *code);
 
 /* Run the whole pipeline for one accepted request. */
 void router_handle(struct req *r);
