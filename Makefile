@@ -27,15 +27,16 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/store_sqlite.c core/query.c core/hmap.c core/heap.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c
-TOOLS    := $(BUILD)/lark-token
-UNIT_TESTS :=
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
+UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
+              test_heap test_fcgirec test_events test_ratelimit test_router test_store
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
 # larkd's modules minus main, for unit tests
 FCGI_LIB_OBJ := $(filter-out $(BUILD)/fcgi/main.o,$(FCGI_OBJ))
 
-.PHONY: all asan run test unit integration bench fuzz lint clean deps print-unit-tests print-fuzzers
+.PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
@@ -56,6 +57,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
 
+# Keep the test objects (make would delete them as intermediates).
+.SECONDARY: $(UNIT_TESTS:%=$(BUILD)/tests/unit/%.o)
+
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 
@@ -65,13 +69,16 @@ deps:
 	tools/deps.sh
 
 run: deps
-	$(MAKE) all
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
 	tools/run.sh
 
 # ---- tests --------------------------------------------------------------
 
 unit: all
 	tools/unit.sh $(BUILD) $(UNIT_TESTS)
+
+unit-asan: asan
+	tools/unit.sh build-asan $(UNIT_TESTS)
 
 test:
 	tools/deps.sh test

@@ -98,6 +98,9 @@ int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, ui
 int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
               struct lark_err *err)
 {
+    /* A user without an inbox has acknowledged nothing; back ends read
+     * *acked before deciding whether to write. */
+    *acked = 0;
     return c->store->ops->ack(c, user, seq, acked, err);
 }
 

@@ -8,6 +8,9 @@
 
 #include <stdlib.h>
 
+/* Longest `],"next":N}` that closes a long-poll answer (N: 20 digits). */
+#define EVENTS_POLL_TAIL_MAX (sizeof("],\"next\":}") - 1 + 20)
+
 static uint64_t event_seq(json_t *ev)
 {
     json_int_t v = json_integer_value(json_object_get(ev, "seq"));
@@ -32,8 +35,10 @@ size_t events_sse(json_t *events, size_t budget, struct buf *out, uint64_t *last
         rc = buf_printf(out, "id: %llu\nevent: %s\ndata: %s\n\n", (unsigned long long)event_seq(ev),
                         type ? type : "message", text);
         free(text);
-        if (rc) {
-            buf_truncate(out, before); /* never half a frame */
+        /* Never half a frame; and the frame's own lines count towards the
+         * budget too, which the check on the JSON alone above cannot see. */
+        if (rc || (n > 0 && out->len - start > budget)) {
+            buf_truncate(out, before);
             break;
         }
         *last = event_seq(ev);
@@ -60,7 +65,8 @@ size_t events_poll_answer(json_t *events, uint64_t cursor, size_t budget, struct
         }
         rc = (n ? buf_putc(out, ',') : 0) || buf_append(out, text, len);
         free(text);
-        if (rc) {
+        /* Keep room for the closing part, or the answer is not JSON. */
+        if (rc || out->max - out->len < EVENTS_POLL_TAIL_MAX) {
             buf_truncate(out, before);
             break;
         }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries, lighttpd
-#   test  also what `make test` needs: Check, clang (fuzzers), Node.js + npm
-#         and the npm packages the integration tests use
+#   run   what `make run` needs: compiler, libraries, lighttpd, and Check
+#         (`make all` builds the unit test programs too)
+#   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
+#         Node.js + npm and the npm packages the integration tests use
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -12,8 +13,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 ca-certificates)
-test_pkgs=(check clang libclang-rt-14-dev nodejs npm procps iproute2)
+          libsqlite3-dev sqlite3 ca-certificates check)
+test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
