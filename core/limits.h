@@ -13,6 +13,11 @@
 #define LIMIT_BODY_DEFAULT (16 * 1024)
 /* API.md: "meta (a JSON object <= 4 KiB)", measured as compact JSON. */
 #define LIMIT_META_DEFAULT (4 * 1024)
+/* Ceilings for body_max and meta_max: one event, with JSON escaping at its
+ * worst (6 bytes per control character), must fit one answer's budget
+ * (EVENTS_BUDGET, 1 MiB): 6 * (128 + 32) KiB = 960 KiB. */
+#define LIMIT_BODY_MAX (128 * 1024)
+#define LIMIT_META_MAX (32 * 1024)
 /* API.md: "request body 64 KiB". */
 #define LIMIT_REQUEST_DEFAULT (64 * 1024)
 /* No configuration may accept request bodies past 1 MiB: lighttpd's

@@ -41,7 +41,8 @@ size_t events_sse(json_t *events, size_t budget, struct buf *out, uint64_t *last
             buf_truncate(out, before);
             break;
         }
-        *last = event_seq(ev);
+        if (event_seq(ev) > *last)
+            *last = event_seq(ev); /* a cursor never moves back */
         n++;
     }
     return n;

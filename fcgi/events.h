@@ -22,8 +22,11 @@
 
 struct buf;
 
-/* Bytes of events one answer carries before it stops (at least one event). */
+/* Bytes of events one answer carries before it stops (at least one event;
+ * limits.h caps message sizes so that any one event fits). */
 #define EVENTS_BUDGET (1024 * 1024)
+/* Room for one answer: the budget, plus the one event that may cross it. */
+#define EVENTS_ANSWER_MAX (2 * EVENTS_BUDGET)
 
 /*
  * Append SSE frames for events (a JSON array of envelopes) to out.

@@ -59,7 +59,7 @@ static int sse_backlog_cgi(struct req *r, uint64_t cursor)
 
     if (rc)
         return 0; /* headers are out; the client reconnects */
-    buf_init(&frames, EVENTS_BUDGET + 2 * LIMIT_REQUEST_MAX);
+    buf_init(&frames, EVENTS_ANSWER_MAX);
     events_sse(events, EVENTS_BUDGET, &frames, &last);
     req_write(r, frames.data ? frames.data : "", frames.len);
     buf_release(&frames);
@@ -151,7 +151,7 @@ int h_poll(struct req *r)
         return rc;
     if (json_array_size(events) > 0 || timeout == 0 || r->app->cgi) {
         struct buf body;
-        buf_init(&body, EVENTS_BUDGET + 4096);
+        buf_init(&body, EVENTS_ANSWER_MAX);
         events_poll_answer(events, cursor, EVENTS_BUDGET, &body);
         reply_raw(r, 200, "application/json", body.data, body.len);
         buf_release(&body);

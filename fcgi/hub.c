@@ -370,7 +370,7 @@ static void poll_answer(struct hub *h, struct hub_conn *c, json_t *events)
 {
     struct buf body;
 
-    buf_init(&body, EVENTS_BUDGET + 4096);
+    buf_init(&body, EVENTS_ANSWER_MAX);
     events_poll_answer(events, c->cursor, EVENTS_BUDGET, &body);
     if (conn_write(h, c, body.data, body.len) == 0)
         conn_end(h, c);
@@ -428,7 +428,7 @@ static void conn_catch_up(struct hub *h, struct hub_conn *c)
     } else {
         struct buf frames;
         size_t sent;
-        buf_init(&frames, EVENTS_BUDGET + 2 * LIMIT_REQUEST_MAX);
+        buf_init(&frames, EVENTS_ANSWER_MAX);
         sent = events_sse(events, EVENTS_BUDGET, &frames, &c->cursor);
         if (conn_write(h, c, frames.data, frames.len) == 0 && (n == limit || sent < n))
             conn_mark_dirty(h, c); /* more may be waiting */
