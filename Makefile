@@ -24,9 +24,12 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
-            core/store_sqlite.c core/query.c core/hmap.c core/heap.c
+            core/store_sqlite.c core/store_sqlite_sql.c core/store_sqlite_msg.c \
+            core/store_sqlite_conv.c core/store_sqlite_presence.c core/query.c core/hmap.c \
+            core/heap.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
-            fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c
+            fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
+            fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store
@@ -102,7 +105,7 @@ bench: deps
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-FUZZ_CORE := $(filter-out core/store_sqlite.c core/store.c core/migrate.c,$(CORE_SRC))
+FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
 
 .PHONY: fuzz-build

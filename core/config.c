@@ -87,6 +87,14 @@ static const struct config_key config_keys[] = {
       "seconds between whitespace bytes on a held long-poll (hang-up detection)"),
     I("drain_grace_ms", "LARK_DRAIN_GRACE_MS", drain_grace_ms, 1000, 0, 60000,
       "after SIGTERM, how long new requests are answered 503 before exit"),
+    I("presence_interval", "LARK_PRESENCE_INTERVAL", presence_interval, 15, 1, 3600,
+      "seconds between heartbeats clients are asked for"),
+    I("presence_ttl", "LARK_PRESENCE_TTL", presence_ttl, 45, 2, 86400,
+      "seconds without a heartbeat or connection before a user is offline"),
+    I("typing_rate", "LARK_TYPING_RATE", typing_rate, 2, 0, 1000,
+      "typing notices per user per second (0: unlimited)"),
+    I("typing_burst", "LARK_TYPING_BURST", typing_burst, 5, 1, 1000,
+      "typing notices per user in a burst"),
     S("cors_origins", "LARK_CORS_ORIGINS", cors_origins, "", "comma-separated allowed Origins"),
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
@@ -224,6 +232,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
     if (cfg->poll_timeout > cfg->poll_timeout_max) {
         rc = lark_err_set(err, LARK_EINVAL, "poll_timeout %d exceeds poll_timeout_max %d",
                           cfg->poll_timeout, cfg->poll_timeout_max);
+        goto fail;
+    }
+    if (cfg->presence_ttl <= cfg->presence_interval) {
+        rc = lark_err_set(err, LARK_EINVAL, "presence_ttl must exceed presence_interval");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {

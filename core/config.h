@@ -55,6 +55,11 @@ struct config {
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */
     int poll_trickle;   /* seconds between whitespace bytes on a held poll */
     int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */
+    /* presence and typing (API.md "Presence") */
+    int presence_interval; /* seconds between heartbeats a client is asked for */
+    int presence_ttl;      /* seconds without a heartbeat or connection: offline */
+    int typing_rate;       /* typing notices per user per second */
+    int typing_burst;      /* typing notices per user in a burst */
     /* HTTP */
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */

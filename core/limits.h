@@ -65,6 +65,13 @@
 #define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
 /* SSE "?padding=1": API.md "a 2 KiB comment". */
 #define LIMIT_SSE_PADDING 2048
+/* API.md: a presence viewport holds at most 200 users. */
+#define LIMIT_WATCH_MAX 200
+/* Users one GET /v1/presence asks about. */
+#define LIMIT_PRESENCE_QUERY_MAX 200
+/* Conversations per page of GET /v1/conversations: default and ceiling. */
+#define LIMIT_CONV_LIST_DEFAULT 50
+#define LIMIT_CONV_LIST_MAX 200
 /* Sends the SQLite writer commits in one transaction (group commit). */
 #define LIMIT_WRITER_BATCH 256
 

@@ -34,16 +34,22 @@ const char *store_backend(const struct store *s)
     return s->ops->name;
 }
 
-void store_set_wake(struct store *s, store_wake_fn fn, void *arg)
+void store_set_listener(struct store *s, store_note_fn fn, void *arg)
 {
-    s->wake = fn;
-    s->wake_arg = arg;
+    s->listener = fn;
+    s->listener_arg = arg;
 }
 
-void store_emit_wake(struct store *s, const struct store_wake *w, size_t n)
+void store_emit_notes(struct store *s, const struct store_note *notes, size_t n)
 {
-    if (s->wake && n)
-        s->wake(s->wake_arg, w, n);
+    if (s->listener && n)
+        s->listener(s->listener_arg, notes, n);
+}
+
+int store_publish(struct store_conn *c, const struct store_note *notes, size_t n,
+                  struct lark_err *err)
+{
+    return n ? c->store->ops->publish(c, notes, n, err) : 0;
 }
 
 int store_conn_open(struct store *s, struct store_conn **out, struct lark_err *err)
@@ -102,6 +108,106 @@ int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *ac
      * *acked before deciding whether to write. */
     *acked = 0;
     return c->store->ops->ack(c, user, seq, acked, err);
+}
+
+int store_group_create(struct store_conn *c, const struct store_group_in *in, json_t **conv,
+                       struct lark_err *err)
+{
+    *conv = NULL;
+    return c->store->ops->group_create(c, in, conv, err);
+}
+
+int store_conversation_list(struct store_conn *c, const char *user, const char *before_id,
+                            unsigned limit, json_t **list, int *has_more, struct lark_err *err)
+{
+    *list = NULL;
+    *has_more = 0;
+    return c->store->ops->conversation_list(c, user, before_id, limit, list, has_more, err);
+}
+
+int store_conversation_get(struct store_conn *c, const char *user, const char *conversation_id,
+                           json_t **conv, struct lark_err *err)
+{
+    *conv = NULL;
+    return c->store->ops->conversation_get(c, user, conversation_id, conv, err);
+}
+
+int store_member_add(struct store_conn *c, const char *actor, const char *conversation_id,
+                     const char *user, unsigned max_members, int *added, struct lark_err *err)
+{
+    *added = 0;
+    return c->store->ops->member_add(c, actor, conversation_id, user, max_members, added, err);
+}
+
+int store_member_remove(struct store_conn *c, const char *actor, const char *conversation_id,
+                        const char *user, struct lark_err *err)
+{
+    return c->store->ops->member_remove(c, actor, conversation_id, user, err);
+}
+
+int store_read(struct store_conn *c, const char *user, const char *conversation_id, uint64_t seq,
+               uint64_t *read_seq, struct lark_err *err)
+{
+    *read_seq = 0;
+    return c->store->ops->read(c, user, conversation_id, seq, read_seq, err);
+}
+
+int store_members(struct store_conn *c, const char *user, const char *conversation_id,
+                  json_t **members, struct lark_err *err)
+{
+    *members = NULL;
+    return c->store->ops->members(c, user, conversation_id, members, err);
+}
+
+int store_presence_touch(struct store_conn *c, const char *const *users, size_t n, int64_t now,
+                         struct lark_err *err)
+{
+    return n ? c->store->ops->presence_touch(c, users, n, now, err) : 0;
+}
+
+int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err *err)
+{
+    return c->store->ops->presence_expire(c, cutoff, err);
+}
+
+int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
+                       struct lark_err *err)
+{
+    *out = NULL;
+    return c->store->ops->presence_get(c, users, n, out, err);
+}
+
+json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,
+                          uint64_t delivered_seq, int detail)
+{
+    json_t *m = json_obj();
+    json_put(m, "user", json_string(user));
+    json_put(m, "role", json_string(role));
+    if (detail) {
+        json_put(m, "read_seq", json_integer((json_int_t)read_seq));
+        json_put(m, "delivered_seq", json_integer((json_int_t)delivered_seq));
+    }
+    return m;
+}
+
+json_t *store_conversation_json(const char *id, const char *type, const char *title,
+                                const char *creator, int64_t created_at, uint64_t last_seq,
+                                json_t *last_message, uint64_t unread, json_t *members)
+{
+    char ts[TIME_RFC3339_LEN];
+    json_t *c = json_obj();
+
+    time_rfc3339(created_at, ts);
+    json_put(c, "id", json_string(id));
+    json_put(c, "type", json_string(type));
+    json_put(c, "title", title ? json_string(title) : json_null());
+    json_put(c, "creator", json_string(creator));
+    json_put(c, "created_at", json_string(ts));
+    json_put(c, "last_seq", json_integer((json_int_t)last_seq));
+    json_put(c, "last_message", last_message ? last_message : json_null());
+    json_put(c, "unread", json_integer((json_int_t)unread));
+    json_put(c, "members", members ? members : json_arr());
+    return c;
 }
 
 json_t *store_msg_json(const struct store_msg_row *r)

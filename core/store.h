@@ -19,9 +19,13 @@
  * committed durably, so the HTTP answer that follows may promise the data
  * is kept. A write that fails leaves nothing behind.
  *
- * Wake-ups: after each commit that appends inbox events the store calls
- * the wake function (store_set_wake) once with every (user, new seq), from
- * the committing thread. The hub uses it to wake held connections.
+ * Notes: the store tells larkd's hub what it must push to live
+ * connections - an inbox that advanced (after the commit that advanced it),
+ * an ephemeral event for a user (typing), a presence change - through one
+ * listener (store_set_listener), called from whichever thread produced the
+ * note. With SQLite (one process) notes go straight to the listener; a
+ * back end shared by several processes carries them to every process's
+ * listener (PostgreSQL: NOTIFY), so the hub never knows which host wrote.
  *
  * Errors: 0 or a negative LARK_E* code with err filled. LARK_EUNAVAIL means
  * the database is unreachable, full or failing (503, retry); LARK_EINTERNAL
@@ -40,14 +44,24 @@ struct lark_err;
 struct store;
 struct store_conn;
 
-/* One user's inbox advanced to seq (borrowed strings, valid during the call). */
-struct store_wake {
-    const char *user;
-    uint64_t seq;
-    int64_t commit_ns; /* time_mono_ns() at commit; 0 if unknown (another host) */
+enum store_note_kind {
+    STORE_NOTE_WAKE,      /* user's inbox advanced to seq */
+    STORE_NOTE_EPHEMERAL, /* json is an event for user's live connections only */
+    STORE_NOTE_PRESENCE,  /* user went online or offline */
 };
 
-typedef void (*store_wake_fn)(void *arg, const struct store_wake *wakes, size_t n);
+/* A note for the hub. Strings are borrowed, valid during the call. */
+struct store_note {
+    enum store_note_kind kind;
+    const char *user;
+    uint64_t seq;      /* WAKE: the new inbox head */
+    int64_t commit_ns; /* WAKE: time_mono_ns() at commit; 0 if unknown (another host) */
+    const char *json;  /* EPHEMERAL: the event envelope, compact JSON */
+    int online;        /* PRESENCE: 1 online, 0 offline */
+    int64_t last_seen; /* PRESENCE: ms since the epoch */
+};
+
+typedef void (*store_note_fn)(void *arg, const struct store_note *notes, size_t n);
 
 /*
  * Open the store named by cfg->db ("sqlite:PATH" or "postgresql://...")
@@ -63,8 +77,16 @@ void store_close(struct store *s);
 /* Name of the back end ("sqlite", "postgresql"). */
 const char *store_backend(const struct store *s);
 
-/* Set the wake function before any connection writes. fn may be NULL. */
-void store_set_wake(struct store *s, store_wake_fn fn, void *arg);
+/* Set the listener before any connection writes. fn may be NULL. */
+void store_set_listener(struct store *s, store_note_fn fn, void *arg);
+
+/*
+ * Deliver ephemeral notes (STORE_NOTE_EPHEMERAL) to every process's
+ * listener. Nothing is stored; a note for a user with no live connection
+ * is dropped. 0, or LARK_EUNAVAIL.
+ */
+int store_publish(struct store_conn *c, const struct store_note *notes, size_t n,
+                  struct lark_err *err);
 
 /* Open a connection for the calling thread. Caller closes it. */
 int store_conn_open(struct store *s, struct store_conn **out, struct lark_err *err);
@@ -132,9 +154,111 @@ int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, ui
 
 /*
  * The client processed the inbox up to seq (clamped to the head; never
- * moves backwards). *acked receives the resulting acknowledged seq.
+ * moves backwards). *acked receives the resulting acknowledged seq. The
+ * messages from others in the newly acknowledged range become delivered:
+ * their senders get one "receipt" event (status "delivered") per
+ * (conversation, sender), with up_to the highest conversation seq
+ * acknowledged in that conversation - coalesced, however many messages.
  */
 int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
               struct lark_err *err);
+
+/* ---- conversations (groups) ------------------------------------------- */
+
+/* A new group. Strings borrowed; members validated, without duplicates,
+ * and not containing the creator. */
+struct store_group_in {
+    const char *creator;  /* becomes the admin */
+    const char *title;    /* may be "" */
+    const char **members; /* the others */
+    size_t nmembers;
+    unsigned max_members; /* group_max, the creator included */
+};
+
+/*
+ * Create a group and tell every member: a "conversation" event (action
+ * "created", data the conversation) in each member's inbox. *conv is the
+ * conversation object as store_conversation_get returns it. Errors:
+ * LARK_EGROUPFULL, LARK_EUNAVAIL.
+ */
+int store_group_create(struct store_conn *c, const struct store_group_in *in, json_t **conv,
+                       struct lark_err *err);
+
+/*
+ * The user's conversations, most recent activity first: up to limit
+ * objects {id, type, title, creator, created_at, last_seq, last_message,
+ * unread, members: [{user, role}]}, starting after the conversation
+ * before_id (NULL: from the newest). *has_more says whether more follow.
+ */
+int store_conversation_list(struct store_conn *c, const char *user, const char *before_id,
+                            unsigned limit, json_t **list, int *has_more, struct lark_err *err);
+
+/*
+ * One conversation as the user sees it: the list's fields, each member
+ * also with read_seq and delivered_seq. Errors: LARK_ENOTFOUND,
+ * LARK_ENOTMEMBER.
+ */
+int store_conversation_get(struct store_conn *c, const char *user, const char *conversation_id,
+                           json_t **conv, struct lark_err *err);
+
+/*
+ * The actor (an admin) adds user to a group. Every member, the new one
+ * included, gets a "member" event {conversation_id, user, action "added",
+ * by}. Adding a member again changes nothing (*added = 0). Errors:
+ * LARK_ENOTFOUND, LARK_ENOTMEMBER (actor), LARK_EFORBIDDEN (not admin, or a
+ * direct chat), LARK_EGROUPFULL.
+ */
+int store_member_add(struct store_conn *c, const char *actor, const char *conversation_id,
+                     const char *user, unsigned max_members, int *added, struct lark_err *err);
+
+/*
+ * Remove user from a group: an admin removes anyone ("removed"), anyone
+ * removes themself ("left"). Every member, the one leaving included, gets
+ * a "member" event. When the last admin leaves, the longest-standing
+ * member becomes admin. Errors: LARK_ENOTFOUND (no such conversation or
+ * user not a member), LARK_ENOTMEMBER (actor), LARK_EFORBIDDEN.
+ */
+int store_member_remove(struct store_conn *c, const char *actor, const char *conversation_id,
+                        const char *user, struct lark_err *err);
+
+/*
+ * The user has read conversation_id up to seq (clamped to its last seq;
+ * never moves back; reading implies delivery). The senders of messages in
+ * the newly read range get one "receipt" event each (status "read",
+ * up_to). *read_seq receives the resulting position. Errors:
+ * LARK_ENOTFOUND, LARK_ENOTMEMBER.
+ */
+int store_read(struct store_conn *c, const char *user, const char *conversation_id, uint64_t seq,
+               uint64_t *read_seq, struct lark_err *err);
+
+/*
+ * The members of a conversation user belongs to, as a new JSON array of
+ * ids (for typing). Errors: LARK_ENOTFOUND, LARK_ENOTMEMBER.
+ */
+int store_members(struct store_conn *c, const char *user, const char *conversation_id,
+                  json_t **members, struct lark_err *err);
+
+/* ---- presence --------------------------------------------------------- */
+
+/*
+ * The users were seen at now (a heartbeat, or a held connection). Those
+ * that were offline become online: a STORE_NOTE_PRESENCE note each.
+ */
+int store_presence_touch(struct store_conn *c, const char *const *users, size_t n, int64_t now,
+                         struct lark_err *err);
+
+/*
+ * Users not seen since before cutoff (ms) become offline: a
+ * STORE_NOTE_PRESENCE note each. Any process may run this; a user goes
+ * offline once.
+ */
+int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err *err);
+
+/*
+ * Presence of the users as a new JSON object {user: {status, last_seen}};
+ * never seen users are "offline" with last_seen null.
+ */
+int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
+                       struct lark_err *err);
 
 #endif

@@ -35,12 +35,33 @@ struct store_ops {
                        struct lark_err *err);
     int (*ack)(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
                struct lark_err *err);
+    int (*publish)(struct store_conn *c, const struct store_note *notes, size_t n,
+                   struct lark_err *err);
+    int (*group_create)(struct store_conn *c, const struct store_group_in *in, json_t **conv,
+                        struct lark_err *err);
+    int (*conversation_list)(struct store_conn *c, const char *user, const char *before_id,
+                             unsigned limit, json_t **list, int *has_more, struct lark_err *err);
+    int (*conversation_get)(struct store_conn *c, const char *user, const char *conversation_id,
+                            json_t **conv, struct lark_err *err);
+    int (*member_add)(struct store_conn *c, const char *actor, const char *conversation_id,
+                      const char *user, unsigned max_members, int *added, struct lark_err *err);
+    int (*member_remove)(struct store_conn *c, const char *actor, const char *conversation_id,
+                         const char *user, struct lark_err *err);
+    int (*read)(struct store_conn *c, const char *user, const char *conversation_id, uint64_t seq,
+                uint64_t *read_seq, struct lark_err *err);
+    int (*members)(struct store_conn *c, const char *user, const char *conversation_id,
+                   json_t **members, struct lark_err *err);
+    int (*presence_touch)(struct store_conn *c, const char *const *users, size_t n, int64_t now,
+                          struct lark_err *err);
+    int (*presence_expire)(struct store_conn *c, int64_t cutoff, struct lark_err *err);
+    int (*presence_get)(struct store_conn *c, const char *const *users, size_t n, json_t **out,
+                        struct lark_err *err);
 };
 
 struct store {
     const struct store_ops *ops;
-    store_wake_fn wake; /* may be NULL */
-    void *wake_arg;
+    store_note_fn listener; /* may be NULL */
+    void *listener_arg;
 };
 
 struct store_conn {
@@ -73,8 +94,20 @@ json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
  */
 char *store_direct_key(const char *a, const char *b);
 
-/* Call the wake function, if any. */
-void store_emit_wake(struct store *s, const struct store_wake *w, size_t n);
+/* Hand notes to this process's listener, if any. */
+void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
+
+/* A member object {user, role} (detail: also read_seq, delivered_seq). */
+json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,
+                          uint64_t delivered_seq, int detail);
+
+/*
+ * The conversation object of API.md: fields from its row, plus
+ * last_message (taken: may be NULL), unread and members (taken).
+ */
+json_t *store_conversation_json(const char *id, const char *type, const char *title,
+                                const char *creator, int64_t created_at, uint64_t last_seq,
+                                json_t *last_message, uint64_t unread, json_t *members);
 
 extern const struct store_ops store_sqlite_ops;
 

@@ -22,9 +22,10 @@ struct app {
     struct auth *auth;
     struct store *store;
     struct hub *hub;
-    struct ratelimit *rl;
-    atomic_int draining; /* 1 after SIGTERM: new requests get 503 */
-    int cgi;             /* run as a plain CGI program: one request, no hub */
+    struct ratelimit *rl;        /* sends */
+    struct ratelimit *rl_typing; /* typing notices */
+    atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
+    int cgi;                     /* run as a plain CGI program: one request, no hub */
 };
 
 #endif

@@ -71,7 +71,8 @@ size_t events_poll_answer(json_t *events, uint64_t cursor, size_t budget, struct
             buf_truncate(out, before);
             break;
         }
-        next = event_seq(ev);
+        if (event_seq(ev) > next)
+            next = event_seq(ev); /* ephemeral events have no seq */
         n++;
     }
     buf_printf(out, "],\"next\":%llu}", (unsigned long long)next);

@@ -15,6 +15,20 @@ int h_metrics(struct req *r);
 int h_send(struct req *r);
 int h_history(struct req *r);
 
+/* h_conversations.c */
+int h_conv_create(struct req *r);
+int h_conv_list(struct req *r);
+int h_conv_get(struct req *r);
+int h_member_add(struct req *r);
+int h_member_remove(struct req *r);
+int h_read(struct req *r);
+int h_typing(struct req *r);
+
+/* h_presence.c */
+int h_heartbeat(struct req *r);
+int h_presence_get(struct req *r);
+int h_watch(struct req *r);
+
 /* h_events.c */
 int h_events(struct req *r);
 int h_poll(struct req *r);

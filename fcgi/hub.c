@@ -16,7 +16,7 @@
  * DEAD: unlinked from everything, freed at the end of the loop iteration
  * (an epoll event for it may still be pending in the same batch).
  */
-#include "fcgi/hub.h"
+#include "fcgi/hub_int.h"
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -53,75 +53,6 @@
 /* epoll events taken per wait. */
 #define HUB_EVENTS 256
 
-enum conn_state { CONN_OPEN, CONN_ENDING, CONN_CLOSING, CONN_DEAD };
-
-struct hub_user;
-
-struct hub_conn {
-    struct heap_node timer;
-    struct hub_user *user;          /* NULL once it stops receiving events */
-    struct hub_conn *unext, *uprev; /* the user's connections */
-    struct hub_conn *dnext;         /* dirty list, or graveyard */
-    struct buf *out;                /* bytes not yet written, NULL if none */
-    uint64_t cursor;                /* last seq written (or the client had) */
-    int64_t deadline_ms;            /* poll: answer empty then (monotonic) */
-    int64_t wake_ns;                /* commit time of the oldest unsent wake */
-    int fd;
-    uint16_t req_id;
-    uint16_t limit;   /* poll: most events per answer */
-    uint8_t kind;     /* enum transport */
-    uint8_t state;    /* enum conn_state */
-    uint8_t dirty;    /* on the dirty list */
-    uint8_t epollout; /* EPOLLOUT registered */
-};
-
-struct hub_user {
-    struct hmap_node node;
-    struct hub_conn *conns;
-    char id[];
-};
-
-/* A queued wake-up (from any thread). */
-struct hub_wake_item {
-    char *user;
-    uint64_t seq;
-    int64_t commit_ns;
-};
-
-struct hub_park_item {
-    struct hub_park p;
-    char *user;
-};
-
-struct hub {
-    struct app *app;
-    struct store_conn *db;
-    pthread_t thread;
-    int started;
-    int ep, efd, sfd;
-
-    /* shared with other threads, guarded by qmu */
-    pthread_mutex_t qmu;
-    pthread_cond_t drained_cv;
-    struct hub_park_item *parks;
-    size_t nparks, capparks;
-    struct hub_wake_item *wakes;
-    size_t nwakes, capwakes;
-    int poked;       /* eventfd already written since the last drain of the queue */
-    int stop;        /* hub_stop asked the loop to end */
-    int drain_asked; /* hub_request_drain was called */
-    int drained;     /* grace period over; main may stop the workers */
-
-    /* hub thread only */
-    struct hmap users;
-    struct heap timers;
-    struct hub_conn *dirty;
-    struct hub_conn *graveyard;
-    struct buf scratch;
-    int draining;
-    int64_t drain_until_ms;
-};
-
 /* epoll tags for the hub's own descriptors */
 static char tag_eventfd, tag_signalfd;
 
@@ -151,21 +82,42 @@ void hub_park(struct hub *h, const struct hub_park *p)
     pthread_mutex_unlock(&h->qmu);
 }
 
-void hub_wake(void *arg, const struct store_wake *w, size_t n)
+void hub_notes(void *arg, const struct store_note *notes, size_t n)
 {
     struct hub *h = arg;
     pthread_mutex_lock(&h->qmu);
-    if (h->nwakes + n > h->capwakes) {
-        while (h->nwakes + n > h->capwakes)
-            h->capwakes = h->capwakes ? h->capwakes * 2 : 256;
-        h->wakes = xrealloc(h->wakes, h->capwakes * sizeof(*h->wakes));
+    if (h->nnotes + n > h->capnotes) {
+        while (h->nnotes + n > h->capnotes)
+            h->capnotes = h->capnotes ? h->capnotes * 2 : 256;
+        h->notes = xrealloc(h->notes, h->capnotes * sizeof(*h->notes));
     }
     for (size_t i = 0; i < n; i++) {
-        h->wakes[h->nwakes].user = xstrdup(w[i].user);
-        h->wakes[h->nwakes].seq = w[i].seq;
-        h->wakes[h->nwakes].commit_ns = w[i].commit_ns;
-        h->nwakes++;
+        struct hub_note_item *it = &h->notes[h->nnotes++];
+        it->kind = notes[i].kind;
+        it->user = xstrdup(notes[i].user);
+        it->seq = notes[i].seq;
+        it->commit_ns = notes[i].commit_ns;
+        it->json = notes[i].json ? xstrdup(notes[i].json) : NULL;
+        it->online = notes[i].online;
+        it->last_seen = notes[i].last_seen;
     }
+    hub_poke_locked(h);
+    pthread_mutex_unlock(&h->qmu);
+}
+
+void hub_watch(struct hub *h, const char *watcher, const char *const *users, size_t n)
+{
+    pthread_mutex_lock(&h->qmu);
+    if (h->nwatches == h->capwatches) {
+        h->capwatches = h->capwatches ? h->capwatches * 2 : 16;
+        h->watches = xrealloc(h->watches, h->capwatches * sizeof(*h->watches));
+    }
+    struct hub_watch_item *it = &h->watches[h->nwatches++];
+    it->watcher = xstrdup(watcher);
+    it->n = n;
+    it->users = xcalloc(n ? n : 1, sizeof(*it->users));
+    for (size_t i = 0; i < n; i++)
+        it->users[i] = xstrdup(users[i]);
     hub_poke_locked(h);
     pthread_mutex_unlock(&h->qmu);
 }
@@ -188,7 +140,7 @@ void hub_wait_drained(struct hub *h)
 
 /* ---- users ------------------------------------------------------------ */
 
-static struct hub_user *user_find(struct hub *h, const char *id, int create)
+struct hub_user *hub_user_find(struct hub *h, const char *id, int create)
 {
     uint64_t hash = hmap_hash(id);
     struct hub_user *u;
@@ -205,6 +157,7 @@ static struct hub_user *user_find(struct hub *h, const char *id, int create)
     u = xcalloc(1, sizeof(*u) + len);
     memcpy(u->id, id, len);
     hmap_insert(&h->users, &u->node, hash);
+    hub_presence_user_appeared(h, id);
     return u;
 }
 
@@ -224,6 +177,7 @@ static void user_detach(struct hub *h, struct hub_conn *c, int hangup)
     c->unext = c->uprev = NULL;
     metrics_held_remove((enum transport)c->kind, hangup);
     if (!u->conns) {
+        hub_presence_user_gone(h, u->id);
         hmap_remove(&h->users, &u->node);
         free(u);
     }
@@ -437,6 +391,39 @@ static void conn_catch_up(struct hub *h, struct hub_conn *c)
     json_decref(events);
 }
 
+void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
+{
+    struct hub_user *u = hub_user_find(h, user, 0);
+    json_t *ev, *one;
+    const char *type;
+    struct buf frame;
+
+    if (!u)
+        return;
+    ev = json_loads(json, 0, NULL);
+    type = json_string_value(json_object_get(ev, "type"));
+    if (!type) {
+        json_decref(ev);
+        return;
+    }
+    one = json_arr();
+    json_push(one, ev);
+    buf_init(&frame, EVENTS_ANSWER_MAX);
+    /* API.md: an ephemeral SSE event has no id: line */
+    buf_printf(&frame, "event: %s\ndata: %s\n\n", type, json);
+    for (struct hub_conn *c = u->conns, *next; c; c = next) {
+        next = c->unext; /* answering a poll detaches it from the user */
+        if (c->state != CONN_OPEN)
+            continue;
+        if (c->kind == TRANSPORT_SSE)
+            conn_write(h, c, frame.data, frame.len);
+        else if (c->kind == TRANSPORT_POLL)
+            poll_answer(h, c, one);
+    }
+    buf_release(&frame);
+    json_decref(one);
+}
+
 static void hub_run_dirty(struct hub *h)
 {
     struct hub_conn *list = h->dirty;
@@ -534,7 +521,7 @@ static void hub_adopt(struct hub *h, struct hub_park_item *it)
         free(c);
         return;
     }
-    u = user_find(h, it->user, 1);
+    u = hub_user_find(h, it->user, 1);
     c->user = u;
     c->unext = u->conns;
     if (u->conns)
@@ -550,9 +537,9 @@ static void hub_adopt(struct hub *h, struct hub_park_item *it)
     conn_mark_dirty(h, c);
 }
 
-static void hub_apply_wake(struct hub *h, const struct hub_wake_item *w)
+static void hub_apply_wake(struct hub *h, const struct hub_note_item *w)
 {
-    struct hub_user *u = user_find(h, w->user, 0);
+    struct hub_user *u = hub_user_find(h, w->user, 0);
     if (!u)
         return;
     for (struct hub_conn *c = u->conns; c; c = c->unext) {
@@ -593,8 +580,9 @@ static void hub_start_drain(struct hub *h)
 static void hub_take_queue(struct hub *h)
 {
     struct hub_park_item *parks;
-    struct hub_wake_item *wakes;
-    size_t np, nw;
+    struct hub_note_item *notes;
+    struct hub_watch_item *watches;
+    size_t np, nn, nw;
     uint64_t v;
     int drain;
 
@@ -603,12 +591,16 @@ static void hub_take_queue(struct hub *h)
     pthread_mutex_lock(&h->qmu);
     parks = h->parks;
     np = h->nparks;
-    wakes = h->wakes;
-    nw = h->nwakes;
+    notes = h->notes;
+    nn = h->nnotes;
+    watches = h->watches;
+    nw = h->nwatches;
     h->parks = NULL;
     h->nparks = h->capparks = 0;
-    h->wakes = NULL;
-    h->nwakes = h->capwakes = 0;
+    h->notes = NULL;
+    h->nnotes = h->capnotes = 0;
+    h->watches = NULL;
+    h->nwatches = h->capwatches = 0;
     h->poked = 0;
     drain = h->drain_asked;
     pthread_mutex_unlock(&h->qmu);
@@ -619,12 +611,22 @@ static void hub_take_queue(struct hub *h)
         hub_adopt(h, &parks[i]);
         free(parks[i].user);
     }
-    for (size_t i = 0; i < nw; i++) {
-        hub_apply_wake(h, &wakes[i]);
-        free(wakes[i].user);
+    for (size_t i = 0; i < nn; i++) {
+        struct hub_note_item *it = &notes[i];
+        if (it->kind == STORE_NOTE_WAKE)
+            hub_apply_wake(h, it);
+        else if (it->kind == STORE_NOTE_EPHEMERAL && it->json)
+            hub_deliver_ephemeral(h, it->user, it->json);
+        else if (it->kind == STORE_NOTE_PRESENCE)
+            hub_presence_changed(h, it->user, it->online, it->last_seen);
+        free(it->user);
+        free(it->json);
     }
+    for (size_t i = 0; i < nw; i++)
+        hub_presence_watch(h, &watches[i]); /* takes the item's strings */
     free(parks);
-    free(wakes);
+    free(notes);
+    free(watches);
 }
 
 static void hub_read_signals(struct hub *h)
@@ -673,6 +675,8 @@ static int hub_timeout(struct hub *h)
         wait = top->key - now;
     if (h->draining && !h->drained && h->drain_until_ms - now < wait)
         wait = h->drain_until_ms - now;
+    if (h->presence_wait_ms < wait)
+        wait = h->presence_wait_ms;
     return wait < 0 ? 0 : (int)wait;
 }
 
@@ -722,6 +726,7 @@ static void *hub_main(void *arg)
         }
         hub_run_timers(h);
         hub_run_dirty(h);
+        h->presence_wait_ms = hub_presence_tick(h);
         conn_free_graveyard(h);
         hub_check_drained(h);
         pthread_mutex_lock(&h->qmu);
@@ -751,6 +756,7 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     pthread_cond_init(&h->drained_cv, NULL);
     hmap_init(&h->users);
     heap_init(&h->timers);
+    hub_presence_init(h);
     buf_init(&h->scratch, LIMIT_HUB_PENDING_MAX + 2 * FCGIREC_HEADER_LEN * 64);
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -807,11 +813,21 @@ void hub_free(struct hub *h)
         close(h->parks[i].p.fd);
         free(h->parks[i].user);
     }
-    for (size_t i = 0; i < h->nwakes; i++)
-        free(h->wakes[i].user);
+    for (size_t i = 0; i < h->nnotes; i++) {
+        free(h->notes[i].user);
+        free(h->notes[i].json);
+    }
+    for (size_t i = 0; i < h->nwatches; i++) {
+        for (size_t j = 0; j < h->watches[i].n; j++)
+            free(h->watches[i].users[j]);
+        free(h->watches[i].users);
+        free(h->watches[i].watcher);
+    }
+    free(h->watches);
     free(h->parks);
-    free(h->wakes);
+    free(h->notes);
     store_conn_close(h->db);
+    hub_presence_release(h);
     hmap_release(&h->users);
     heap_release(&h->timers);
     buf_release(&h->scratch);

@@ -64,8 +64,17 @@ int hub_start(struct hub *h, struct lark_err *err);
  * is draining, the request is answered at once. */
 void hub_park(struct hub *h, const struct hub_park *p);
 
-/* store_wake_fn: the inboxes of these users advanced (any thread). */
-void hub_wake(void *hub, const struct store_wake *wakes, size_t n);
+/* store_note_fn: inboxes advanced, ephemeral events, presence changes
+ * (any thread). */
+void hub_notes(void *hub, const struct store_note *notes, size_t n);
+
+/*
+ * The watcher's presence viewport (API.md "POST /v1/presence/watch"):
+ * replaces its previous list; presence events for these users go to the
+ * watcher's live connections until the next call or its last connection
+ * closes. Strings are copied. Any thread.
+ */
+void hub_watch(struct hub *h, const char *watcher, const char *const *users, size_t n);
 
 /*
  * Block until a stop signal arrived and the drain grace period

@@ -177,7 +177,7 @@ static int serve(struct app *app)
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
     }
-    store_set_wake(app->store, hub_wake, app->hub);
+    store_set_listener(app->store, hub_notes, app->hub);
     if (hub_start(app->hub, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
@@ -243,6 +243,7 @@ int main(int argc, char **argv)
         goto out;
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
+    app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
@@ -256,6 +257,7 @@ int main(int argc, char **argv)
     }
 out:
     ratelimit_free(app.rl);
+    ratelimit_free(app.rl_typing);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);

@@ -26,6 +26,16 @@ static const struct route routes[] = {
     {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
     {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
     {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY},
+    {"POST", "/v1/conversations", h_conv_create, ROUTE_AUTH | ROUTE_BODY},
+    {"GET", "/v1/conversations", h_conv_list, ROUTE_AUTH},
+    {"GET", "/v1/conversations/{}", h_conv_get, ROUTE_AUTH},
+    {"POST", "/v1/conversations/{}/members", h_member_add, ROUTE_AUTH | ROUTE_BODY},
+    {"DELETE", "/v1/conversations/{}/members/{}", h_member_remove, ROUTE_AUTH},
+    {"POST", "/v1/conversations/{}/read", h_read, ROUTE_AUTH | ROUTE_BODY},
+    {"POST", "/v1/conversations/{}/typing", h_typing, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
+    {"POST", "/v1/presence/heartbeat", h_heartbeat, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
+    {"GET", "/v1/presence", h_presence_get, ROUTE_AUTH},
+    {"POST", "/v1/presence/watch", h_watch, ROUTE_AUTH | ROUTE_BODY},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
