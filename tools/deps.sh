@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2)
 
 pkgs=("${run_pkgs[@]}")

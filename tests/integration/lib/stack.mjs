@@ -5,7 +5,7 @@
 // leak check at exit) and fails the test if any server's stderr holds a
 // sanitizer report, the way redis's tests/support/server.tcl does.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -70,10 +70,23 @@ export class Stack {
   constructor(env = {}) {
     this.env = env;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-it-'));
+    // LARK_TEST_PGHOST/PGPORT: run on a fresh PostgreSQL database instead of SQLite
+    if (process.env.LARK_TEST_PGHOST && !env.LARK_DB) {
+      this.pgdb = `lark_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+      this.psql(`CREATE DATABASE ${this.pgdb}`);
+      this.env = { ...env, LARK_DB: `postgresql:///${this.pgdb}?host=${process.env.LARK_TEST_PGHOST}` +
+        `&port=${process.env.LARK_TEST_PGPORT || 5432}&user=postgres` };
+    }
     this.larkdLog = path.join(this.dir, 'larkd.stderr');
     this.lighttpdLog = path.join(this.dir, 'lighttpd.stderr');
     this.larkd = null;
     this.lighttpd = null;
+  }
+
+  psql(sql) {
+    const r = spawnSync('psql', ['-h', process.env.LARK_TEST_PGHOST, '-p', process.env.LARK_TEST_PGPORT || '5432',
+      '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', timeout: 30000 });
+    if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr}`);
   }
 
   larkdEnv() {
@@ -189,6 +202,7 @@ export class Stack {
     const report = this.sanitizerReport();
     if (report) throw new Error(`sanitizer report in larkd stderr:\n${report}`);
     if (code !== 0 && code !== null) throw new Error(`larkd exited with ${code}:\n${this.logs()}`);
+    if (this.pgdb && !process.env.LARK_KEEP_TMP) this.psql(`DROP DATABASE IF EXISTS ${this.pgdb} WITH (FORCE)`);
     if (!process.env.LARK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
