@@ -52,6 +52,13 @@ static const struct config_key config_keys[] = {
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     S("listen", "LARK_LISTEN", listen, "", "FastCGI unix socket (default DATA/larkd.sock)"),
+    S("ws_listen", "LARK_WS_LISTEN", ws_listen, "",
+      "unix socket for WebSocket sessions from mod_wstunnel (default DATA/larkd-ws.sock; "
+      "off: none)"),
+    I("ws_workers", "LARK_WS_WORKERS", ws_workers, 4, 1, 64,
+      "threads running WebSocket commands (send, ack, read, typing)"),
+    I("ws_auth_timeout", "LARK_WS_AUTH_TIMEOUT", ws_auth_timeout, 10, 1, 300,
+      "seconds a WebSocket session has to send its auth line"),
     I("listen_backlog", "LARK_LISTEN_BACKLOG", listen_backlog, 4096, 16, 65535,
       "listen backlog of the FastCGI socket"),
     I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
@@ -226,6 +233,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
     if (!*cfg->db) {
         free(cfg->db);
         cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
+    }
+    if (!*cfg->ws_listen) {
+        free(cfg->ws_listen);
+        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
     }
     if (!*cfg->listen) {
         free(cfg->listen);

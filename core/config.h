@@ -30,9 +30,12 @@ struct config {
     char *migrations;  /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
     char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
     /* FastCGI */
-    char *listen;       /* LARK_LISTEN: unix socket path larkd listens on */
-    int listen_backlog; /* listen(2) backlog of that socket */
-    int workers;        /* threads accepting FastCGI requests */
+    char *listen;        /* LARK_LISTEN: unix socket path larkd listens on */
+    char *ws_listen;     /* LARK_WS_LISTEN: unix socket for mod_wstunnel, "off" = none */
+    int ws_workers;      /* threads running WebSocket commands */
+    int ws_auth_timeout; /* seconds a WebSocket session has to authenticate */
+    int listen_backlog;  /* listen(2) backlog of that socket */
+    int workers;         /* threads accepting FastCGI requests */
     /* auth (API.md "Authentication") */
     char *jwt_alg;      /* HS256, RS256 or ES256 */
     char *jwt_secret;   /* HS256 shared secret */

@@ -101,6 +101,12 @@ struct sq_store {
     pthread_cond_t cv;
     struct sq_op *head, *tail; /* queue, guarded by mu */
     int stopping;              /* guarded by mu */
+    /* the checkpointer (store_sqlite.c) */
+    struct sq_db ckpt;     /* its own connection */
+    pthread_t ckpt_thread;
+    int ckpt_started;
+    int ckpt_due;          /* guarded by mu: the WAL has grown past SQ_CKPT_PAGES */
+    pthread_cond_t ckpt_cv;
 };
 
 struct sq_conn {

@@ -20,6 +20,8 @@ mkdir -p "$LARK_DATA"
 LARK_DATA=$(cd "$LARK_DATA" && pwd)
 export LARK_SOCKET=${LARK_LISTEN:-$LARK_DATA/larkd.sock}
 export LARK_LISTEN=$LARK_SOCKET
+export LARK_WS_SOCKET=${LARK_WS_LISTEN:-$LARK_DATA/larkd-ws.sock}
+export LARK_WS_LISTEN=$LARK_WS_SOCKET
 export LARK_WWW=${LARK_WWW:-$top/www}
 export LARK_LOGDIR=$LARK_DATA
 export LARK_CONF=$top/conf
