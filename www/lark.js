@@ -341,9 +341,12 @@ class LarkClient {
     this.#conn.start();
   }
 
-  #retryLater(extra = {}) {
+  /** Reconnect after a backoff delay, or after the delay the server asked for. */
+  #retryLater(extra = {}, asked = undefined) {
     if (this.#closed) return;
-    const delay = backoffDelay(this.#attempt, this.#o.backoffBase, this.#o.backoffCap);
+    const delay = Number.isFinite(asked) && asked >= 0
+      ? Math.min(asked, this.#o.backoffCap)
+      : backoffDelay(this.#attempt, this.#o.backoffBase, this.#o.backoffCap);
     this.#attempt++;
     this.#setState('reconnecting', { delay: Math.round(delay), ...extra });
     clearTimeout(this.#timer);
@@ -396,7 +399,7 @@ class LarkClient {
         }
       }
     }
-    this.#retryLater({ error: info.error || 'connection lost' });
+    this.#retryLater({ error: info.error || 'connection lost' }, info.retryMs);
   }
 
   async #unauthorized() {
@@ -805,7 +808,12 @@ class WsTransport {
         reject(new LarkError('timeout', 'no answer to the send'));
       }, timeout);
       this.#pending.set(id, { resolve, reject, timer });
-      if (!this.write({ type: 'send', ...fields })) {
+      // On the WebSocket "type" names the command; the message's own type
+      // travels as msg_type (API.md "WebSocket").
+      const { type: msgType, ...rest } = fields;
+      const line = { type: 'send', ...rest };
+      if (msgType !== undefined) line.msg_type = msgType;
+      if (!this.write(line)) {
         clearTimeout(timer);
         this.#pending.delete(id);
         reject(new LarkError('network', 'not connected'));
@@ -853,6 +861,10 @@ class WsTransport {
       }
       case 'error':
         this.#error(msg);
+        break;
+      case 'reconnect':
+        // The server drains: come back after the delay it chose (jittered).
+        this.#end({ opened: true, error: 'server restarting', retryMs: msg.retry_ms });
         break;
       default:
         this.#markOpen();

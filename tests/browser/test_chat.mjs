@@ -9,7 +9,7 @@ import {
   chatWith, launch, noPageErrors, person, say, screenshot, shown, untilShown,
 } from './lib/browser.mjs';
 
-const WS = process.env.LARK_TEST_WS_TRANSPORT || 'ws';
+const WS = 'ws';
 
 let s;
 let browser;
@@ -161,7 +161,9 @@ test("auto: a network that blocks WebSocket and SSE ends on long-poll, and it is
 
 test('auto without obstacles picks WebSocket', async () => {
   const jo = await join('jo', 'auto');
-  assert.equal(await jo.page.getAttribute('#status', 'data-transport'), WS === 'ws' ? 'ws' : 'sse');
+  assert.equal(await jo.page.getAttribute('#status', 'data-transport'), 'ws');
+  const remembered = await jo.page.evaluate(() => JSON.parse(localStorage.getItem('lark.transport')));
+  assert.equal(remembered.transport, 'ws');
   noPageErrors(jo);
 });
 

@@ -9,7 +9,7 @@ import { Stack, devSecret, sleep, waitFor } from '../integration/lib/stack.mjs';
 import { Api, request, token } from '../integration/lib/client.mjs';
 import { launch, noPageErrors, person, say, screenshot, untilShown } from './lib/browser.mjs';
 
-const WS = process.env.LARK_TEST_WS_TRANSPORT || 'ws';
+const WS = 'ws';
 
 let s;
 let browser;

@@ -1,17 +1,20 @@
 // test_client.mjs - www/lark.js, the browser client, run in Node against
-// the real stack over long-poll and SSE (the eventsource package is a
-// WHATWG EventSource): delivery, receipts, typing, presence, resume after a
-// larkd restart with nothing lost or doubled, the outbox, backoff, and the
-// 'auto' fallback. The browser suite (tests/browser/) does the same through
-// the demo page in Chromium, WebSocket included.
+// the real stack over WebSocket, long-poll and SSE (the ws and eventsource
+// packages stand in for the browser's WebSocket and EventSource):
+// delivery, receipts, typing, presence, resume after a larkd restart with
+// nothing lost or doubled, the outbox, backoff, and the 'auto' fallback.
+// The browser suite (tests/browser/) does the same through the demo page
+// in Chromium.
 
 import { EventSource } from 'eventsource';
+import { WebSocket } from 'ws';
 import { assert, test } from './lib/harness.mjs';
 import { Stack, sleep, waitFor } from './lib/stack.mjs';
 import { Api, token } from './lib/client.mjs';
 import { backoffDelay, connect, LarkError } from '../../www/lark.js';
 
 globalThis.EventSource = EventSource;
+globalThis.WebSocket = WebSocket;
 
 let s;
 const open = []; // clients to close at the end, whatever happens
@@ -38,7 +41,7 @@ test('start (presence ttl 3 s)', async () => {
   s = await new Stack({ LARK_PRESENCE_TTL: '3', LARK_PRESENCE_INTERVAL: '1', LARK_SEND_RATE: '0' }).start();
 });
 
-for (const transport of ['poll', 'sse']) {
+for (const transport of ['ws', 'poll', 'sse']) {
   test(`${transport}: messages both ways, delivered and read receipts, typing, presence`, async () => {
     const a = client(`${transport}-ann`, { transport });
     const b = client(`${transport}-ben`, { transport });
@@ -96,16 +99,38 @@ test('a closed client rejects sends; a refused send rejects with the server erro
   await assert.rejects(a.lark.send({ to: 'rej-ben', body: 'x' }), (e) => e.code === 'closed');
 });
 
-test('a retried send keeps its client_msg_id: stored once', async () => {
-  const a = client('idem-ann', { transport: 'poll' });
-  await waitFor(() => isOpen(a), 'open');
-  const one = await a.lark.send({ to: 'idem-ben', body: 'once', client_msg_id: 'fixed-1' });
-  const two = await a.lark.send({ to: 'idem-ben', body: 'once', client_msg_id: 'fixed-1' });
-  assert.equal(one.id, two.id);
+for (const transport of ['ws', 'poll']) {
+  test(`${transport}: a retried send keeps its client_msg_id: stored once; message types travel`, async () => {
+    const a = client(`idem-${transport}`, { transport });
+    await waitFor(() => isOpen(a), 'open');
+    const one = await a.lark.send({ to: 'idem-ben', body: 'once', client_msg_id: `fixed-${transport}` });
+    const two = await a.lark.send({ to: 'idem-ben', body: 'once', client_msg_id: `fixed-${transport}` });
+    assert.equal(one.id, two.id);
+    const img = await a.lark.send({ to: 'idem-ben', body: 'a cat', type: 'image', meta: { url: 'https://x/cat.png' } });
+    assert.equal(img.type, 'image');
+    assert.deepEqual(img.meta, { url: 'https://x/cat.png' });
+    // a refusal names the send it refuses, and the outbox goes on
+    await assert.rejects(a.lark.send({ to: 'idem-ben', body: '' }),
+      (e) => e instanceof LarkError && e.code === 'invalid_field');
+    assert.equal((await a.lark.send({ to: 'idem-ben', body: 'after' })).body, 'after');
+    a.lark.close();
+  });
+}
+
+test('ws: non-ASCII survives the ASCII-only, line-cut stream both ways', async () => {
+  const a = client('utf-ann', { transport: 'ws' });
+  const b = client('utf-ben', { transport: 'ws' });
+  await waitFor(() => isOpen(a) && isOpen(b), 'open');
+  const body = 'héllo 👋 ' + 'ж'.repeat(5000) + ' 中文';
+  const m = await a.lark.send({ to: b.user, body });
+  assert.equal(m.body, body);
+  await waitFor(() => b.messages().some((x) => x.id === m.id), 'ben gets it');
+  assert.equal(b.messages().find((x) => x.id === m.id).body, body);
   a.lark.close();
+  b.lark.close();
 });
 
-for (const transport of ['poll', 'sse']) {
+for (const transport of ['ws', 'poll', 'sse']) {
   test(`${transport}: larkd restarts mid-chat; sends queued meanwhile; nothing lost or doubled`, async () => {
     const a = client(`rs-${transport}-ann`, { transport });
     const b = client(`rs-${transport}-ben`, { transport });
@@ -215,7 +240,7 @@ test('auto: a WebSocket that never opens falls back to SSE, and SSE is remembere
     assert.equal(b.statuses[0].transport, 'sse');
     b.lark.close();
   } finally {
-    delete globalThis.WebSocket;
+    globalThis.WebSocket = WebSocket;
     delete globalThis.localStorage;
   }
 });
