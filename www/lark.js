@@ -550,6 +550,9 @@ class LarkClient {
       const msg = await this.#sendOnce(item.fields);
       this.#outbox.shift();
       this.#sendAttempt = 0;
+      // A message ends the others' "typing" display: the next keystroke
+      // may tell them again at once.
+      if (msg && msg.conversation_id) this.#typingAt.delete(msg.conversation_id);
       item.resolve(msg);
     } catch (e) {
       if (e instanceof LarkError && !e.retryable) {

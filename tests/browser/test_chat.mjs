@@ -5,6 +5,7 @@
 
 import { assert, test } from '../integration/lib/harness.mjs';
 import { Stack, devSecret } from '../integration/lib/stack.mjs';
+import { Api, token } from '../integration/lib/client.mjs';
 import {
   chatWith, launch, noPageErrors, person, say, screenshot, shown, untilShown,
 } from './lib/browser.mjs';
@@ -165,6 +166,38 @@ test('auto without obstacles picks WebSocket', async () => {
   const remembered = await jo.page.evaluate(() => JSON.parse(localStorage.getItem('lark.transport')));
   assert.equal(remembered.transport, 'ws');
   noPageErrors(jo);
+});
+
+test('the README screenshot: a chat with ticks and typing, a group, unread badges, presence', async () => {
+  const maya = await join('maya', 'auto');
+  const noah = await join('noah', 'sse');
+  const olga = await join('olga', 'poll');
+  // quinn writes from another client, then leaves: unread, offline
+  const quinn = new Api(s.url, 'quinn');
+  quinn.tok = token('quinn', { secret: devSecret });
+  assert.equal((await quinn.send('maya', 'Are the slides ready for Friday?')).status, 201);
+  assert.equal((await quinn.send('maya', 'No rush, Monday works too.')).status, 201);
+  await olga.page.fill('#new-chat input[name=with]', 'maya, pete');
+  await olga.page.press('#new-chat input[name=with]', 'Enter');
+  await olga.page.waitForSelector('#conversations li.active[data-name="maya, olga, pete"]');
+  await say(olga, 'Standup moves to 10:15 today ☕');
+
+  await chatWith(maya, 'noah');
+  await say(maya, 'Hey Noah! Did the deploy go out? 🚀');
+  await noah.page.click('#conversations li[data-user=maya]');
+  await untilShown(noah, (m) => m.length === 1, 'at noah');
+  await say(noah, 'Yes, ten minutes ago. All green ✅');
+  await untilShown(maya, (m) => m.length === 2, 'reply at maya');
+  await say(maya, 'Great, thanks! Lunch at 12:30?');
+  await untilShown(maya, (m) => m.length === 3 && m[2].status === 'read', 'read by noah');
+  await noah.page.type('#composer input[name=body]', 'Sure, see y', { delay: 15 });
+  await maya.page.waitForFunction(() => document.querySelector('#typing').textContent === 'noah is typing…');
+  assert.equal(await maya.page.textContent('#conversations li[data-user=quinn] .unread'), '2');
+  assert.equal(await maya.page.textContent('#conversations li[data-name="maya, olga, pete"] .unread'), '1');
+  assert.equal(await maya.page.getAttribute('#conversations li[data-user=noah] .dot', 'data-status'), 'online');
+  assert.equal(await maya.page.getAttribute('#conversations li[data-user=quinn] .dot', 'data-status'), 'offline');
+  await screenshot(maya, 'demo');
+  noPageErrors(maya, noah, olga);
 });
 
 test('stop', async () => {
