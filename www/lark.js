@@ -128,7 +128,8 @@ class LarkClient {
   #typingAt = new Map(); // conversation id -> time of the last notice
   #viewport = null; // users to watch, re-sent on every (re)connect
   #beatTimer = null;
-  #beatInterval = 15000;
+  #beatInterval = 15000; // ms, the server's presence interval
+  #beatGen = 0; // bumped to end a heartbeat loop
   duplicates = 0; // events dropped because their seq was already processed
 
   constructor(options = {}) {
@@ -524,6 +525,7 @@ class LarkClient {
   #startHeartbeat() {
     this.#stopHeartbeat();
     if (!this.#o.heartbeat) return;
+    const gen = this.#beatGen; // a beat still in flight from before is the last of its loop
     const beat = async () => {
       try {
         const r = await this.request('POST', '/v1/presence/heartbeat');
@@ -531,12 +533,14 @@ class LarkClient {
       } catch {
         /* the stream notices an outage by itself */
       }
-      if (this.#state === 'open') this.#beatTimer = setTimeout(beat, this.#beatInterval);
+      if (this.#state === 'open' && gen === this.#beatGen)
+        this.#beatTimer = setTimeout(beat, this.#beatInterval);
     };
     beat();
   }
 
   #stopHeartbeat() {
+    this.#beatGen++;
     clearTimeout(this.#beatTimer);
     this.#beatTimer = null;
   }
