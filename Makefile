@@ -30,7 +30,7 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c
+            fcgi/wsbridge.c fcgi/h_dev.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store

@@ -16,6 +16,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const top = path.resolve(here, '../../..');
 export const build = path.resolve(top, process.env.LARK_BUILD || 'build');
 export const secret = 'integration-test-secret-0123456789';
+/** core/config.h CONFIG_DEV_SECRET: the only secret dev_tokens = 1 runs with. */
+export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 
 const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 
