@@ -353,8 +353,9 @@ int op_ack(struct db *d, void *arg, struct lark_err *err)
         goto out;
     /* every users row this transaction will change, locked in id order */
     json_push(ids, json_string(ctx->user));
-    json_array_foreach (pairs, i, pair)
+    json_array_foreach (pairs, i, pair) {
         json_push(ids, json_incref(json_array_get(pair, 1)));
+    }
     if ((rc = op_lock_users(d, ids, err)) ||
         (rc = ack_delivered(d, ctx->user, acked, to, upto, err)))
         goto out;
