@@ -124,6 +124,32 @@ static int claim_aud_ok(json_t *claims, const char *want)
     return 0;
 }
 
+/*
+ * 1 if token has the compact JWS shape: three non-empty base64url segments.
+ * libjwt 1.10 reads past a zero-byte allocation when a segment decodes to
+ * nothing (seen by valgrind with "abc.def" and ".."), and lark never
+ * accepts an unsigned token, so anything else is refused before it.
+ */
+static int token_shape_ok(const char *t, size_t len)
+{
+    size_t seg = 0, dots = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t[i];
+        if (c == '.') {
+            if (seg == 0)
+                return 0;
+            dots++;
+            seg = 0;
+            continue;
+        }
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '='))
+            return 0;
+        seg++;
+    }
+    return dots == 2 && seg > 0;
+}
+
 static int auth_check_claims(const struct auth *a, json_t *claims, int64_t now,
                              char user[LIMIT_USER_ID_MAX + 1], struct lark_err *err)
 {
@@ -170,7 +196,7 @@ int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now
         return lark_err_set(err, LARK_ENOAUTH, "an access token is required");
     if (len > LIMIT_TOKEN_MAX)
         return lark_err_set(err, LARK_ETOKEN, "the token is longer than %d bytes", LIMIT_TOKEN_MAX);
-    if (memchr(token, '\0', len))
+    if (!token_shape_ok(token, len))
         return lark_err_set(err, LARK_ETOKEN, "the token is malformed");
     memcpy(copy, token, len);
     copy[len] = '\0';

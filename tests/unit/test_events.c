@@ -137,7 +137,7 @@ static size_t frame_len(uint64_t seq, size_t body_len)
 {
     json_t *one = envelopes(seq, 1, body_len);
     struct buf out;
-    uint64_t last;
+    uint64_t last = 0;
     size_t n;
 
     buf_init(&out, 1 << 20);
