@@ -4,7 +4,10 @@
 #   run   what `make run` needs: compiler, libraries, lighttpd, and Check
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
-#         Node.js + npm and the npm packages the integration tests use
+#         Node.js + npm and the npm packages the integration tests use, the
+#         PostgreSQL server (the tests make throwaway clusters with initdb
+#         and pg_ctl; psql comes with it) and iproute2 (ip netns: the
+#         several-hosts suite)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -13,8 +16,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 ca-certificates check)
-test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2)
+          libsqlite3-dev sqlite3 libpq-dev ca-certificates check)
+test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2 postgresql)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -39,6 +42,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # Debian starts the packaged lighttpd on port 80; lark runs its own.
   if [[ " ${missing[*]} " == *" lighttpd "* ]] && command -v service >/dev/null; then
     $sudo service lighttpd stop >/dev/null 2>&1 || true
+  fi
+  # ...and PostgreSQL its "main" cluster on 5432; the tests make their own.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
+    $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
 fi
 

@@ -5,7 +5,17 @@
 #
 #   1. C unit tests (Check), release and ASan builds
 #   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10)
-#   3. integration tests against real lighttpd + larkd, release and ASan
+#   3. integration tests against real lighttpd + larkd, on each store
+#      (LARK_TEST_BACKENDS, default "sqlite postgres") and each build:
+#        sqlite    release, ASan
+#        postgres  release, ASan: every suite on a fresh database in one
+#                  throwaway cluster (tests/integration/lib/pg.mjs), plus
+#                  the PostgreSQL-only scale suites (two larkd, restart,
+#                  hosts in network namespaces)
+#      All four: the ASan runs catch memory errors in each back end, the
+#      release runs are faster and so the likelier to show races in the
+#      concurrency suites; the four take a few minutes together (see
+#      docs/OPERATIONS.md, "Testing on PostgreSQL").
 #
 # Ends with one summary line; exits non-zero if anything failed.
 set -uo pipefail
@@ -25,8 +35,10 @@ if [ -n "$units" ]; then
   step "unit (asan)" tools/unit.sh build-asan $units
 fi
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
-step "integration (release)" env LARK_BUILD=build node tests/integration/run.mjs
-step "integration (asan)" env LARK_BUILD=build-asan node tests/integration/run.mjs
+for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
+  step "integration (release, $backend)" env LARK_BUILD=build node tests/integration/run.mjs --backend="$backend"
+  step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
+done
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all steps passed"
