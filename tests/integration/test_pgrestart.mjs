@@ -95,6 +95,8 @@ if (backend !== 'postgres') {
     for (const f of followers) {
       const bad = [...f.statuses.keys()].filter((st) => st !== 503);
       assert.deepEqual(bad, [], `${f.user}: reconnects met only 503s, no errors or hangs`);
+      // API.md: held clients are kept, or told to reconnect; a stream is never just cut
+      assert.equal(f.abruptEnds, 0, `${f.user}: no stream ended without event: reconnect`);
     }
     assert.deepEqual([p.a.pid, p.b.pid], pids);
     assert.ok(p.a.running() && p.b.running(), 'both larkd recovered without a restart');

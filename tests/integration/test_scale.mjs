@@ -7,9 +7,13 @@
 // PostgreSQL only: SQLite is one writer process per database file
 // (docs/OPERATIONS.md), so there is no second process to scale to.
 
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { assert, skip, test, cleanup } from './lib/harness.mjs';
-import { backend, freshDb, waitFor } from './lib/stack.mjs';
-import { Api, RawSSE, metrics } from './lib/client.mjs';
+import { backend, build, exited, freePort, freshDb, secret, top, waitExit, waitFor } from './lib/stack.mjs';
+import { Api, RawSSE, metrics, request } from './lib/client.mjs';
 import { Follower, Pair, Sender, inbox, makeGroup, verify } from './lib/scale.mjs';
 
 const SKIP = 'PostgreSQL only (several larkd on one database); runs with --backend=postgres';
@@ -26,6 +30,7 @@ if (backend !== 'postgres') {
   skip('two larkd behind one lighttpd: sends through A, SSE and long-poll on B', SKIP);
   skip('20 concurrent senders on 2 processes into one group', SKIP);
   skip('a stream held by B is woken by a send through A (LISTEN/NOTIFY)', SKIP);
+  skip('two `make run` instances (tools/run.sh), own PORT and LARK_DATA, one LARK_DB', SKIP);
 } else {
   test('two larkd behind one lighttpd: sends through A, SSE and long-poll on B', async () => {
     const p = await pair();
@@ -117,5 +122,66 @@ if (backend !== 'postgres') {
     const r3 = await new Api(p.onlyB.url, 'w-alice').send('w-bob', 'through B');
     await onA.until((x) => x.stored().length === 1, 'the event on the stream held by A', 20000);
     assert.equal(onA.stored()[0].json.data.id, r3.json.id);
+  });
+
+  // tools/run.sh is what `make run` starts after building; run as its own
+  // process group so that larkd and lighttpd go with it on every path.
+  const runs = new Set();
+  process.on('exit', () => {
+    for (const c of runs) if (!exited(c)) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
+  });
+
+  test('two `make run` instances (tools/run.sh), own PORT and LARK_DATA, one LARK_DB', async () => {
+    const db = (await freshDb('postgres')).LARK_DB;
+    const inst = [];
+    for (const name of ['one', 'two']) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lark-run-${name}-`));
+      const port = await freePort();
+      const log = path.join(dir, 'run.log');
+      const out = fs.openSync(log, 'a');
+      const child = spawn(path.join(top, 'tools/run.sh'), [], {
+        cwd: top,
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: {
+          ...process.env, PORT: String(port), LARK_DATA: dir, LARK_DB: db, BUILD: build,
+          LARK_JWT_SECRET: secret, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=23',
+        },
+      });
+      fs.closeSync(out);
+      runs.add(child);
+      inst.push({ dir, log, child, url: `http://127.0.0.1:${port}` });
+    }
+    cleanup(async () => {
+      try {
+        for (const x of inst) if (!exited(x.child)) process.kill(-x.child.pid, 'SIGTERM');
+        for (const x of inst) {
+          if (!(await waitExit(x.child, 20000))) process.kill(-x.child.pid, 'SIGKILL');
+          runs.delete(x.child);
+          const text = fs.readFileSync(x.log, 'utf8');
+          assert.doesNotMatch(text, /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/, `${x.log}: sanitizer report`);
+        }
+      } finally {
+        if (!process.env.LARK_KEEP_TMP) for (const x of inst) fs.rmSync(x.dir, { recursive: true, force: true });
+      }
+    });
+    // both start at once: `larkd --migrate` in each races on the empty database
+    for (const x of inst) {
+      await waitFor(async () => {
+        if (exited(x.child)) throw new Error(`tools/run.sh exited:\n${fs.readFileSync(x.log, 'utf8').slice(-3000)}`);
+        return (await request(x.url, 'GET', '/v1/healthz').catch(() => ({}))).status === 200;
+      }, `make run on ${x.url}`, 30000, 100);
+    }
+    const [one, two] = inst.map((x) => x.url);
+    const sse = new RawSSE(two, '/v1/events?since=0', { tok: new Api(two, 'mr-bob').tok });
+    cleanup(() => sse.close());
+    await sse.ready;
+    const r = await new Api(one, 'mr-alice').send('mr-bob', 'from instance one');
+    assert.equal(r.status, 201, r.body);
+    await sse.until((x) => x.stored().length === 1, 'the message on instance two', 20000);
+    assert.equal(sse.stored()[0].json.data.id, r.json.id);
+    const back = await new Api(two, 'mr-bob').send('mr-alice', 'from instance two');
+    const poll = await new Api(one, 'mr-alice').poll('?since=1&timeout=10');
+    assert.deepEqual(poll.json.events.map((e) => e.data.id), [back.json.id]);
   });
 }

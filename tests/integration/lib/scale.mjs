@@ -177,6 +177,7 @@ export class Follower {
     this.last = 0;
     this.connections = 0;     // connections that were answered 200
     this.reconnectEvents = 0; // SSE `event: reconnect` received
+    this.abruptEnds = 0;      // SSE streams that ended without `event: reconnect`
     this.duplicates = 0;      // events at or below last, after a reconnect
     this.repeatsInConn = 0;   // the same seq twice on one connection (a bug)
     this.gaps = [];           // [expected, got]: the server skipped events (a bug)
@@ -276,7 +277,13 @@ export class Follower {
             if (typeof ev.seq === 'number') this.take(ev, seen);
           }
         });
-        const done = () => resolve({ status: 200, moveOn: !told });
+        let ended = false;
+        const done = () => {
+          if (ended) return;
+          ended = true;
+          if (!told && !this.stopped) this.abruptEnds++;
+          resolve({ status: 200, moveOn: !told });
+        };
         res.on('end', done);
         res.on('error', done);
         res.on('close', done);
