@@ -16,21 +16,21 @@ WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wcast-qual -fno-common
 CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
-CPPFLAGS_ALL = -I. $(DEFS) $(CPPFLAGS)
-PKGS    := jansson libjwt sqlite3
+CPPFLAGS_ALL = -I. $(DEFS) $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
+PKGS    := jansson libjwt sqlite3 libpq
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
-            core/store_sqlite.c core/store_sqlite_sql.c core/store_sqlite_msg.c \
-            core/store_sqlite_conv.c core/store_sqlite_presence.c core/query.c core/hmap.c \
-            core/heap.c
+            core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
+            core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c core/store_pg_sql.c \
+            core/query.c core/hmap.c core/heap.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c
+            fcgi/wsbridge.c fcgi/h_dev.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store

@@ -106,6 +106,8 @@ static const struct config_key config_keys[] = {
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
     S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    I("dev_tokens", "LARK_DEV_TOKENS", dev_tokens, 0, 0, 1,
+      "1: POST /v1/dev/token signs a token for any user (needs the development secret)"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -247,6 +249,13 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
     }
     if (cfg->presence_ttl <= cfg->presence_interval) {
         rc = lark_err_set(err, LARK_EINVAL, "presence_ttl must exceed presence_interval");
+        goto fail;
+    }
+    if (cfg->dev_tokens &&
+        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
+        rc = lark_err_set(err, LARK_EINVAL,
+                          "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
+                          "unset): it must never sign tokens a real secret would accept");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {

@@ -67,11 +67,21 @@ struct config {
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */
     char *log_level;     /* debug, info, warn, error */
+    /* development */
+    int dev_tokens; /* 1: POST /v1/dev/token signs a token for any name (dev secret only) */
 };
 
 /* The development secret used when LARK_JWT_SECRET is not set
  * (docs/OPERATIONS.md). larkd logs a warning when it is in use. */
 #define CONFIG_DEV_SECRET "lark-dev-secret-do-not-use-in-production"
+
+/*
+ * dev_tokens = 1 is accepted only together with the development secret
+ * (HS256, jwt_secret left at CONFIG_DEV_SECRET): the endpoint then signs
+ * nothing that anyone could not already forge with the published secret,
+ * and a deployment that sets its own secret cannot turn it on by mistake
+ * (config_load refuses to start instead).
+ */
 
 /*
  * Load defaults, then the file (path may be NULL: LARK_CONFIG or none),

@@ -1,7 +1,8 @@
 /*
  * store_sqlite.c - the embedded SQLite back end: connections, the writer
- * thread and migrations (the operations live in store_sqlite_msg.c,
- * store_sqlite_conv.c and store_sqlite_presence.c).
+ * thread, the checkpointer, migrations, and db.h's executor for SQLite.
+ * The operations themselves are shared with PostgreSQL (store_ops_*.c);
+ * the SQL is in store_sqlite_sql.c.
  *
  * Shape (DESIGN.md): SQLite has one writer at a time, and several writers
  * fighting over the lock are unfair and spin on SQLITE_BUSY. So every write
@@ -26,18 +27,20 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/migrate.h"
+#include "core/store_impl.h"
 #include "core/timeutil.h"
 
+#include <pthread.h>
+#include <sqlite3.h>
 #include <stddef.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How long a connection waits on a lock held by another process (e.g. an
  * operator's sqlite3 shell) before the request fails with 503. */
 #define SQ_BUSY_TIMEOUT_MS 5000
-
 /* WAL pages after which the checkpointer copies the WAL into the database.
  * SQLite's own automatic checkpoint (same size) would run inside the
  * writer's commit, with its fsyncs, and hold up every sender queued behind
@@ -47,9 +50,40 @@
 /* Checkpoint at least this often even below SQ_CKPT_PAGES (ms). */
 #define SQ_CKPT_IDLE_MS 1000
 
+/* The writer's transaction control, outside the catalogue. */
+enum sq_ctl {
+    CTL_BEGIN,
+    CTL_COMMIT,
+    CTL_ROLLBACK,
+    CTL_SAVEPOINT,
+    CTL_ROLLBACK_TO,
+    CTL_RELEASE,
+    CTL_N
+};
+static const char *const sq_ctl_sql[CTL_N] = {"BEGIN IMMEDIATE", "COMMIT",         "ROLLBACK",
+                                              "SAVEPOINT op",    "ROLLBACK TO op", "RELEASE op"};
+
+struct sq_store;
+
+/* One statement's running query. */
+struct sq_rows {
+    struct db_rows base;
+    sqlite3_stmt *st; /* NULL: a statement SQLite does not need */
+};
+
+/* A connection, its prepared statements, and db.h's view of it. */
+struct sq_db {
+    struct db base;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[DB_NSTMT]; /* prepared on first use */
+    sqlite3_stmt *ctl[CTL_N];
+    struct sq_rows rows[DB_NSTMT]; /* one open query per statement */
+    struct sq_store *writer_of;    /* set on the writer's connection (notes) */
+};
+
 /* A queued write: run fn inside the writer's transaction. */
 struct sq_op {
-    sq_op_fn fn;
+    store_write_fn fn;
     void *arg;
     int rc;               /* result, valid once done */
     struct lark_err *err; /* the caller's */
@@ -58,9 +92,33 @@ struct sq_op {
     struct sq_op *next;
 };
 
-/* ---- statements ------------------------------------------------------- */
+struct sq_store {
+    struct store base;
+    char *path;
+    struct sq_db writer; /* used only by the writer thread after open */
+    struct note_buf notes;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sq_op *head, *tail; /* queue, guarded by mu */
+    int stopping;              /* guarded by mu */
+    /* the checkpointer */
+    struct sq_db ckpt; /* its own connection */
+    pthread_t ckpt_thread;
+    int ckpt_started;
+    int ckpt_due; /* guarded by mu: the WAL has grown past SQ_CKPT_PAGES */
+    pthread_cond_t ckpt_cv;
+};
 
-int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
+struct sq_conn {
+    struct store_conn base;
+    struct sq_db rd;
+};
+
+/* ---- failures ------------------------------------------------------------ */
+
+static int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
 {
     int prim = src & 0xff;
     log_error("sqlite %s: %s (code %d)", what, db ? sqlite3_errmsg(db) : "", src);
@@ -71,87 +129,129 @@ int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
     return lark_err_set(err, LARK_EINTERNAL, "database error");
 }
 
-sqlite3_stmt *sq_stmt(struct sq_db *d, enum sq_stmt id)
+/* ---- db.h's executor ------------------------------------------------------- */
+
+static sqlite3_stmt *sq_prepare(struct sq_db *d, sqlite3_stmt **slot, const char *sql)
 {
-    sqlite3_stmt *st = d->stmt[id];
-    if (!st) {
-        int rc = sqlite3_prepare_v3(d->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK) {
-            log_error("sqlite prepare %d: %s", (int)id, sqlite3_errmsg(d->db));
-            return NULL;
-        }
-        d->stmt[id] = st;
+    if (!*slot &&
+        sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare \"%.60s\": %s", sql, sqlite3_errmsg(d->db));
+        *slot = NULL;
     }
-    return st;
+    return *slot;
 }
 
-void sq_done(sqlite3_stmt *st)
+static int sq_query(struct db *base, enum db_stmt id, const struct db_arg *args, int n,
+                    struct db_rows **out, struct lark_err *err)
 {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
+    struct sq_db *d = (struct sq_db *)base;
+    struct sq_rows *r = &d->rows[id];
+    sqlite3_stmt *st = NULL;
 
-int sq_fail_prepare(struct sq_db *d, struct lark_err *err)
-{
-    return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
-}
-
-int sq_exec(struct sq_db *d, enum sq_stmt id, struct lark_err *err)
-{
-    sqlite3_stmt *st = sq_stmt(d, id);
-    int rc;
-    if (!st)
-        return sq_fail_prepare(d, err);
-    rc = sqlite3_step(st);
-    sq_done(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sq_fail(d->db, rc, err, sq_sql[id]);
+    r->base.db = base;
+    r->st = NULL;
+    *out = &r->base;
+    if (!sq_sql[id])
+        return 0; /* nothing to do in SQLite */
+    if (!(st = sq_prepare(d, &d->stmt[id], sq_sql[id])))
+        return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
+    for (int i = 0; i < n; i++) {
+        const struct db_arg *a = &args[i];
+        if (a->type == DB_ARG_INT)
+            sqlite3_bind_int64(st, i + 1, a->i);
+        else if (a->type == DB_ARG_TEXT && a->s)
+            sqlite3_bind_text(st, i + 1, a->s, a->len == DB_LEN_NUL ? -1 : (int)a->len,
+                              SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i + 1);
+    }
+    r->st = st;
     return 0;
 }
 
-void sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+static int sq_next(struct db_rows *base, struct lark_err *err)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    struct sq_rows *r = (struct sq_rows *)base;
+    int rc;
+    if (!r->st)
+        return 0;
+    rc = sqlite3_step(r->st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return sq_fail(sqlite3_db_handle(r->st), rc, err, sqlite3_sql(r->st));
 }
 
-int64_t sq_u2i(uint64_t v)
+static const char *sq_text(struct db_rows *base, int col)
 {
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
-const char *sq_col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
+    const unsigned char *s = sqlite3_column_text(((struct sq_rows *)base)->st, col);
     return s ? (const char *)s : "";
 }
 
-json_t *sq_row_msg(sqlite3_stmt *st, int base)
+static size_t sq_len(struct db_rows *base, int col)
 {
-    struct store_msg_row r;
-    r.id = sq_col_text(st, base);
-    r.conversation_id = sq_col_text(st, base + 1);
-    r.seq = (uint64_t)sqlite3_column_int64(st, base + 2);
-    r.sender = sq_col_text(st, base + 3);
-    r.client_msg_id = sq_col_text(st, base + 4);
-    r.type = sq_col_text(st, base + 5);
-    r.body = sq_col_text(st, base + 6);
-    r.body_len = (size_t)sqlite3_column_bytes(st, base + 6);
-    r.meta = sq_col_text(st, base + 7);
-    r.created_at = sqlite3_column_int64(st, base + 8);
-    return store_msg_json(&r);
+    return (size_t)sqlite3_column_bytes(((struct sq_rows *)base)->st, col);
 }
 
-/* ---- connections ------------------------------------------------------ */
+static int sq_is_null(struct db_rows *base, int col)
+{
+    return sqlite3_column_type(((struct sq_rows *)base)->st, col) == SQLITE_NULL;
+}
 
-static int sq_db_open(struct sq_db *d, const char *path, struct lark_err *err)
+static void sq_done(struct db_rows *base)
+{
+    struct sq_rows *r = (struct sq_rows *)base;
+    if (r->st) {
+        sqlite3_reset(r->st);
+        sqlite3_clear_bindings(r->st);
+        r->st = NULL;
+    }
+}
+
+static void sq_note(struct db *base, const struct store_note *note)
+{
+    struct sq_db *d = (struct sq_db *)base;
+    if (!d->writer_of) {
+        log_error("sqlite: a note outside a write transaction was dropped");
+        return;
+    }
+    note_buf_add(&d->writer_of->notes, note);
+}
+
+static const struct db_ops sq_db_ops = {
+    .query = sq_query,
+    .next = sq_next,
+    .text = sq_text,
+    .len = sq_len,
+    .is_null = sq_is_null,
+    .done = sq_done,
+    .note = sq_note,
+};
+
+/* Run a transaction-control statement. */
+static int sq_ctl(struct sq_db *d, enum sq_ctl id, struct lark_err *err)
+{
+    sqlite3_stmt *st = sq_prepare(d, &d->ctl[id], sq_ctl_sql[id]);
+    int rc;
+    if (!st)
+        return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_fail(d->db, rc, err, sq_ctl_sql[id]);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static int sq_db_open(struct sq_db *d, const char *path, struct sq_store *writer_of,
+                      struct lark_err *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc;
 
     memset(d, 0, sizeof(*d));
+    d->base.ops = &sq_db_ops;
+    d->writer_of = writer_of;
     rc = sqlite3_open_v2(path, &d->db, flags, NULL);
     if (rc != SQLITE_OK) {
         int r = sq_fail(d->db, rc, err, "open");
@@ -167,8 +267,10 @@ static int sq_db_open(struct sq_db *d, const char *path, struct lark_err *err)
 
 static void sq_db_close(struct sq_db *d)
 {
-    for (int i = 0; i < SQ_NSTMT; i++)
+    for (int i = 0; i < DB_NSTMT; i++)
         sqlite3_finalize(d->stmt[i]);
+    for (int i = 0; i < CTL_N; i++)
+        sqlite3_finalize(d->ctl[i]);
     sqlite3_close(d->db);
     memset(d, 0, sizeof(*d));
 }
@@ -265,32 +367,6 @@ static int sq_migrate(struct sq_db *d, const char *root, struct lark_err *err)
 
 /* ---- the writer ------------------------------------------------------- */
 
-struct sq_store *sq_store_of(struct sq_db *w)
-{
-    return (struct sq_store *)((char *)w - offsetof(struct sq_store, writer));
-}
-
-void sq_note(struct sq_db *w, const struct store_note *note)
-{
-    struct sq_notes *ns = &sq_store_of(w)->notes;
-    if (ns->n == ns->cap) {
-        ns->cap = ns->cap ? ns->cap * 2 : 64;
-        ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
-        ns->owned = xrealloc(ns->owned, ns->cap * sizeof(*ns->owned));
-    }
-    ns->owned[ns->n] = xstrdup(note->user);
-    ns->v[ns->n] = *note;
-    ns->v[ns->n].user = ns->owned[ns->n];
-    ns->v[ns->n].json = NULL; /* ephemeral notes never wait for a commit */
-    ns->n++;
-}
-
-static void sq_notes_truncate(struct sq_notes *ns, size_t n)
-{
-    while (ns->n > n)
-        free(ns->owned[--ns->n]);
-}
-
 /* Fail every op of the batch that had succeeded: its work was undone. */
 static void sq_batch_lost(struct sq_op *ops)
 {
@@ -302,7 +378,7 @@ static void sq_batch_lost(struct sq_op *ops)
 static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
 {
     struct lark_err scratch = {0};
-    int rc = sq_exec(&s->writer, SQ_BEGIN, &scratch);
+    int rc = sq_ctl(&s->writer, CTL_BEGIN, &scratch);
 
     for (struct sq_op *op = ops; op; op = op->next) {
         size_t mark = s->notes.n;
@@ -310,16 +386,16 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
             op->rc = lark_err_set(op->err, rc, "%s", scratch.msg);
             continue;
         }
-        if (sq_exec(&s->writer, SQ_SAVEPOINT, op->err)) {
+        if (sq_ctl(&s->writer, CTL_SAVEPOINT, op->err)) {
             op->rc = op->err->code;
             continue;
         }
-        op->rc = op->fn(&s->writer, op->arg, op->err);
+        op->rc = op->fn(&s->writer.base, op->arg, op->err);
         if (op->rc) {
-            sq_notes_truncate(&s->notes, mark);
-            sq_exec(&s->writer, SQ_ROLLBACK_TO, &scratch);
+            note_buf_truncate(&s->notes, mark);
+            sq_ctl(&s->writer, CTL_ROLLBACK_TO, &scratch);
         }
-        sq_exec(&s->writer, SQ_RELEASE, &scratch);
+        sq_ctl(&s->writer, CTL_RELEASE, &scratch);
         /* After SQLITE_FULL, IOERR or NOMEM SQLite may roll the whole
          * transaction back on its own: nothing of this batch is stored. */
         if (sqlite3_get_autocommit(s->writer.db)) {
@@ -328,12 +404,12 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
         }
     }
     if (rc == 0)
-        rc = sq_exec(&s->writer, SQ_COMMIT, &scratch);
+        rc = sq_ctl(&s->writer, CTL_COMMIT, &scratch);
     if (rc) {
         if (!sqlite3_get_autocommit(s->writer.db))
-            sq_exec(&s->writer, SQ_ROLLBACK, &scratch);
+            sq_ctl(&s->writer, CTL_ROLLBACK, &scratch);
         sq_batch_lost(ops);
-        sq_notes_truncate(&s->notes, 0);
+        note_buf_truncate(&s->notes, 0);
     }
     if (s->notes.n) {
         int64_t now = time_mono_ns();
@@ -341,7 +417,7 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
             if (s->notes.v[i].kind == STORE_NOTE_WAKE)
                 s->notes.v[i].commit_ns = now;
         store_emit_notes(&s->base, s->notes.v, s->notes.n);
-        sq_notes_truncate(&s->notes, 0);
+        note_buf_truncate(&s->notes, 0);
     }
 
     pthread_mutex_lock(&s->mu);
@@ -382,7 +458,7 @@ static void *sq_writer_main(void *arg)
     return NULL;
 }
 
-int sq_write(struct sq_store *s, sq_op_fn fn, void *arg, struct lark_err *err)
+static int sq_write(struct sq_store *s, store_write_fn fn, void *arg, struct lark_err *err)
 {
     struct sq_op op = {.fn = fn, .arg = arg, .err = err};
 
@@ -448,7 +524,7 @@ static void *sq_ckpt_main(void *arg)
 
 static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)
 {
-    int rc = sq_db_open(&s->ckpt, s->path, err);
+    int rc = sq_db_open(&s->ckpt, s->path, NULL, err);
     if (rc)
         return rc;
     sqlite3_wal_autocheckpoint(s->writer.db, 0);
@@ -476,9 +552,7 @@ static void sq_close(struct store *base)
     }
     sq_db_close(&s->ckpt);
     sq_db_close(&s->writer);
-    sq_notes_truncate(&s->notes, 0);
-    free(s->notes.v);
-    free(s->notes.owned);
+    note_buf_release(&s->notes);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->ckpt_cv);
@@ -502,7 +576,7 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
         rc = lark_err_set(err, LARK_EINVAL, "sqlite_sync must be FULL or NORMAL");
         goto fail;
     }
-    rc = sq_db_open(&s->writer, s->path, err);
+    rc = sq_db_open(&s->writer, s->path, s, err);
     if (rc)
         goto fail;
     sync = xasprintf("PRAGMA synchronous = %s", cfg->sqlite_sync);
@@ -531,7 +605,7 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
 {
     struct sq_store *s = (struct sq_store *)base;
     struct sq_conn *c = xcalloc(1, sizeof(*c));
-    int rc = sq_db_open(&c->rd, s->path, err);
+    int rc = sq_db_open(&c->rd, s->path, NULL, err);
 
     if (rc == 0)
         rc = sq_pragma(&c->rd, "PRAGMA query_only = 1", err);
@@ -552,10 +626,15 @@ static void sq_conn_close(struct store_conn *base)
     free(c);
 }
 
-static int sq_ping(struct store_conn *base, struct lark_err *err)
+static struct db *sq_reader(struct store_conn *base, struct lark_err *err)
 {
-    struct sq_conn *c = (struct sq_conn *)base;
-    return sq_exec(&c->rd, SQ_PING, err);
+    (void)err;
+    return &((struct sq_conn *)base)->rd.base;
+}
+
+static int sq_write_op(struct store_conn *base, store_write_fn fn, void *arg, struct lark_err *err)
+{
+    return sq_write((struct sq_store *)base->store, fn, arg, err);
 }
 
 static int sq_publish(struct store_conn *base, const struct store_note *notes, size_t n,
@@ -573,21 +652,9 @@ const struct store_ops store_sqlite_ops = {
     .close = sq_close,
     .conn_open = sq_conn_open,
     .conn_close = sq_conn_close,
-    .ping = sq_ping,
+    .write = sq_write_op,
+    .reader = sq_reader,
     .publish = sq_publish,
-    .send = sq_send,
-    .history = sq_history,
-    .inbox_read = sq_inbox_read,
-    .inbox_state = sq_inbox_state,
-    .ack = sq_ack,
-    .group_create = sq_group_create,
-    .conversation_list = sq_conversation_list,
-    .conversation_get = sq_conversation_get,
-    .member_add = sq_member_add,
-    .member_remove = sq_member_remove,
-    .read = sq_read,
-    .members = sq_members,
-    .presence_touch = sq_presence_touch,
-    .presence_expire = sq_presence_expire,
-    .presence_get = sq_presence_get,
+    .listener_fd = NULL,
+    .listener_poll = NULL,
 };

@@ -29,6 +29,9 @@ int h_heartbeat(struct req *r);
 int h_presence_get(struct req *r);
 int h_watch(struct req *r);
 
+/* h_dev.c (only while dev_tokens = 1) */
+int h_dev_token(struct req *r);
+
 /* h_events.c */
 int h_events(struct req *r);
 int h_poll(struct req *r);

@@ -54,7 +54,7 @@
 #define HUB_EVENTS 256
 
 /* epoll tags for the hub's own descriptors */
-static char tag_eventfd, tag_signalfd;
+static char tag_eventfd, tag_signalfd, tag_store;
 
 /* ---- queue (any thread) ----------------------------------------------- */
 
@@ -667,6 +667,32 @@ static void hub_take_queue(struct hub *h)
     free(watches);
 }
 
+/* Take the store's notes from other processes and keep its descriptor in
+ * the epoll set. A closed descriptor leaves epoll by itself, so after a
+ * reconnection (maybe on the same number) it is simply added again. */
+static void hub_store_listener(struct hub *h)
+{
+    int reconnected = 0;
+    int64_t wait = store_listener_poll(h->app->store, &reconnected);
+    int fd = store_listener_fd(h->app->store);
+
+    h->store_due_ms = time_mono_ms() + (wait > 60000 ? 60000 : wait < 0 ? 0 : wait);
+    if (fd >= 0 && (fd != h->store_fd || reconnected)) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_store};
+        if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST)
+            log_warn("hub: cannot watch the store's notes errno=%d", errno);
+    }
+    h->store_fd = fd;
+    if (reconnected) {
+        /* notes may have been missed meanwhile: every stream catches up */
+        for (size_t i = 0; i < h->users.nbuckets; i++)
+            for (struct hmap_node *n = h->users.buckets[i]; n; n = n->next)
+                for (struct hub_conn *c = HMAP_ENTRY(n, struct hub_user, node)->conns; c;
+                     c = c->unext)
+                    conn_mark_dirty(h, c);
+    }
+}
+
 static void hub_read_signals(struct hub *h)
 {
     struct signalfd_siginfo si;
@@ -719,6 +745,8 @@ static int hub_timeout(struct hub *h)
         wait = h->presence_wait_ms;
     if (h->ws_listen_retry && h->ws_listen_retry - now < wait)
         wait = h->ws_listen_retry - now;
+    if (h->store_due_ms - now < wait)
+        wait = h->store_due_ms - now;
     return wait < 0 ? 0 : (int)wait;
 }
 
@@ -765,9 +793,13 @@ static void *hub_main(void *arg)
                 hub_read_signals(h);
             else if (p == &hub_tag_ws_listen)
                 ws_accept(h);
+            else if (p == &tag_store)
+                hub_store_listener(h);
             else
                 hub_conn_event(h, p, evs[i].events);
         }
+        if (time_mono_ms() >= h->store_due_ms)
+            hub_store_listener(h);
         hub_run_timers(h);
         hub_run_dirty(h);
         h->presence_wait_ms = hub_presence_tick(h);
@@ -796,7 +828,7 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     sigset_t mask;
 
     h->app = app;
-    h->ep = h->efd = h->sfd = h->ws_fd = -1;
+    h->ep = h->efd = h->sfd = h->ws_fd = h->store_fd = -1;
     hmap_init(&h->ws_sessions);
     pthread_mutex_init(&h->qmu, NULL);
     pthread_cond_init(&h->drained_cv, NULL);

@@ -123,7 +123,11 @@ struct hub {
     struct hmap ws_sessions; /* session id -> struct ws_session */
     uint64_t ws_next_id;
     int64_t ws_listen_retry; /* mono ms: re-arm the listener after EMFILE, 0 if armed */
-    struct ws_pool *ws_pool; /* threads that run WebSocket commands */
+    struct ws_pool *ws_pool;
+    /* threads that run WebSocket commands */ /* the store's cross-process notes (PostgreSQL
+                                                 LISTEN), if any */
+    int store_fd;                             /* registered descriptor, -1 if none */
+    int64_t store_due_ms;                     /* mono ms: call store_listener_poll again */
 };
 
 /* ---- hub.c ---- */

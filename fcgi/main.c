@@ -264,6 +264,8 @@ int main(int argc, char **argv)
         if (strcmp(app.cfg.jwt_alg, "HS256") == 0 &&
             strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
+        if (app.cfg.dev_tokens)
+            log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
         status = serve(&app);
     }
 out:

@@ -36,7 +36,11 @@ static const struct route routes[] = {
     {"POST", "/v1/presence/heartbeat", h_heartbeat, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
     {"GET", "/v1/presence", h_presence_get, ROUTE_AUTH},
     {"POST", "/v1/presence/watch", h_watch, ROUTE_AUTH | ROUTE_BODY},
+    {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY},
 };
+
+/* Routes under this prefix exist only while dev_tokens = 1 (h_dev.c). */
+#define ROUTER_DEV_PREFIX "/v1/dev/"
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -251,6 +255,12 @@ static int router_prepare(struct req *r, const struct route **route)
             goto out;
     }
     router_cors(r);
+    if (!r->app->cfg.dev_tokens &&
+        strncmp(path, ROUTER_DEV_PREFIX, strlen(ROUTER_DEV_PREFIX)) == 0) {
+        /* off: as unknown as any other path, for every method */
+        rc = lark_err_set(&r->err, LARK_ENOTFOUND, "no such endpoint");
+        goto out;
+    }
     *route = router_match(strcmp(r->method, "OPTIONS") == 0 ? "" : r->method, path, r->params,
                           &r->nparams, allow, &code);
     if (!*route && strcmp(r->method, "OPTIONS") == 0 && code == LARK_EMETHOD) {

@@ -4,10 +4,12 @@
 #   run   what `make run` needs: compiler, libraries, lighttpd, and Check
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
-#         Node.js + npm and the npm packages the integration tests use, the
-#         PostgreSQL server (the tests make throwaway clusters with initdb
-#         and pg_ctl; psql comes with it) and iproute2 (ip netns: the
-#         several-hosts suite)
+#         Node.js + npm and the npm packages the integration tests use,
+#         Chromium for the browser tests (driven by the npm package
+#         playwright-core; no browser is ever downloaded) and fonts for
+#         their screenshots, the PostgreSQL server (the tests make
+#         throwaway clusters with initdb and pg_ctl; psql comes with it)
+#         and iproute2 (ip netns: the several-hosts suite)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -17,7 +19,8 @@ mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev ca-certificates check)
-test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2 postgresql)
+test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2 postgresql
+           chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

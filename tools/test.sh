@@ -16,6 +16,9 @@
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites; the four take a few minutes together (see
 #      docs/OPERATIONS.md, "Testing on PostgreSQL").
+#   4. browser tests: the demo page in headless Chromium (Debian's
+#      /usr/bin/chromium through playwright-core) against the ASan build;
+#      a missing Chromium fails this step (tools/deps.sh test installs it)
 #
 # Ends with one summary line; exits non-zero if anything failed.
 set -uo pipefail
@@ -39,6 +42,7 @@ for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
   step "integration (release, $backend)" env LARK_BUILD=build node tests/integration/run.mjs --backend="$backend"
   step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
 done
+step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all steps passed"

@@ -212,6 +212,11 @@ export class PgCluster {
       '-U', 'postgres', '-d', db, '-c', sql], { timeout: 30000 });
   }
 
+  /** Drop a database, disconnecting whoever still uses it. */
+  async dropDb(db) {
+    await this.psql(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  }
+
   /** Create a fresh database; resolves its name. */
   async createDb(name) {
     const db = name || `lark_${++this.dbs}_${crypto.randomBytes(3).toString('hex')}`;
@@ -273,13 +278,53 @@ export class PgCluster {
   }
 }
 
+/**
+ * A server someone else runs (LARK_TEST_PGHOST: a socket directory or a
+ * host name; LARK_TEST_PGPORT, default 5432; user postgres, trust): the
+ * same createDb/dropDb/uri/psql, and nothing to start or remove.
+ */
+export class ExternalCluster {
+  constructor(host, port = 5432) {
+    this.host = host;
+    this.port = Number(port);
+    this.dbs = 0;
+  }
+
+  psql(sql, db = 'postgres') {
+    return run(['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', this.host, '-p', String(this.port),
+      '-U', 'postgres', '-d', db, '-c', sql], { timeout: 30000 });
+  }
+
+  async createDb(name) {
+    const db = name || `lark_${process.pid}_${++this.dbs}_${crypto.randomBytes(3).toString('hex')}`;
+    await this.psql(`CREATE DATABASE "${db}"`);
+    return db;
+  }
+
+  dropDb(db) { return PgCluster.prototype.dropDb.call(this, db); }
+
+  uri(db) {
+    if (this.host.startsWith('/')) return `postgresql:///${db}?host=${this.host}&port=${this.port}&user=postgres`;
+    return `postgresql://postgres@${this.host}:${this.port}/${db}`;
+  }
+
+  async destroy() { /* not ours */ }
+}
+
 // ---- the cluster shared by every Stack of a postgres run ------------------
 
 let shared = null;
 
-/** The run's shared cluster, started on first use (unix socket + 127.0.0.1). */
+/**
+ * The run's shared cluster, started on first use (unix socket + 127.0.0.1),
+ * or the server at LARK_TEST_PGHOST when that is set.
+ */
 export function sharedCluster() {
-  if (!shared) shared = new PgCluster({ listen: '127.0.0.1' }).start();
+  if (!shared) {
+    shared = process.env.LARK_TEST_PGHOST
+      ? Promise.resolve(new ExternalCluster(process.env.LARK_TEST_PGHOST, process.env.LARK_TEST_PGPORT || 5432))
+      : new PgCluster({ listen: '127.0.0.1' }).start();
+  }
   return shared;
 }
 

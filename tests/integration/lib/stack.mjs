@@ -8,7 +8,9 @@
 // The store: LARK_TEST_BACKEND=sqlite (default) gives each Stack the
 // SQLite database in its data directory; LARK_TEST_BACKEND=postgres gives
 // each Stack a fresh database in the run's shared PostgreSQL cluster
-// (lib/pg.mjs) and points larkd at it with LARK_DB=postgresql://...
+// (lib/pg.mjs; or in the server at LARK_TEST_PGHOST/LARK_TEST_PGPORT) and
+// points larkd at it with LARK_DB=postgresql://... The database is dropped
+// when the Stack stops cleanly.
 //
 // Every wait is bounded; stop() sends SIGTERM (so a sanitizer build runs its
 // leak check at exit) and fails the test if any server's stderr holds a
@@ -26,9 +28,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const top = path.resolve(here, '../../..');
 export const build = path.resolve(top, process.env.LARK_BUILD || 'build');
 export const secret = 'integration-test-secret-0123456789';
+/** core/config.h CONFIG_DEV_SECRET: the only secret dev_tokens = 1 runs with. */
+export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 
-/** The store the suites run on: 'sqlite' or 'postgres' (LARK_TEST_BACKEND). */
-export const backend = process.env.LARK_TEST_BACKEND || 'sqlite';
+/**
+ * The store the suites run on: 'sqlite' or 'postgres' (LARK_TEST_BACKEND;
+ * LARK_TEST_PGHOST alone, an existing server to use, implies postgres).
+ */
+export const backend = process.env.LARK_TEST_BACKEND || (process.env.LARK_TEST_PGHOST ? 'postgres' : 'sqlite');
 if (!['sqlite', 'postgres'].includes(backend)) throw new Error(`LARK_TEST_BACKEND=${backend}: use sqlite or postgres`);
 
 const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
@@ -240,11 +247,17 @@ export class Lighttpd {
   }
 }
 
-/** A fresh database for one test stack: LARK_DB for larkd (postgres), or {} (sqlite). */
+/**
+ * A fresh database for one test stack: { LARK_DB } for larkd (postgres),
+ * or {} (sqlite). drop(): remove it again (postgres; a no-op for sqlite).
+ */
 export async function freshDb(which = backend) {
   if (which !== 'postgres') return {};
   const cluster = await sharedCluster();
-  return { LARK_DB: cluster.uri(await cluster.createDb()) };
+  const db = await cluster.createDb();
+  const env = { LARK_DB: cluster.uri(db) };
+  Object.defineProperty(env, 'drop', { value: () => cluster.dropDb(db) });
+  return env;
 }
 
 export class Stack {
@@ -270,6 +283,7 @@ export class Stack {
   async startLarkd() {
     if (!this.daemon) {
       const db = 'LARK_DB' in this.env ? {} : await freshDb(this.backend);
+      this.dropDb = db.drop;
       this.daemon = new Larkd({ dir: this.dir, env: { ...db, ...this.env } });
     }
     await this.daemon.start();
@@ -317,6 +331,8 @@ export class Stack {
       if (this.web) await this.web.stop();
     }
     if (this.daemon) this.daemon.check(code);
-    if (!process.env.LARK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.LARK_KEEP_TMP) return;
+    if (this.dropDb) await this.dropDb();
+    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
