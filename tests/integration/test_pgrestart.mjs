@@ -87,6 +87,8 @@ if (backend !== 'postgres') {
     const n = await verify(p.split.url, conv, sending, followers, { catchUp: 60000 });
     console.log(`     (${n} messages; readers: ${followers.map((f) => `${f.user} ${f.connections} conn` +
       `${f.reconnectEvents ? `, ${f.reconnectEvents} told to reconnect` : ''}`).join('; ')})`);
+    console.log(`     (senders: ${sending.map((s) => `${s.user} ${s.summary()}`).join(', ')})`);
+    assert.ok(sending.some((s) => s.statuses.get(503) > 0), 'the senders met the outage (503s)');
     for (const s of sending) {
       const bad = [...s.statuses.keys()].filter((st) => ![200, 201, 503].includes(st));
       assert.deepEqual(bad, [], `${s.user}: only 201, 200 (retry) and 503 answers; got ${s.summary()}`);

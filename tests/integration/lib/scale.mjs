@@ -232,7 +232,9 @@ export class Follower {
   }
 
   pollOnce(base) {
-    return request(base, 'GET', `/v1/poll?since=${this.last}&timeout=10&limit=500`, { tok: this.tok, timeout: 30000 })
+    this.abort = new AbortController();
+    return request(base, 'GET', `/v1/poll?since=${this.last}&timeout=10&limit=500`,
+      { tok: this.tok, timeout: 30000, signal: this.abort.signal })
       .then((r) => {
         if (r.status !== 200) return r;
         this.connections++;
@@ -297,6 +299,7 @@ export class Follower {
   stop() {
     this.stopped = true;
     if (this.req) this.req.destroy();
+    if (this.abort) this.abort.abort();
     this.wake();
   }
 
