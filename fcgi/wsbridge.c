@@ -547,9 +547,12 @@ static void ws_run(struct app *app, struct store_conn *db, struct ws_job *job, s
         rc = action_typing(&a, json_string_value(json_object_get(cmd, "conversation_id")));
         break;
     }
-    if (rc)
-        r->line =
-            ws_text(ws_error_json(rc, err.msg, command, json_object_get(cmd, "client_msg_id")));
+    if (rc) {
+        json_t *line = ws_error_json(rc, err.msg, command, json_object_get(cmd, "client_msg_id"));
+        if (rc == LARK_ERATE) /* as HTTP's Retry-After */
+            json_put(line, "retry_after", json_integer(retry_after));
+        r->line = ws_text(line);
+    }
 }
 
 static void *ws_worker_main(void *arg)

@@ -43,6 +43,7 @@ for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
   step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
 done
 step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
+step "valgrind" tools/valgrind.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all steps passed"

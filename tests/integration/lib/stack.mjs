@@ -38,7 +38,7 @@ export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 export const backend = process.env.LARK_TEST_BACKEND || (process.env.LARK_TEST_PGHOST ? 'postgres' : 'sqlite');
 if (!['sqlite', 'postgres'].includes(backend)) throw new Error(`LARK_TEST_BACKEND=${backend}: use sqlite or postgres`);
 
-const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|ERROR SUMMARY: [1-9]/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -146,7 +146,9 @@ export class Larkd {
 
   async start() {
     try { fs.unlinkSync(this.sock); } catch { /* none yet */ }
-    this.proc = spawnLogged(this.wrap, [path.join(build, 'larkd')], this.fullEnv(), this.log);
+    // LARK_LARKD_WRAPPER: run larkd under e.g. valgrind (tools/valgrind.sh)
+    const tool = process.env.LARK_LARKD_WRAPPER ? process.env.LARK_LARKD_WRAPPER.split(' ') : [];
+    this.proc = spawnLogged(this.wrap, [...tool, path.join(build, 'larkd')], this.fullEnv(), this.log);
     const proc = this.proc;
     await waitFor(() => fs.existsSync(this.sock) || exited(proc), `${this.name} socket`, 20000);
     if (exited(proc)) throw new Error(`${this.name} exited at start:\n${this.logs()}`);
