@@ -111,7 +111,7 @@ if (backend !== 'postgres') {
     const n = await verify(B, conv, sending, followers, { catchUp: 60000 });
     assert.equal(n, 240);
     for (const f of followers.filter((x) => onA.includes(x.user))) {
-      assert.ok(f.bases_used.has(B), `${f.user} moved to host b`);
+      assert.ok(f.basesUsed.has(B), `${f.user} moved to host b`);
       assert.ok(f.connections >= 2, `${f.user} reconnected`);
     }
     for (const s of sending.filter((x) => x.user.includes('-sa'))) assert.equal(s.cur, 1, `${s.user} moved to host b`);

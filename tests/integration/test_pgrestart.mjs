@@ -1,5 +1,6 @@
 // test_pgrestart.mjs - larkd survives its database (issue 3, "Survive the
-// database"): PostgreSQL restarted under load, then stopped for a while.
+// database"): PostgreSQL restarted under load (pg_ctl restart -m fast, then
+// -m immediate, a crash), then stopped for a while.
 // Senders keep sending, retrying the same client_msg_id after an error or a
 // 503; SSE and long-poll readers on the other process keep following.
 // Afterwards: no acknowledged message lost or doubled, seqs gapless, both
@@ -61,6 +62,9 @@ if (backend !== 'postgres') {
     await ackedAtLeast(sending, 100, 'before the restart');
     await pg.restart('fast');
     await ackedAtLeast(sending, 100, 'after the restart');
+    // ...and -m immediate: a crash of the server; what was committed comes back from the WAL
+    await pg.restart('immediate');
+    await ackedAtLeast(sending, 100, 'after the crash and recovery');
 
     // 2. a real outage: every request that needs the database gets 503 + Retry-After
     await pg.stop('fast');
@@ -68,6 +72,7 @@ if (backend !== 'postgres') {
     await outage(p.split.url, 'POST', '/v1/messages', { to: 'o-other', body: 'x', client_msg_id: 'during-outage' });
     await outage(p.split.url, 'GET', `/v1/conversations/${conv}/messages?after=0`);
     await outage(p.split.url, 'GET', '/v1/poll?since=0&timeout=0');
+    await outage(p.split.url, 'GET', '/v1/events?since=0');
     await outage(p.onlyA.url, 'GET', '/v1/conversations');
     const before = sending.reduce((a, s) => a + s.acked.length, 0);
     await sleep(1500); // the senders meet the outage for a while

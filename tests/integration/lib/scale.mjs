@@ -182,7 +182,7 @@ export class Follower {
     this.repeatsInConn = 0;   // the same seq twice on one connection (a bug)
     this.gaps = [];           // [expected, got]: the server skipped events (a bug)
     this.statuses = new Map();
-    this.bases_used = new Set();
+    this.basesUsed = new Set();
     this.stopped = false;
     this.req = null;
     this.waiters = [];
@@ -215,7 +215,7 @@ export class Follower {
     const deadline = Date.now() + deadlineMs;
     for (let tries = 0; !this.stopped && Date.now() < deadline && tries < 5000; tries++) {
       const base = this.bases[this.cur];
-      this.bases_used.add(base);
+      this.basesUsed.add(base);
       let r;
       try {
         r = this.transport === 'sse' ? await this.sseOnce(base) : await this.pollOnce(base);
