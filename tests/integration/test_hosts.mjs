@@ -16,10 +16,9 @@
 // otherwise.
 
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { assert, cleanup, skip, test } from './lib/harness.mjs';
-import { Larkd, Lighttpd, backend, top, waitFor } from './lib/stack.mjs';
+import { Larkd, Lighttpd, backend, removeTmpDir, tmpDir, top, waitFor } from './lib/stack.mjs';
 import { metrics } from './lib/client.mjs';
 import { Follower, SCALE_ENV, Sender, makeGroup, verify } from './lib/scale.mjs';
 import { Net, netnsAvailable } from './lib/netns.mjs';
@@ -30,7 +29,7 @@ let last = null; // { net, pg, dirs } of the run above, for the leftovers check
 
 /** An app host: lighttpd bound to the host's address, larkd on the database host. */
 async function appHost(host, dbUri, metricsFrom) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lark-host-${host.name}-`));
+  const dir = tmpDir(`lark-host-${host.name}-`);
   const conf = path.join(dir, 'lighttpd.conf');
   // conf/lighttpd.conf binds 127.0.0.1; this host serves on its own address
   fs.writeFileSync(conf, `include "${path.join(top, 'conf/lighttpd.conf')}"\nserver.bind := "${host.addr}"\n`);
@@ -71,7 +70,7 @@ if (backend !== 'postgres') {
         assert.equal(apps[0].larkd.sanitizerReport(), null, 'host a: no sanitizer report');
         apps[1].larkd.check(codes[1]);
       } finally {
-        if (!process.env.LARK_KEEP_TMP) for (const x of apps) fs.rmSync(x.dir, { recursive: true, force: true });
+        for (const x of apps) removeTmpDir(x.dir);
       }
     });
     // both hosts start at once on an empty database: their migrations race

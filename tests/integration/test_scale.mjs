@@ -9,10 +9,9 @@
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { assert, skip, test, cleanup } from './lib/harness.mjs';
-import { backend, build, exited, freePort, freshDb, secret, top, waitExit, waitFor } from './lib/stack.mjs';
+import { backend, build, exited, freePort, freshDb, removeTmpDir, secret, tmpDir, top, waitExit, waitFor } from './lib/stack.mjs';
 import { Api, RawSSE, metrics, request } from './lib/client.mjs';
 import { Follower, Pair, Sender, inbox, makeGroup, verify } from './lib/scale.mjs';
 
@@ -135,7 +134,7 @@ if (backend !== 'postgres') {
     const db = (await freshDb('postgres')).LARK_DB;
     const inst = [];
     for (const name of ['one', 'two']) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lark-run-${name}-`));
+      const dir = tmpDir(`lark-run-${name}-`);
       const port = await freePort();
       const log = path.join(dir, 'run.log');
       const out = fs.openSync(log, 'a');
@@ -162,7 +161,7 @@ if (backend !== 'postgres') {
           assert.doesNotMatch(text, /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/, `${x.log}: sanitizer report`);
         }
       } finally {
-        if (!process.env.LARK_KEEP_TMP) for (const x of inst) fs.rmSync(x.dir, { recursive: true, force: true });
+        for (const x of inst) removeTmpDir(x.dir);
       }
     });
     // both start at once: `larkd --migrate` in each races on the empty database

@@ -20,10 +20,9 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { assert } from './harness.mjs';
-import { Larkd, Lighttpd, sleep, top } from './stack.mjs';
+import { Larkd, Lighttpd, removeTmpDir, sleep, tmpDir, top } from './stack.mjs';
 import { Api, request, token } from './client.mjs';
 
 /** Settings every larkd of these suites gets: no per-user send limit. */
@@ -32,7 +31,7 @@ export const SCALE_ENV = { LARK_SEND_RATE: '0' };
 export class Pair {
   /** db: the LARK_DB both processes share; env: extra settings for both. */
   constructor(db, env = {}) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-pair-'));
+    this.dir = tmpDir('lark-pair-');
     const common = { ...SCALE_ENV, LARK_DB: db, ...env };
     this.a = new Larkd({ dir: this.dir, name: 'larkd-a', env: common });
     this.b = new Larkd({ dir: this.dir, name: 'larkd-b', env: common });
@@ -69,7 +68,7 @@ export class Pair {
       this.a.check(codes[0]);
       this.b.check(codes[1]);
     } finally {
-      if (!process.env.LARK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+      removeTmpDir(this.dir);
     }
   }
 }

@@ -85,6 +85,29 @@ function tcpUp(port, host) {
   });
 }
 
+const tmpDirs = new Set();
+
+/**
+ * A temporary directory for a test's servers: removed by whoever finishes
+ * with it, and at the latest when the process exits (a failed test, Ctrl-C),
+ * unless LARK_KEEP_TMP is set.
+ */
+export function tmpDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.add(dir);
+  return dir;
+}
+
+/** Remove a directory made by tmpDir (kept with LARK_KEEP_TMP). */
+export function removeTmpDir(dir) {
+  tmpDirs.delete(dir);
+  if (!process.env.LARK_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true });
+}
+
+process.on('exit', () => {
+  for (const d of [...tmpDirs]) removeTmpDir(d);
+});
+
 const live = new Set();
 
 /** Kill whatever a failed test left running (the runner calls this). */
@@ -270,7 +293,7 @@ export class Stack {
   constructor(env = {}, { backend: which = backend } = {}) {
     this.env = env;
     this.backend = which;
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-it-'));
+    this.dir = tmpDir('lark-it-');
     this.larkdLog = path.join(this.dir, 'larkd.stderr');
     this.daemon = null;
     this.web = null;
@@ -335,6 +358,6 @@ export class Stack {
     if (this.daemon) this.daemon.check(code);
     if (process.env.LARK_KEEP_TMP) return;
     if (this.dropDb) await this.dropDb();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    removeTmpDir(this.dir);
   }
 }
