@@ -146,7 +146,11 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
 static int pg_fail(struct pg_db *d, PGresult *res, struct lark_err *err, const char *what)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int broken = !d->pg || PQstatus(d->pg) != CONNECTION_OK;
+    /* No SQLSTATE: libpq made the error itself, i.e. the connection failed.
+     * After a server crash (pg_ctl stop -m immediate) the first statement
+     * on a stale connection fails with "server closed the connection
+     * unexpectedly" while PQstatus() still says CONNECTION_OK. */
+    int broken = !d->pg || PQstatus(d->pg) != CONNECTION_OK || !state;
 
     if (pg_sqlstate_is(res, "40001") || pg_sqlstate_is(res, "40P01")) {
         d->retry_txn = 1; /* serialization failure or deadlock: run it again */

@@ -305,15 +305,31 @@ void conn_kill(struct hub *h, struct hub_conn *c, int hangup)
     close(c->fd);
     c->fd = -1;
     c->state = CONN_DEAD;
-    c->dnext = h->graveyard;
+    /* Its own link: a connection killed while it is on the dirty list
+     * must leave that list intact (hub_run_dirty skips dead ones). */
+    c->gnext = h->graveyard;
     h->graveyard = c;
+}
+
+/* Take c off the dirty list (it was queued after the last hub_run_dirty). */
+static void conn_undirty(struct hub *h, struct hub_conn *c)
+{
+    for (struct hub_conn **pp = &h->dirty; *pp; pp = &(*pp)->dnext) {
+        if (*pp == c) {
+            *pp = c->dnext;
+            break;
+        }
+    }
+    c->dirty = 0;
 }
 
 static void conn_free_graveyard(struct hub *h)
 {
     while (h->graveyard) {
         struct hub_conn *c = h->graveyard;
-        h->graveyard = c->dnext;
+        h->graveyard = c->gnext;
+        if (c->dirty)
+            conn_undirty(h, c);
         if (c->out) {
             buf_release(c->out);
             free(c->out);

@@ -35,7 +35,8 @@ struct hub_conn {
     struct heap_node timer;
     struct hub_user *user;          /* NULL once it stops receiving events */
     struct hub_conn *unext, *uprev; /* the user's connections */
-    struct hub_conn *dnext;         /* dirty list, or graveyard */
+    struct hub_conn *dnext;         /* dirty list */
+    struct hub_conn *gnext;         /* graveyard: killed, freed at the end of the loop turn */
     struct buf *out;                /* bytes not yet written, NULL if none */
     struct ws_session *ws;          /* WebSocket sessions only (wsbridge.c) */
     uint64_t cursor;                /* last seq written (or the client had) */

@@ -7,7 +7,9 @@
 #         Node.js + npm and the npm packages the integration tests use,
 #         Chromium for the browser tests (driven by the npm package
 #         playwright-core; no browser is ever downloaded) and fonts for
-#         their screenshots
+#         their screenshots, the PostgreSQL server (the tests make
+#         throwaway clusters with initdb and pg_ctl; psql comes with it)
+#         and iproute2 (ip netns: the several-hosts suite)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -17,7 +19,7 @@ mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev ca-certificates check)
-test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2
+test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 pkgs=("${run_pkgs[@]}")
@@ -43,6 +45,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # Debian starts the packaged lighttpd on port 80; lark runs its own.
   if [[ " ${missing[*]} " == *" lighttpd "* ]] && command -v service >/dev/null; then
     $sudo service lighttpd stop >/dev/null 2>&1 || true
+  fi
+  # ...and PostgreSQL its "main" cluster on 5432; the tests make their own.
+  if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
+    $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
 fi
 

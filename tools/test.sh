@@ -5,7 +5,18 @@
 #
 #   1. C unit tests (Check), release and ASan builds
 #   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10)
-#   3. integration tests against real lighttpd + larkd, release and ASan
+#   3. integration tests against real lighttpd + larkd, on each store
+#      (LARK_TEST_BACKENDS, default "sqlite postgres") and each build:
+#        sqlite    release, ASan
+#        postgres  release, ASan: every suite on a fresh database in one
+#                  throwaway cluster (tests/integration/lib/pg.mjs), plus
+#                  the PostgreSQL-only scale suites (two larkd, restart,
+#                  hosts in network namespaces)
+#      All four: the ASan runs catch memory errors in each back end, the
+#      release runs are faster and so the likelier to show races in the
+#      concurrency suites. Measured on 2 shared cores: about 45 s each on
+#      SQLite and 85 s each on PostgreSQL, under 5 minutes together (see
+#      docs/OPERATIONS.md, "Testing on PostgreSQL").
 #   4. browser tests: the demo page in headless Chromium (Debian's
 #      /usr/bin/chromium through playwright-core) against the ASan build;
 #      a missing Chromium fails this step (tools/deps.sh test installs it)
@@ -28,8 +39,10 @@ if [ -n "$units" ]; then
   step "unit (asan)" tools/unit.sh build-asan $units
 fi
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
-step "integration (release)" env LARK_BUILD=build node tests/integration/run.mjs
-step "integration (asan)" env LARK_BUILD=build-asan node tests/integration/run.mjs
+for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
+  step "integration (release, $backend)" env LARK_BUILD=build node tests/integration/run.mjs --backend="$backend"
+  step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
+done
 step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
 step "valgrind" tools/valgrind.sh
 

@@ -1,16 +1,19 @@
 // test_cgi.mjs - larkd as a plain CGI program (GATEWAY_INTERFACE set, one
 // request from the environment and stdin, the answer on stdout), for hosts
 // that only offer CGI. Held requests cannot wait there: they answer at once.
+// On the postgres back end every CGI process connects to the run's cluster
+// (a host that only offers CGI may still have a database server).
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { assert, test } from './lib/harness.mjs';
-import { build, secret } from './lib/stack.mjs';
+import { build, freshDb, secret } from './lib/stack.mjs';
 import { token } from './lib/client.mjs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-cgi-'));
+let dbEnv = {}; // LARK_DB on postgres
 
 /** Run one CGI request; returns { status, headers, body, json }. */
 function cgi(method, uri, { tok, body, contentType = 'application/json' } = {}) {
@@ -18,7 +21,7 @@ function cgi(method, uri, { tok, body, contentType = 'application/json' } = {}) 
   const env = {
     PATH: process.env.PATH, LARK_DATA: dir, LARK_JWT_SECRET: secret, GATEWAY_INTERFACE: 'CGI/1.1',
     REQUEST_METHOD: method, REQUEST_URI: uri, REMOTE_ADDR: '127.0.0.1',
-    ASAN_OPTIONS: 'detect_leaks=1:exitcode=23',
+    ASAN_OPTIONS: 'detect_leaks=1:exitcode=23', ...dbEnv,
   };
   if (tok) env.HTTP_AUTHORIZATION = `Bearer ${tok}`;
   if (body !== undefined) {
@@ -38,7 +41,8 @@ function cgi(method, uri, { tok, body, contentType = 'application/json' } = {}) 
   return { status: Number(headers.status.split(' ')[0]), headers, body: text, json };
 }
 
-test('CGI: send, history, poll, events and errors each in one process', () => {
+test('CGI: send, history, poll, events and errors each in one process', async () => {
+  dbEnv = await freshDb();
   const a = token('cgi-alice');
   const b = token('cgi-bob');
   let r = cgi('GET', '/v1/healthz');

@@ -23,8 +23,8 @@ export function token(sub, opts = {}) {
   return head + '.' + b64url(sig);
 }
 
-/** One HTTP request. body: object (sent as JSON), string or Buffer. */
-export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent } = {}) {
+/** One HTTP request. body: object (sent as JSON), string or Buffer; signal: an AbortSignal. */
+export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent, signal } = {}) {
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     let data = null;
@@ -34,7 +34,7 @@ export function request(base, method, path, { tok, body, headers = {}, timeout =
       if (!('Content-Type' in h) && !('content-type' in h)) h['Content-Type'] = 'application/json';
       h['Content-Length'] = data.length;
     }
-    const req = http.request(base + path, { method, headers: h, agent: ag }, (res) => {
+    const req = http.request(base + path, { method, headers: h, agent: ag, signal }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
