@@ -25,11 +25,11 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/store_sqlite.c core/store_sqlite_sql.c core/store_sqlite_msg.c \
-            core/store_sqlite_conv.c core/store_sqlite_presence.c core/query.c core/hmap.c \
-            core/heap.c
+            core/store_sqlite_conv.c core/store_sqlite_presence.c core/store_sqlite_push.c \
+            core/query.c core/hmap.c core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
-            fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c
+            fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/h_devices.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store

@@ -8,9 +8,11 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/pushstat.h"
 #include "core/store_impl.h"
 #include "core/timeutil.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int store_open(const struct config *cfg, struct store **out, struct lark_err *err)
@@ -251,4 +253,114 @@ char *store_direct_key(const char *a, const char *b)
         b = t;
     }
     return xasprintf("%s\n%s", a, b);
+}
+
+json_t *store_device_json(const char *platform, const char *token, const char *app,
+                          int64_t created_at)
+{
+    char ts[TIME_RFC3339_LEN];
+    json_t *d = json_obj();
+
+    time_rfc3339(created_at, ts);
+    json_put(d, "platform", json_string(platform));
+    json_put(d, "token", json_string(token));
+    json_put(d, "app", json_string(app));
+    json_put(d, "created_at", json_string(ts));
+    return d;
+}
+
+/* ---- devices and push jobs -------------------------------------------- */
+
+int store_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
+                     json_t **device, int *created, struct lark_err *err)
+{
+    *device = NULL;
+    *created = 0;
+    return c->store->ops->device_add(c, in, max_per_user, device, created, err);
+}
+
+int store_device_list(struct store_conn *c, const char *user, json_t **devices,
+                      struct lark_err *err)
+{
+    *devices = NULL;
+    return c->store->ops->device_list(c, user, devices, err);
+}
+
+int store_device_remove(struct store_conn *c, const char *user, const char *token,
+                        struct lark_err *err)
+{
+    return c->store->ops->device_remove(c, user, token, err);
+}
+
+int store_push_claim(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
+                     struct store_push_job **jobs, size_t *n, struct lark_err *err)
+{
+    *jobs = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    return c->store->ops->push_claim(c, now, lease_until, max, jobs, n, err);
+}
+
+void store_push_jobs_free(struct store_push_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++) {
+        struct store_push_job *j = &jobs[i];
+        free(j->user);
+        free(j->platform);
+        free(j->token);
+        free(j->app);
+        free(j->conversation_id);
+        free(j->conv_title);
+        free(j->sender);
+        free(j->msg_type);
+        free(j->body);
+    }
+    free(jobs);
+}
+
+int store_push_finish(struct store_conn *c, const struct store_push_result *results, size_t n,
+                      const struct pushstat *delta, int64_t now, struct lark_err *err)
+{
+    if (n == 0 && (!delta || pushstat_empty(delta)))
+        return 0;
+    return c->store->ops->push_finish(c, results, n, delta, now, err);
+}
+
+int store_push_next_due(struct store_conn *c, int64_t *due_at, struct lark_err *err)
+{
+    *due_at = INT64_MAX;
+    return c->store->ops->push_next_due(c, due_at, err);
+}
+
+int store_push_watch(struct store_conn *c, int *fd, struct lark_err *err)
+{
+    *fd = -1;
+    return c->store->ops->push_watch(c, fd, err);
+}
+
+int store_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err)
+{
+    *changed = 0;
+    return c->store->ops->push_watch_drain(c, changed, err);
+}
+
+int store_push_stats(struct store_conn *c, struct pushstat *out, struct lark_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return c->store->ops->push_stats(c, out, err);
+}
+
+int store_push_dead_list(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
+                         struct lark_err *err)
+{
+    *out = NULL;
+    return c->store->ops->push_dead_list(c, before_id, limit, out, err);
+}
+
+int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
+                       struct lark_err *err)
+{
+    *n = 0;
+    return c->store->ops->push_requeue(c, id, now, n, err);
 }

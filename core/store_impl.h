@@ -56,6 +56,25 @@ struct store_ops {
     int (*presence_expire)(struct store_conn *c, int64_t cutoff, struct lark_err *err);
     int (*presence_get)(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                         struct lark_err *err);
+    /* devices and push jobs */
+    int (*device_add)(struct store_conn *c, const struct store_device_in *in,
+                      unsigned max_per_user, json_t **device, int *created, struct lark_err *err);
+    int (*device_list)(struct store_conn *c, const char *user, json_t **devices,
+                       struct lark_err *err);
+    int (*device_remove)(struct store_conn *c, const char *user, const char *token,
+                         struct lark_err *err);
+    int (*push_claim)(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
+                      struct store_push_job **jobs, size_t *n, struct lark_err *err);
+    int (*push_finish)(struct store_conn *c, const struct store_push_result *results, size_t n,
+                       const struct pushstat *delta, int64_t now, struct lark_err *err);
+    int (*push_next_due)(struct store_conn *c, int64_t *due_at, struct lark_err *err);
+    int (*push_watch)(struct store_conn *c, int *fd, struct lark_err *err);
+    int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
+    int (*push_stats)(struct store_conn *c, struct pushstat *out, struct lark_err *err);
+    int (*push_dead_list)(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
+                          struct lark_err *err);
+    int (*push_requeue)(struct store_conn *c, int64_t id, int64_t now, size_t *n,
+                        struct lark_err *err);
 };
 
 struct store {
@@ -96,6 +115,10 @@ char *store_direct_key(const char *a, const char *b);
 
 /* Hand notes to this process's listener, if any. */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
+
+/* A device object {platform, token, app, created_at} (API.md). */
+json_t *store_device_json(const char *platform, const char *token, const char *app,
+                          int64_t created_at);
 
 /* A member object {user, role} (detail: also read_seq, delivered_seq). */
 json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,

@@ -1,7 +1,7 @@
 /*
  * store_sqlite.c - the embedded SQLite back end: connections, the writer
  * thread and migrations (the operations live in store_sqlite_msg.c,
- * store_sqlite_conv.c and store_sqlite_presence.c).
+ * store_sqlite_conv.c, store_sqlite_presence.c and store_sqlite_push.c).
  *
  * Shape (DESIGN.md): SQLite has one writer at a time, and several writers
  * fighting over the lock are unfair and spin on SQLITE_BUSY. So every write
@@ -424,6 +424,7 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
 
     s->base.ops = &store_sqlite_ops;
     s->path = xstrdup(target);
+    s->push_window_ms = cfg->push_window_ms;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     if (strcmp(cfg->sqlite_sync, "FULL") != 0 && strcmp(cfg->sqlite_sync, "NORMAL") != 0) {
@@ -461,6 +462,7 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
     struct sq_conn *c = xcalloc(1, sizeof(*c));
     int rc = sq_db_open(&c->rd, s->path, err);
 
+    c->watch_fd = -1;
     if (rc == 0)
         rc = sq_pragma(&c->rd, "PRAGMA query_only = 1", err);
     if (rc) {
@@ -476,6 +478,7 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
 static void sq_conn_close(struct store_conn *base)
 {
     struct sq_conn *c = (struct sq_conn *)base;
+    sq_push_watch_close(c);
     sq_db_close(&c->rd);
     free(c);
 }
@@ -518,4 +521,15 @@ const struct store_ops store_sqlite_ops = {
     .presence_touch = sq_presence_touch,
     .presence_expire = sq_presence_expire,
     .presence_get = sq_presence_get,
+    .device_add = sq_device_add,
+    .device_list = sq_device_list,
+    .device_remove = sq_device_remove,
+    .push_claim = sq_push_claim,
+    .push_finish = sq_push_finish,
+    .push_next_due = sq_push_next_due,
+    .push_watch = sq_push_watch,
+    .push_watch_drain = sq_push_watch_drain,
+    .push_stats = sq_push_stats,
+    .push_dead_list = sq_push_dead_list,
+    .push_requeue = sq_push_requeue,
 };

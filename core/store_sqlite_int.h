@@ -5,7 +5,8 @@
  * thread, migrations), store_sqlite_sql.c (every SQL statement, in one
  * catalogue indexed by enum sq_stmt), store_sqlite_msg.c (messages,
  * inboxes, acknowledgements), store_sqlite_conv.c (groups, members, read
- * positions) and store_sqlite_presence.c. Nothing here is visible outside
+ * positions), store_sqlite_presence.c and store_sqlite_push.c (devices,
+ * push jobs). Nothing here is visible outside
  * core/store_sqlite*.c.
  *
  * Writes run only inside a writer op (sq_write), on the writer's
@@ -71,6 +72,28 @@ enum sq_stmt {
     SQ_PRESENCE_GET,
     SQ_PRESENCE_UPSERT,
     SQ_PRESENCE_EXPIRE,
+    /* devices and push jobs */
+    SQ_DEVICE_COUNT,
+    SQ_DEVICE_OWNER,
+    SQ_DEVICE_UPSERT,
+    SQ_DEVICE_LIST,
+    SQ_DEVICE_DELETE_OWN,
+    SQ_DEVICE_DELETE,
+    SQ_DEVICE_JOBS_DELETE,
+    SQ_PUSH_ENQUEUE,
+    SQ_PUSH_DUE_IDS,
+    SQ_PUSH_SEAL,
+    SQ_PUSH_JOB_GET,
+    SQ_PUSH_DELETE,
+    SQ_PUSH_RETRY,
+    SQ_PUSH_BURY,
+    SQ_PUSH_STAT_ADD,
+    SQ_PUSH_STATS,
+    SQ_PUSH_COUNTS,
+    SQ_PUSH_NEXT_DUE,
+    SQ_PUSH_DEAD_LIST,
+    SQ_PUSH_REQUEUE,
+    SQ_PUSH_DEAD_DELETE,
     SQ_NSTMT
 };
 
@@ -93,6 +116,7 @@ struct sq_notes {
 struct sq_store {
     struct store base;
     char *path;
+    int64_t push_window_ms; /* cfg->push_window_ms: coalescing window of a push job */
     struct sq_db writer; /* used only by the writer thread after open */
     struct sq_notes notes;
     pthread_t thread;
@@ -106,6 +130,7 @@ struct sq_store {
 struct sq_conn {
     struct store_conn base;
     struct sq_db rd;
+    int watch_fd; /* store_push_watch: inotify descriptor, -1 until asked for */
 };
 
 /* A writer op: runs on the writer's connection inside its transaction. */
@@ -200,6 +225,27 @@ int sq_presence_touch(struct store_conn *c, const char *const *users, size_t n, 
                       struct lark_err *err);
 int sq_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err *err);
 int sq_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
+                    struct lark_err *err);
+/* store_sqlite_push.c */
+int sq_push_enqueue(struct sq_db *w, const char *conv, uint64_t msg_seq, const char *sender,
+                    int64_t now, struct lark_err *err);
+void sq_push_watch_close(struct sq_conn *c);
+int sq_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
+                  json_t **device, int *created, struct lark_err *err);
+int sq_device_list(struct store_conn *c, const char *user, json_t **devices, struct lark_err *err);
+int sq_device_remove(struct store_conn *c, const char *user, const char *token,
+                     struct lark_err *err);
+int sq_push_claim(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
+                  struct store_push_job **jobs, size_t *n, struct lark_err *err);
+int sq_push_finish(struct store_conn *c, const struct store_push_result *results, size_t n,
+                   const struct pushstat *delta, int64_t now, struct lark_err *err);
+int sq_push_next_due(struct store_conn *c, int64_t *due_at, struct lark_err *err);
+int sq_push_watch(struct store_conn *c, int *fd, struct lark_err *err);
+int sq_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err);
+int sq_push_stats(struct store_conn *c, struct pushstat *out, struct lark_err *err);
+int sq_push_dead_list(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
+                      struct lark_err *err);
+int sq_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
                     struct lark_err *err);
 
 #endif

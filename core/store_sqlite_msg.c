@@ -322,6 +322,11 @@ static int sq_send_op(struct sq_db *w, void *arg, struct lark_err *err)
     rc = sq_fanout(w, conv, "message", seq, NULL, now, err);
     if (rc)
         return rc;
+    /* In the same transaction: a 201 promises the offline members' pushes
+     * too (store.h, "push jobs"). */
+    rc = sq_push_enqueue(w, conv, seq, in->sender, now, err);
+    if (rc)
+        return rc;
     ctx->out->message = store_msg_json(&row);
     return 0;
 }
