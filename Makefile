@@ -19,6 +19,7 @@ DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
 CPPFLAGS_ALL = -I. $(DEFS) $(CPPFLAGS)
 PKGS    := jansson libjwt sqlite3
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
@@ -30,7 +31,9 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/h_devices.c
-TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
+PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
+            push/reply.c push/backoff.c
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store
 
@@ -38,9 +41,12 @@ CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
 # larkd's modules minus main, for unit tests
 FCGI_LIB_OBJ := $(filter-out $(BUILD)/fcgi/main.o,$(FCGI_OBJ))
+PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
+# lark-push's modules minus main, for unit tests
+PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
 .PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
-all: $(BUILD)/larkd $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -50,15 +56,21 @@ $(BUILD)/%.o: %.c
 $(BUILD)/larkd: $(FCGI_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/lark-push: $(PUSH_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
+
+$(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(CORE_OBJ)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS) $(shell pkg-config --libs check)
 
 # Keep the test objects (make would delete them as intermediates).
 .SECONDARY: $(UNIT_TESTS:%=$(BUILD)/tests/unit/%.o)
@@ -72,7 +84,7 @@ deps:
 	tools/deps.sh
 
 run: deps
-	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-push $(BUILD)/lark-token
 	tools/run.sh
 
 # ---- tests --------------------------------------------------------------
