@@ -319,6 +319,9 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
     }
     if (rc == 0)
         rc = sq_exec(&s->writer, SQ_COMMIT, &scratch);
+    if (rc == 0)
+        sq_push_signal(s);
+    s->push_queued = 0;
     if (rc) {
         if (!sqlite3_get_autocommit(s->writer.db))
             sq_exec(&s->writer, SQ_ROLLBACK, &scratch);
@@ -411,6 +414,7 @@ static void sq_close(struct store *base)
     free(s->notes.owned);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    free(s->push_signal);
     free(s->path);
     free(s);
 }
@@ -425,6 +429,7 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
     s->base.ops = &store_sqlite_ops;
     s->path = xstrdup(target);
     s->push_window_ms = cfg->push_window_ms;
+    s->push_signal = xasprintf("%s-push", target);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     if (strcmp(cfg->sqlite_sync, "FULL") != 0 && strcmp(cfg->sqlite_sync, "NORMAL") != 0) {

@@ -117,6 +117,8 @@ struct sq_store {
     struct store base;
     char *path;
     int64_t push_window_ms; /* cfg->push_window_ms: coalescing window of a push job */
+    char *push_signal;      /* "<path>-push": touched after a commit that queued push jobs */
+    int push_queued;        /* the batch being written queued push jobs (writer only) */
     struct sq_db writer; /* used only by the writer thread after open */
     struct sq_notes notes;
     pthread_t thread;
@@ -230,6 +232,8 @@ int sq_presence_get(struct store_conn *c, const char *const *users, size_t n, js
 int sq_push_enqueue(struct sq_db *w, const char *conv, uint64_t msg_seq, const char *sender,
                     int64_t now, struct lark_err *err);
 void sq_push_watch_close(struct sq_conn *c);
+/* After a commit: tell push daemons if the batch queued jobs (writer). */
+void sq_push_signal(struct sq_store *s);
 int sq_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
                   json_t **device, int *created, struct lark_err *err);
 int sq_device_list(struct store_conn *c, const char *user, json_t **devices, struct lark_err *err);

@@ -117,6 +117,7 @@ void queue_watch_drain(struct queue *q)
 
     if (store_push_watch_drain(q->db, &changed, &err) != 0 || changed)
         q->stale = 1;
+    log_debug("push wake changed=%d", changed);
 }
 
 size_t queue_busy(const struct queue *q)
@@ -342,8 +343,11 @@ int64_t queue_turn(struct queue *q, int draining)
     flush(q, now);
     if (q->stale && now >= q->store_retry_at) {
         struct lark_err err = {0};
-        if (store_push_next_due(q->db, &q->next_due, &err) == 0)
+        if (store_push_next_due(q->db, &q->next_due, &err) == 0) {
             q->stale = 0;
+            log_debug("push next due in_ms=%lld",
+                      q->next_due == INT64_MAX ? -1LL : (long long)(q->next_due - now));
+        }
         else
             q->store_retry_at = now + QUEUE_STORE_RETRY_MS;
     }

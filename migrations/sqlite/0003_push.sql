@@ -14,7 +14,7 @@ DROP TABLE push_jobs;
 DROP TABLE push_dead;
 
 CREATE TABLE push_jobs (
-    id               INTEGER PRIMARY KEY,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: outcomes name jobs by id
     user_id          TEXT NOT NULL,
     platform         TEXT NOT NULL,            -- the device: devices (platform, token)
     token            TEXT NOT NULL,

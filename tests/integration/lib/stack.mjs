@@ -17,7 +17,7 @@ export const top = path.resolve(here, '../../..');
 export const build = path.resolve(top, process.env.LARK_BUILD || 'build');
 export const secret = 'integration-test-secret-0123456789';
 
-const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+export const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -44,11 +44,11 @@ async function freePort() {
   });
 }
 
-function exited(child) {
+export function exited(child) {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitExit(child, limit) {
+export function waitExit(child, limit) {
   if (exited(child)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), limit);
@@ -57,6 +57,11 @@ function waitExit(child, limit) {
 }
 
 const live = new Set();
+
+/** Have killAll stop child too (helpers that spawn other daemons). */
+export function track(child) {
+  live.add(child);
+}
 
 /** Kill whatever a failed test left running (the runner calls this). */
 export function killAll() {
