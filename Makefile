@@ -115,7 +115,7 @@ bench: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
@@ -124,10 +124,13 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c
+# push/ parsers are pure functions over core (no libcurl needed)
+FUZZ_PUSH := push/reply.c push/notify.c
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
-		$(LIBS)
+		$(FUZZ_PUSH) $(LIBS)
 
 fuzz: fuzz-build
 	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
