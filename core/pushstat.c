@@ -43,8 +43,8 @@ int pushstat_provider_parse(const char *s)
 const char *pushstat_slot_name(int slot)
 {
     static const char *const buckets[PUSHSTAT_NBOUNDS + 1] = {
-        "latency_b0", "latency_b1", "latency_b2", "latency_b3",  "latency_b4",
-        "latency_b5", "latency_b6", "latency_b7", "latency_b8",  "latency_b9",
+        "latency_b0",  "latency_b1",  "latency_b2", "latency_b3", "latency_b4",
+        "latency_b5",  "latency_b6",  "latency_b7", "latency_b8", "latency_b9",
         "latency_b10", "latency_b11", "latency_b12"};
     if (slot < 0 || slot >= PUSHSTAT_NSLOTS)
         return "";

@@ -352,9 +352,9 @@ enum store_push_outcome {
 struct store_push_result {
     int64_t id;
     enum store_push_outcome outcome;
-    int64_t due_at;        /* RETRY: ms */
-    const char *error;     /* RETRY, DEAD: the last error, for operators */
-    const char *platform;  /* TOKEN_GONE: the device */
+    int64_t due_at;       /* RETRY: ms */
+    const char *error;    /* RETRY, DEAD: the last error, for operators */
+    const char *platform; /* TOKEN_GONE: the device */
     const char *token;
 };
 

@@ -57,8 +57,8 @@ struct store_ops {
     int (*presence_get)(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                         struct lark_err *err);
     /* devices and push jobs */
-    int (*device_add)(struct store_conn *c, const struct store_device_in *in,
-                      unsigned max_per_user, json_t **device, int *created, struct lark_err *err);
+    int (*device_add)(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
+                      json_t **device, int *created, struct lark_err *err);
     int (*device_list)(struct store_conn *c, const char *user, json_t **devices,
                        struct lark_err *err);
     int (*device_remove)(struct store_conn *c, const char *user, const char *token,

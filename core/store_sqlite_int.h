@@ -119,7 +119,7 @@ struct sq_store {
     int64_t push_window_ms; /* cfg->push_window_ms: coalescing window of a push job */
     char *push_signal;      /* "<path>-push": touched after a commit that queued push jobs */
     int push_queued;        /* the batch being written queued push jobs (writer only) */
-    struct sq_db writer; /* used only by the writer thread after open */
+    struct sq_db writer;    /* used only by the writer thread after open */
     struct sq_notes notes;
     pthread_t thread;
     int thread_started;
@@ -249,7 +249,6 @@ int sq_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err
 int sq_push_stats(struct store_conn *c, struct pushstat *out, struct lark_err *err);
 int sq_push_dead_list(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
                       struct lark_err *err);
-int sq_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
-                    struct lark_err *err);
+int sq_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n, struct lark_err *err);
 
 #endif

@@ -188,8 +188,8 @@ int sq_device_list(struct store_conn *base, const char *user, json_t **devices,
     arr = json_arr();
     sq_bind_text(st, 1, user);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_push(arr, store_device_json(sq_col_text(st, 0), sq_col_text(st, 1),
-                                         sq_col_text(st, 2), sqlite3_column_int64(st, 3)));
+        json_push(arr, store_device_json(sq_col_text(st, 0), sq_col_text(st, 1), sq_col_text(st, 2),
+                                         sqlite3_column_int64(st, 3)));
     sq_done(st);
     if (rc != SQLITE_DONE) {
         json_decref(arr);
@@ -273,8 +273,7 @@ static void sq_job_fill(struct store_push_job *j, sqlite3_stmt *st)
 
 /* Seal and lease job id, then read it into ctx->jobs (a job whose device
  * has gone is deleted instead). */
-static int sq_claim_one(struct sq_db *w, struct sq_claim_ctx *ctx, int64_t id,
-                        struct lark_err *err)
+static int sq_claim_one(struct sq_db *w, struct sq_claim_ctx *ctx, int64_t id, struct lark_err *err)
 {
     sqlite3_stmt *st = sq_stmt(w, SQ_PUSH_SEAL);
     int rc;

@@ -83,16 +83,15 @@ int h_device_add(struct req *r)
     json_t *device = NULL;
     int created = 0, rc;
 
-    if ((rc = json_get_str(r->body, "platform", JSON_FIELD_REQUIRED, &in.platform, NULL,
-                           &r->err)) ||
+    if ((rc =
+             json_get_str(r->body, "platform", JSON_FIELD_REQUIRED, &in.platform, NULL, &r->err)) ||
         (rc = json_get_str(r->body, "token", JSON_FIELD_REQUIRED, &in.token, &tlen, &r->err)) ||
         (rc = json_get_str(r->body, "app", JSON_FIELD_REQUIRED, &in.app, &alen, &r->err)))
         return rc;
     if (strcmp(in.platform, "apns") == 0) {
         if (!valid_apns_token(in.token, tlen))
-            return lark_err_set(&r->err, LARK_EFIELD,
-                                "an APNs 'token' is %d-%d hex digits", LIMIT_APNS_TOKEN_MIN,
-                                LIMIT_APNS_TOKEN_MAX);
+            return lark_err_set(&r->err, LARK_EFIELD, "an APNs 'token' is %d-%d hex digits",
+                                LIMIT_APNS_TOKEN_MIN, LIMIT_APNS_TOKEN_MAX);
         memcpy(apns, in.token, tlen + 1);
         lower_hex(apns);
         in.token = apns;

@@ -178,8 +178,7 @@ static int fcm_token_start(struct fcm *f, struct net *n)
                                "bearer&assertion=%s",
                                assertion);
     free(assertion);
-    f->tok.headers =
-        curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    f->tok.headers = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
     if (net_start(n, &f->tok, f->token_url) != 0) {
         net_abort(n, &f->tok);
         return LARK_EINTERNAL;

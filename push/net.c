@@ -16,10 +16,10 @@
 
 struct net {
     CURLM *multi;
-    long timeout_ms;        /* push_timeout_ms */
-    struct curl_blob ca;    /* system bundle + push_ca_file, or data NULL */
-    char *ca_data;          /* owned bytes behind ca */
-    long connects;          /* connections opened */
+    long timeout_ms;     /* push_timeout_ms */
+    struct curl_blob ca; /* system bundle + push_ca_file, or data NULL */
+    char *ca_data;       /* owned bytes behind ca */
+    long connects;       /* connections opened */
 };
 
 /* Append the file at path to b (at most NET_CA_MAX in all). */

@@ -46,18 +46,18 @@ struct net;
 enum net_kind { NET_JOB, NET_TOKEN };
 
 struct net_xfer {
-    enum net_kind kind;          /* what the owner is (a job, a token fetch) */
-    CURL *easy;                  /* NULL when idle */
-    struct curl_slist *headers;  /* request headers, owned */
-    char *payload;               /* request body, owned */
-    struct buf body;             /* answer body, at most NET_BODY_MAX */
-    char retry_after[64];        /* Retry-After header value, "" if none */
-    char apns_id[64];            /* apns-id header value, "" if none */
-    long status;                 /* HTTP status, 0 if none */
-    long http_version;           /* CURL_HTTP_VERSION_* of the answer */
-    CURLcode result;             /* transport result */
-    int64_t started_us;          /* monotonic, for latency */
-    int64_t latency_us;          /* from start to done */
+    enum net_kind kind;         /* what the owner is (a job, a token fetch) */
+    CURL *easy;                 /* NULL when idle */
+    struct curl_slist *headers; /* request headers, owned */
+    char *payload;              /* request body, owned */
+    struct buf body;            /* answer body, at most NET_BODY_MAX */
+    char retry_after[64];       /* Retry-After header value, "" if none */
+    char apns_id[64];           /* apns-id header value, "" if none */
+    long status;                /* HTTP status, 0 if none */
+    long http_version;          /* CURL_HTTP_VERSION_* of the answer */
+    CURLcode result;            /* transport result */
+    int64_t started_us;         /* monotonic, for latency */
+    int64_t latency_us;         /* from start to done */
 };
 
 /* A client configured from cfg (timeouts, push_ca_file). 0 or LARK_EINVAL. */

@@ -16,11 +16,11 @@
 #include "push/net.h"
 
 struct push_req {
-    struct net_xfer x;            /* first: (struct push_req *)x */
-    struct store_push_job *job;   /* owned: one job (store_push_jobs_free(job, 1)) */
-    enum pushstat_provider prov;  /* which provider sends it */
-    char fail[96];                /* set when it could not be sent at all */
-    struct push_req *next;        /* provider's waiting list */
+    struct net_xfer x;              /* first: (struct push_req *)x */
+    struct store_push_job *job;     /* owned: one job (store_push_jobs_free(job, 1)) */
+    enum pushstat_provider prov;    /* which provider sends it */
+    char fail[96];                  /* set when it could not be sent at all */
+    struct push_req *next;          /* provider's waiting list */
     struct push_req *qprev, *qnext; /* queue.c's list of requests in flight */
 };
 

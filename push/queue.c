@@ -37,9 +37,9 @@ struct queue {
     size_t inflight;
     struct queue_outcome *out;
     size_t nout, capout;
-    struct pushstat delta; /* counts not yet recorded */
-    int64_t next_due;      /* wall ms of the next due job, INT64_MAX: none */
-    int stale;             /* next_due must be read again */
+    struct pushstat delta;  /* counts not yet recorded */
+    int64_t next_due;       /* wall ms of the next due job, INT64_MAX: none */
+    int stale;              /* next_due must be read again */
     int64_t store_retry_at; /* wall ms: no store write before (after an error) */
 };
 
@@ -67,18 +67,25 @@ int queue_new(const struct config *cfg, struct store *store, struct net *net, st
     return 0;
 }
 
+/* Free a request that is not (or no longer) in q->reqs. */
+static void req_destroy(struct queue *q, struct push_req *req)
+{
+    net_abort(q->net, &req->x);
+    store_push_jobs_free(req->job, 1);
+    free(req);
+}
+
+/* Unlink a request in flight and free it. */
 static void req_free(struct queue *q, struct push_req *req)
 {
     if (req->qprev)
         req->qprev->qnext = req->qnext;
-    else if (q->reqs == req)
+    else /* invariant: the request without a predecessor is the head */
         q->reqs = req->qnext;
     if (req->qnext)
         req->qnext->qprev = req->qprev;
-    net_abort(q->net, &req->x);
-    store_push_jobs_free(req->job, 1);
-    free(req);
     q->inflight--;
+    req_destroy(q, req);
 }
 
 static void outcomes_clear(struct queue *q)
@@ -95,8 +102,11 @@ void queue_free(struct queue *q)
 {
     if (!q)
         return;
-    while (q->reqs)
-        req_free(q, q->reqs);
+    for (struct push_req *r = q->reqs, *next; r; r = next) {
+        next = r->qnext;
+        req_destroy(q, r);
+    }
+    q->reqs = NULL;
     fcm_free(q->fcm, q->net);
     apns_free(q->apns);
     outcomes_clear(q);
@@ -223,9 +233,7 @@ static void request_done(struct queue *q, struct push_req *req)
         break;
     case REPLY_RETRY:
     case REPLY_FAIL:
-    default:
-        attempt_failed(q, j, rep.kind == REPLY_FAIL, rep.reason, x->retry_after);
-        break;
+    default: attempt_failed(q, j, rep.kind == REPLY_FAIL, rep.reason, x->retry_after); break;
     }
     req_free(q, req);
 }
@@ -269,11 +277,6 @@ static void dispatch(struct queue *q, struct store_push_job *j)
     *req->job = *j;
     memset(j, 0, sizeof(*j)); /* moved */
     req->prov = provider_of(req->job);
-    req->qnext = q->reqs;
-    if (q->reqs)
-        q->reqs->qprev = req;
-    q->reqs = req;
-    q->inflight++;
     if (req->prov == PUSHSTAT_FCM)
         rc = q->fcm ? fcm_send(q->fcm, q->net, req, &q->opts)
                     : (snprintf(req->fail, sizeof(req->fail), "fcm is not configured"), -1);
@@ -282,8 +285,15 @@ static void dispatch(struct queue *q, struct store_push_job *j)
                      : (snprintf(req->fail, sizeof(req->fail), "apns is not configured"), -1);
     if (rc) {
         attempt_failed(q, req->job, 0, req->fail, NULL);
-        req_free(q, req);
+        req_destroy(q, req);
+        return;
     }
+    req->qprev = NULL;
+    req->qnext = q->reqs;
+    if (q->reqs)
+        q->reqs->qprev = req;
+    q->reqs = req;
+    q->inflight++;
 }
 
 static void claim(struct queue *q, int64_t now)
@@ -347,8 +357,7 @@ int64_t queue_turn(struct queue *q, int draining)
             q->stale = 0;
             log_debug("push next due in_ms=%lld",
                       q->next_due == INT64_MAX ? -1LL : (long long)(q->next_due - now));
-        }
-        else
+        } else
             q->store_retry_at = now + QUEUE_STORE_RETRY_MS;
     }
     if (!draining)

@@ -99,9 +99,8 @@ void reply_apns(long status, const char *body, size_t len, struct reply *out)
     snprintf(fallback, sizeof(fallback), "http %ld", status);
     if (!*reason)
         reason = fallback;
-    if (status == 410 ||
-        (status == 400 && (strcmp(reason, "BadDeviceToken") == 0 ||
-                           strcmp(reason, "DeviceTokenNotForTopic") == 0)))
+    if (status == 410 || (status == 400 && (strcmp(reason, "BadDeviceToken") == 0 ||
+                                            strcmp(reason, "DeviceTokenNotForTopic") == 0)))
         reply_set(out, REPLY_TOKEN_DEAD, reason);
     else if (status == 403 && (strcmp(reason, "ExpiredProviderToken") == 0 ||
                                strcmp(reason, "InvalidProviderToken") == 0))
@@ -186,10 +185,11 @@ static int imf_fixdate(const char *v, int64_t *ms)
     if (!mon || day < 1 || day > 31 || year < 0 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
         ss < 0 || ss > 60)
         return -1;
-    *ms = ((days_from_civil(year, (unsigned)((mon - months) / 3 + 1), (unsigned)day) * 24 + hh) *
-               60 +
-           mm) * 60000LL +
-          ss * 1000LL;
+    *ms =
+        ((days_from_civil(year, (unsigned)((mon - months) / 3 + 1), (unsigned)day) * 24 + hh) * 60 +
+         mm) *
+            60000LL +
+        ss * 1000LL;
     return 0;
 }
 

@@ -69,12 +69,11 @@ static int cmd_list(struct store_conn *db, int argc, char **argv)
     for (int a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--json") == 0)
             as_json = 1;
-        else if (strcmp(argv[a], "--limit") == 0 && a + 1 < argc &&
-                 parse_id(argv[a + 1], &limit) == 0 && limit <= ADMIN_LIST_MAX)
-            a++;
-        else if (strcmp(argv[a], "--before") == 0 && a + 1 < argc &&
-                 parse_id(argv[a + 1], &before) == 0)
-            a++;
+        else if (a + 1 < argc &&
+                 ((strcmp(argv[a], "--limit") == 0 && parse_id(argv[a + 1], &limit) == 0 &&
+                   limit <= ADMIN_LIST_MAX) ||
+                  (strcmp(argv[a], "--before") == 0 && parse_id(argv[a + 1], &before) == 0)))
+            a++; /* the option's value */
         else {
             fprintf(stderr, "list: bad option %s (limit is 1-%d)\n", argv[a], ADMIN_LIST_MAX);
             return 2;
@@ -92,7 +91,7 @@ static int cmd_list(struct store_conn *db, int argc, char **argv)
     } else {
         printf("%-8s %-24s %-16s %-5s %-8s %s\n", "ID", "DIED", "USER", "PLAT", "ATTEMPTS",
                "LAST ERROR");
-        json_array_foreach (list, i, d)
+        json_array_foreach (list, i, d) {
             printf("%-8" JSON_INTEGER_FORMAT " %-24s %-16s %-5s %-8" JSON_INTEGER_FORMAT " %s\n",
                    json_integer_value(json_object_get(d, "id")),
                    json_string_value(json_object_get(d, "died_at")),
@@ -100,6 +99,7 @@ static int cmd_list(struct store_conn *db, int argc, char **argv)
                    json_string_value(json_object_get(d, "platform")),
                    json_integer_value(json_object_get(d, "attempts")),
                    json_string_value(json_object_get(d, "last_error")));
+        }
     }
     json_decref(list);
     return 0;

@@ -35,8 +35,9 @@ static const struct reply_case fcm_cases[] = {
      "{\"error\":{\"code\":400,\"message\":\"The registration token is not a valid FCM "
      "registration token\",\"status\":\"INVALID_ARGUMENT\"}}",
      REPLY_TOKEN_DEAD, "INVALID_ARGUMENT"},
-    {400, "{\"error\":{\"code\":400,\"message\":\"Invalid JSON payload\",\"status\":\"INVALID_"
-          "ARGUMENT\"}}",
+    {400,
+     "{\"error\":{\"code\":400,\"message\":\"Invalid JSON payload\",\"status\":\"INVALID_"
+     "ARGUMENT\"}}",
      REPLY_FAIL, "INVALID_ARGUMENT"},
     {403, "{\"error\":{\"details\":[{\"errorCode\":\"SENDER_ID_MISMATCH\"}]}}", REPLY_TOKEN_DEAD,
      "SENDER_ID_MISMATCH"},
@@ -201,7 +202,8 @@ START_TEST(test_notify_text)
         {"Team", "secret", "text", 4, 0, "New messages", "You have 4 new messages"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct store_push_job *j = job(cases[i].title, cases[i].body, cases[i].type, cases[i].count);
+        struct store_push_job *j =
+            job(cases[i].title, cases[i].body, cases[i].type, cases[i].count);
         struct notify n;
         notify_text(j, cases[i].preview, &n);
         store_push_jobs_free(j, 1);

@@ -88,8 +88,8 @@ static size_t device_count(const char *user)
 
 static json_t *send_to(const char *sender, const char *to, const char *body)
 {
-    struct store_send_in in = {.sender = sender, .to = to, .type = "text", .body = body,
-                               .body_len = strlen(body)};
+    struct store_send_in in = {
+        .sender = sender, .to = to, .type = "text", .body = body, .body_len = strlen(body)};
     struct store_send_out out = {0};
     struct lark_err err = {0};
     ck_assert_msg(store_send(conn, &in, &out, &err) == 0, "send: %s", err.msg);
@@ -198,7 +198,7 @@ START_TEST(test_lease)
     t = time_now_ms() + WINDOW_MS + 1;
     ck_assert_uint_eq(n = claim_at(t, &jobs), 1);
     store_push_jobs_free(jobs, n);
-    ck_assert_uint_eq(claim_at(t + 9999, &jobs), 0); /* leased */
+    ck_assert_uint_eq(claim_at(t + 9999, &jobs), 0);      /* leased */
     ck_assert_uint_eq(n = claim_at(t + 10000, &jobs), 1); /* the lease ended: a dead daemon */
     ck_assert_uint_eq(jobs[0].attempts, 2);
     store_push_jobs_free(jobs, n);
@@ -227,8 +227,8 @@ START_TEST(test_outcomes_and_stats)
     ck_assert_uint_eq(n = claim_at(t, &jobs), 4);
     for (size_t i = 0; i < n; i++) {
         const char *u = jobs[i].user;
-        r[i] = (struct store_push_result){.id = jobs[i].id, .platform = jobs[i].platform,
-                                          .token = jobs[i].token};
+        r[i] = (struct store_push_result){
+            .id = jobs[i].id, .platform = jobs[i].platform, .token = jobs[i].token};
         r[i].outcome = strcmp(u, "u1") == 0   ? STORE_PUSH_DONE
                        : strcmp(u, "u2") == 0 ? STORE_PUSH_RETRY
                        : strcmp(u, "u3") == 0 ? STORE_PUSH_DEAD
