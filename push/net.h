@@ -32,9 +32,14 @@ struct net;
 
 /* Bytes of an answer's body kept; the rest is read and dropped. */
 #define NET_BODY_MAX (64 * 1024)
-/* One HTTP/2 connection per provider host carries every request (APNs
- * asks providers to keep few, long-lived connections). */
-#define NET_HOST_CONNECTIONS 1
+/* Connections per provider host. PIPEWAIT makes every request a stream
+ * of the one open connection (APNs asks for few, long-lived ones: 1,000
+ * requests went over one, measured). The other slots are for when a
+ * server ends a connection with GOAWAY: new ones open while the old drain.
+ * With a limit of 1 or 2, libcurl 7.88 left queued requests waiting 5-20 s
+ * (until a timer) once every slot held a draining connection; without a
+ * limit it opened hundreds (docs/BENCHMARKS.md, "Push"). */
+#define NET_HOST_CONNECTIONS 4
 /* Streams curl opens at once on one connection; APNs and FCM allow more,
  * and lark-push never has more than push_inflight requests anyway. */
 #define NET_MAX_STREAMS 1000
