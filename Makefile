@@ -16,8 +16,8 @@ WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wcast-qual -fno-common
 CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
-CPPFLAGS_ALL = -I. $(DEFS) $(CPPFLAGS)
-PKGS    := jansson libjwt sqlite3
+CPPFLAGS_ALL = -I. $(DEFS) $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
+PKGS    := jansson libjwt sqlite3 libpq
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -25,12 +25,13 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
-            core/store_sqlite.c core/store_sqlite_sql.c core/store_sqlite_msg.c \
-            core/store_sqlite_conv.c core/store_sqlite_presence.c core/store_sqlite_push.c \
-            core/query.c core/hmap.c core/heap.c core/pushstat.c
+            core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
+            core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
+            core/store_pg_sql.c core/query.c core/hmap.c core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
-            fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/h_devices.c
+            fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
+            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
@@ -110,7 +111,7 @@ print-fuzzers:
 	@echo $(FUZZERS)
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
 	tools/bench.sh
 
 # ---- fuzzing ------------------------------------------------------------

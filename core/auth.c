@@ -196,3 +196,26 @@ out:
     jwt_free(jwt);
     return rc;
 }
+
+int auth_mint(const struct auth *a, const char *user, int64_t now, int ttl, char **token,
+              struct lark_err *err)
+{
+    jwt_t *jwt = NULL;
+    int rc = 0;
+
+    *token = NULL;
+    if (!ids_valid_user(user, strlen(user)))
+        return lark_err_set(err, LARK_EFIELD, "a user id is 1-64 characters of [A-Za-z0-9_.@-]");
+    if (a->alg != JWT_ALG_HS256)
+        return lark_err_set(err, LARK_EINVAL, "only an HS256 secret can sign tokens");
+    if (jwt_new(&jwt) != 0 || jwt_add_grant(jwt, "sub", user) != 0 ||
+        jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+        jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) != 0 ||
+        (a->aud && jwt_add_grant(jwt, "aud", a->aud) != 0) ||
+        (a->iss && jwt_add_grant(jwt, "iss", a->iss) != 0) ||
+        jwt_set_alg(jwt, JWT_ALG_HS256, a->key, (int)a->key_len) != 0 ||
+        !(*token = jwt_encode_str(jwt)))
+        rc = lark_err_set(err, LARK_EINTERNAL, "libjwt could not sign the token");
+    jwt_free(jwt);
+    return rc;
+}

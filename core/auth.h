@@ -8,8 +8,11 @@
  * the future, nbf must not be, aud and iss must match when configured, and
  * sub must be a well-formed user id.
  *
+ * It also signs, for one purpose only: development tokens (auth_mint),
+ * which need the HS256 secret the verifier already holds.
+ *
  * struct auth is built once at start-up and is read-only afterwards, so any
- * thread may call auth_verify concurrently.
+ * thread may call auth_verify and auth_mint concurrently.
  */
 #ifndef LARK_AUTH_H
 #define LARK_AUTH_H
@@ -40,5 +43,17 @@ void auth_free(struct auth *a);
  */
 int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now,
                 char user[LIMIT_USER_ID_MAX + 1], struct lark_err *err);
+
+/*
+ * Sign an HS256 token for user (a valid user id) with the verifier's own
+ * secret: sub = user, iat = now, exp = now + ttl (seconds), plus the
+ * configured aud and iss, so that auth_verify accepts it until exp. On
+ * success *token is a NUL-terminated string the caller frees with free().
+ * Errors: LARK_EFIELD (user is not a user id), LARK_EINVAL (the verifier
+ * is not HS256: a public key cannot sign), LARK_EINTERNAL (libjwt failed).
+ * Callers decide whether minting is allowed at all (config.h dev_tokens).
+ */
+int auth_mint(const struct auth *a, const char *user, int64_t now, int ttl, char **token,
+              struct lark_err *err);
 
 #endif

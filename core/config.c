@@ -52,6 +52,13 @@ static const struct config_key config_keys[] = {
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     S("listen", "LARK_LISTEN", listen, "", "FastCGI unix socket (default DATA/larkd.sock)"),
+    S("ws_listen", "LARK_WS_LISTEN", ws_listen, "",
+      "unix socket for WebSocket sessions from mod_wstunnel (default DATA/larkd-ws.sock; "
+      "off: none)"),
+    I("ws_workers", "LARK_WS_WORKERS", ws_workers, 4, 1, 64,
+      "threads running WebSocket commands (send, ack, read, typing)"),
+    I("ws_auth_timeout", "LARK_WS_AUTH_TIMEOUT", ws_auth_timeout, 10, 1, 300,
+      "seconds a WebSocket session has to send its auth line"),
     I("listen_backlog", "LARK_LISTEN_BACKLOG", listen_backlog, 4096, 16, 65535,
       "listen backlog of the FastCGI socket"),
     I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
@@ -132,6 +139,8 @@ static const struct config_key config_keys[] = {
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
     S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    I("dev_tokens", "LARK_DEV_TOKENS", dev_tokens, 0, 0, 1,
+      "1: POST /v1/dev/token signs a token for any user (needs the development secret)"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -258,6 +267,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         free(cfg->db);
         cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
     }
+    if (!*cfg->ws_listen) {
+        free(cfg->ws_listen);
+        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
+    }
     if (!*cfg->listen) {
         free(cfg->listen);
         cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
@@ -273,6 +286,13 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
     }
     if (cfg->push_lease_ms <= cfg->push_timeout_ms) {
         rc = lark_err_set(err, LARK_EINVAL, "push_lease_ms must exceed push_timeout_ms");
+        goto fail;
+    }
+    if (cfg->dev_tokens &&
+        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
+        rc = lark_err_set(err, LARK_EINVAL,
+                          "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
+                          "unset): it must never sign tokens a real secret would accept");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {

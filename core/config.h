@@ -30,9 +30,12 @@ struct config {
     char *migrations;  /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
     char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
     /* FastCGI */
-    char *listen;       /* LARK_LISTEN: unix socket path larkd listens on */
-    int listen_backlog; /* listen(2) backlog of that socket */
-    int workers;        /* threads accepting FastCGI requests */
+    char *listen;        /* LARK_LISTEN: unix socket path larkd listens on */
+    char *ws_listen;     /* LARK_WS_LISTEN: unix socket for mod_wstunnel, "off" = none */
+    int ws_workers;      /* threads running WebSocket commands */
+    int ws_auth_timeout; /* seconds a WebSocket session has to authenticate */
+    int listen_backlog;  /* listen(2) backlog of that socket */
+    int workers;         /* threads accepting FastCGI requests */
     /* auth (API.md "Authentication") */
     char *jwt_alg;      /* HS256, RS256 or ES256 */
     char *jwt_secret;   /* HS256 shared secret */
@@ -83,11 +86,21 @@ struct config {
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */
     char *log_level;     /* debug, info, warn, error */
+    /* development */
+    int dev_tokens; /* 1: POST /v1/dev/token signs a token for any name (dev secret only) */
 };
 
 /* The development secret used when LARK_JWT_SECRET is not set
  * (docs/OPERATIONS.md). larkd logs a warning when it is in use. */
 #define CONFIG_DEV_SECRET "lark-dev-secret-do-not-use-in-production"
+
+/*
+ * dev_tokens = 1 is accepted only together with the development secret
+ * (HS256, jwt_secret left at CONFIG_DEV_SECRET): the endpoint then signs
+ * nothing that anyone could not already forge with the published secret,
+ * and a deployment that sets its own secret cannot turn it on by mistake
+ * (config_load refuses to start instead).
+ */
 
 /*
  * Load defaults, then the file (path may be NULL: LARK_CONFIG or none),

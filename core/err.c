@@ -21,6 +21,7 @@ static const struct err_info err_table[] = {
     {LARK_ETYPE, 400, "wrong_type", "a field has the wrong type"},
     {LARK_EFIELD, 400, "invalid_field", "a field has an invalid value"},
     {LARK_ETOOMANY, 400, "too_many", "a list has too many entries"},
+    {LARK_EUNKNOWNTYPE, 400, "unknown_type", "unknown command type"},
     {LARK_ETOOLARGE, 413, "request_too_large", "the request body is too large"},
     {LARK_EMSGLARGE, 413, "message_too_large", "the message is too large"},
     {LARK_EMEDIA, 415, "unsupported_media_type", "the body must be application/json"},

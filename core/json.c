@@ -131,6 +131,14 @@ void json_push(json_t *arr, json_t *value)
         json_oom();
 }
 
+json_t *json_clone(const json_t *v)
+{
+    json_t *c = json_deep_copy(v);
+    if (!c)
+        json_oom();
+    return c;
+}
+
 json_t *json_obj(void)
 {
     json_t *v = json_object();

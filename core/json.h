@@ -63,6 +63,9 @@ void json_put(json_t *obj, const char *key, json_t *value);
 /* json_array_append_new that aborts on out of memory; takes ownership. */
 void json_push(json_t *arr, json_t *value);
 
+/* A deep copy (new reference); aborts on out of memory. */
+json_t *json_clone(const json_t *v);
+
 /* New empty object / array; abort on out of memory. */
 json_t *json_obj(void);
 json_t *json_arr(void);

@@ -89,6 +89,17 @@ void store_set_listener(struct store *s, store_note_fn fn, void *arg);
 int store_publish(struct store_conn *c, const struct store_note *notes, size_t n,
                   struct lark_err *err);
 
+/*
+ * Notes from other processes (a shared back end): the descriptor the hub
+ * watches for input (-1 when there is none right now: SQLite, or while
+ * reconnecting), and what the hub calls when it is readable or when the
+ * returned ms have passed. *reconnected is set after a reconnection: notes
+ * may have been missed meanwhile, so the hub catches every stream up.
+ * Hub thread only.
+ */
+int store_listener_fd(struct store *s);
+int64_t store_listener_poll(struct store *s, int *reconnected);
+
 /* Open a connection for the calling thread. Caller closes it. */
 int store_conn_open(struct store *s, struct store_conn **out, struct lark_err *err);
 

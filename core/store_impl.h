@@ -15,72 +15,53 @@
 
 #include "core/store.h"
 
+struct db;
+
+/* A write operation (store_ops.h), run by write() inside a transaction. */
+typedef int (*store_write_fn)(struct db *d, void *arg, struct lark_err *err);
+
 struct store_ops {
     const char *name; /* "sqlite", "postgresql" */
-    /* target is cfg->db with the scheme prefix removed (sqlite) or whole */
+    /* target is cfg->db without "sqlite:" (SQLite) or whole (PostgreSQL) */
     int (*open)(const struct config *cfg, const char *target, struct store **out,
                 struct lark_err *err);
     void (*close)(struct store *s);
     int (*conn_open)(struct store *s, struct store_conn **out, struct lark_err *err);
     void (*conn_close)(struct store_conn *c);
-    int (*ping)(struct store_conn *c, struct lark_err *err);
-    int (*send)(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
-                struct lark_err *err);
-    int (*history)(struct store_conn *c, const char *user, const char *conversation_id,
-                   const struct store_page *page, json_t **messages, int *has_more,
-                   struct lark_err *err);
-    int (*inbox_read)(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
-                      json_t **events, uint64_t *last, struct lark_err *err);
-    int (*inbox_state)(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,
-                       struct lark_err *err);
-    int (*ack)(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
-               struct lark_err *err);
+    /*
+     * Run fn inside a transaction and return after it committed durably
+     * (0) or rolled back (fn's error, or LARK_EUNAVAIL). fn may run more
+     * than once (after a serialization failure or deadlock); only the last
+     * run's notes are delivered, after the commit.
+     */
+    int (*write)(struct store_conn *c, store_write_fn fn, void *arg, struct lark_err *err);
+    /* The calling thread's connection for reads; NULL and LARK_EUNAVAIL
+     * when the database cannot be reached right now. */
+    struct db *(*reader)(struct store_conn *c, struct lark_err *err);
+    /* Deliver ephemeral notes to every process's listener. */
     int (*publish)(struct store_conn *c, const struct store_note *notes, size_t n,
                    struct lark_err *err);
-    int (*group_create)(struct store_conn *c, const struct store_group_in *in, json_t **conv,
-                        struct lark_err *err);
-    int (*conversation_list)(struct store_conn *c, const char *user, const char *before_id,
-                             unsigned limit, json_t **list, int *has_more, struct lark_err *err);
-    int (*conversation_get)(struct store_conn *c, const char *user, const char *conversation_id,
-                            json_t **conv, struct lark_err *err);
-    int (*member_add)(struct store_conn *c, const char *actor, const char *conversation_id,
-                      const char *user, unsigned max_members, int *added, struct lark_err *err);
-    int (*member_remove)(struct store_conn *c, const char *actor, const char *conversation_id,
-                         const char *user, struct lark_err *err);
-    int (*read)(struct store_conn *c, const char *user, const char *conversation_id, uint64_t seq,
-                uint64_t *read_seq, struct lark_err *err);
-    int (*members)(struct store_conn *c, const char *user, const char *conversation_id,
-                   json_t **members, struct lark_err *err);
-    int (*presence_touch)(struct store_conn *c, const char *const *users, size_t n, int64_t now,
-                          struct lark_err *err);
-    int (*presence_expire)(struct store_conn *c, int64_t cutoff, struct lark_err *err);
-    int (*presence_get)(struct store_conn *c, const char *const *users, size_t n, json_t **out,
-                        struct lark_err *err);
-    /* devices and push jobs */
-    int (*device_add)(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
-                      json_t **device, int *created, struct lark_err *err);
-    int (*device_list)(struct store_conn *c, const char *user, json_t **devices,
-                       struct lark_err *err);
-    int (*device_remove)(struct store_conn *c, const char *user, const char *token,
-                         struct lark_err *err);
-    int (*push_claim)(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
-                      struct store_push_job **jobs, size_t *n, struct lark_err *err);
-    int (*push_finish)(struct store_conn *c, const struct store_push_result *results, size_t n,
-                       const struct pushstat *delta, int64_t now, struct lark_err *err);
-    int (*push_next_due)(struct store_conn *c, int64_t *due_at, struct lark_err *err);
+    /*
+     * Cross-process notes (may be NULL: one process only). listener_fd is
+     * a descriptor to poll for input, -1 while disconnected; listener_poll
+     * takes what arrived (handing notes to the listener), reconnects when
+     * due, sets *reconnected after a reconnection (notes may have been
+     * missed meanwhile) and returns the ms until it wants to run again.
+     * Hub thread only.
+     */
+    int (*listener_fd)(struct store *s);
+    int64_t (*listener_poll)(struct store *s, int *reconnected);
+    /* Push daemons' wake-ups: store_push_watch and store_push_watch_drain
+     * (store.h), on the calling thread's connection. */
     int (*push_watch)(struct store_conn *c, int *fd, struct lark_err *err);
     int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
-    int (*push_stats)(struct store_conn *c, struct pushstat *out, struct lark_err *err);
-    int (*push_dead_list)(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
-                          struct lark_err *err);
-    int (*push_requeue)(struct store_conn *c, int64_t id, int64_t now, size_t *n,
-                        struct lark_err *err);
 };
 
 struct store {
     const struct store_ops *ops;
     store_note_fn listener; /* may be NULL */
     void *listener_arg;
+    int64_t push_window_ms; /* cfg->push_window_ms, for the push jobs sends make */
 };
 
 struct store_conn {
@@ -113,12 +94,28 @@ json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
  */
 char *store_direct_key(const char *a, const char *b);
 
+/* Notes gathered in a transaction, delivered after its commit. The user
+ * (and json) strings are copied; v[i] points at the copies. */
+struct note_buf {
+    struct store_note *v;
+    char **owned; /* 2 per note: user, json */
+    size_t n, cap;
+};
+
+void note_buf_add(struct note_buf *nb, const struct store_note *note);
+/* Drop the notes after the first n. */
+void note_buf_truncate(struct note_buf *nb, size_t n);
+void note_buf_release(struct note_buf *nb);
+
 /* Hand notes to this process's listener, if any. */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
 
 /* A device object {platform, token, app, created_at} (API.md). */
 json_t *store_device_json(const char *platform, const char *token, const char *app,
                           int64_t created_at);
+
+/* Free a claimed job's strings and zero it. */
+void store_push_job_release(struct store_push_job *j);
 
 /* A member object {user, role} (detail: also read_seq, delivered_seq). */
 json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,
@@ -133,5 +130,6 @@ json_t *store_conversation_json(const char *id, const char *type, const char *ti
                                 json_t *last_message, uint64_t unread, json_t *members);
 
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * store_sqlite.c - the embedded SQLite back end: connections, the writer
- * thread and migrations (the operations live in store_sqlite_msg.c,
- * store_sqlite_conv.c, store_sqlite_presence.c and store_sqlite_push.c).
+ * thread, the checkpointer, migrations, and db.h's executor for SQLite.
+ * The operations themselves are shared with PostgreSQL (store_ops_*.c);
+ * the SQL is in store_sqlite_sql.c.
  *
  * Shape (DESIGN.md): SQLite has one writer at a time, and several writers
  * fighting over the lock are unfair and spin on SQLITE_BUSY. So every write
@@ -16,6 +17,16 @@
  * Because commits happen in one thread in order, inbox seqs reach the
  * listener in commit order, and conversation and inbox seqs are gapless by
  * construction (each is "last + 1" inside the single writing transaction).
+ *
+ * Push daemons (another process) are woken the way PostgreSQL's NOTIFY
+ * would: a transaction that queued push jobs runs DB_PUSH_SIGNAL, which
+ * here only marks the batch; after its commit the writer touches the file
+ * "<database>-push" (utimensat: one syscall), and lark-push's inotify
+ * watch on the database's directory (sq_push_watch) hears it within a
+ * millisecond. Not the -wal file, which every commit writes: its last
+ * write comes before the commit is visible (the wal-index in -shm is
+ * updated after it, through mmap, which inotify does not see), so a reader
+ * woken by it missed the new rows - measured, every time.
  */
 #include "core/store_sqlite_int.h"
 
@@ -26,20 +37,79 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/migrate.h"
+#include "core/store_impl.h"
 #include "core/timeutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* How long a connection waits on a lock held by another process (e.g. an
  * operator's sqlite3 shell) before the request fails with 503. */
 #define SQ_BUSY_TIMEOUT_MS 5000
+/* WAL pages after which the checkpointer copies the WAL into the database.
+ * SQLite's own automatic checkpoint (same size) would run inside the
+ * writer's commit, with its fsyncs, and hold up every sender queued behind
+ * it; a thread of its own keeps that work off the writer (at 1,000 msg/s
+ * a 1,000-page WAL filled every ~90 ms, docs/BENCHMARKS.md). */
+#define SQ_CKPT_PAGES 1000
+/* Checkpoint at least this often even below SQ_CKPT_PAGES (ms). */
+#define SQ_CKPT_IDLE_MS 1000
+/* A WAL this long (frames) is made to start over: the writer reuses a WAL
+ * from its beginning only when no reader still reads its frames, and under
+ * a steady load some reader always does, so without this the WAL grows
+ * without end - measured: 147 MB in 10 s, and a fifth of the writer's time
+ * zeroing the new file blocks. A RESTART checkpoint waits for those
+ * readers (at most SQ_CKPT_RESTART_WAIT_MS, holding up the writer that
+ * long at worst) so that the next transaction writes from the start. */
+#define SQ_CKPT_RESTART_FRAMES 4000
+#define SQ_CKPT_RESTART_WAIT_MS 200
+/* inotify read buffer: room for many events (each is 16 bytes + a name). */
+#define SQ_INOTIFY_BUF 4096
+
+/* The writer's transaction control, outside the catalogue. */
+enum sq_ctl {
+    CTL_BEGIN,
+    CTL_COMMIT,
+    CTL_ROLLBACK,
+    CTL_SAVEPOINT,
+    CTL_ROLLBACK_TO,
+    CTL_RELEASE,
+    CTL_N
+};
+static const char *const sq_ctl_sql[CTL_N] = {"BEGIN IMMEDIATE", "COMMIT",         "ROLLBACK",
+                                              "SAVEPOINT op",    "ROLLBACK TO op", "RELEASE op"};
+
+struct sq_store;
+
+/* One statement's running query. */
+struct sq_rows {
+    struct db_rows base;
+    sqlite3_stmt *st; /* NULL: a statement SQLite does not need */
+};
+
+/* A connection, its prepared statements, and db.h's view of it. */
+struct sq_db {
+    struct db base;
+    sqlite3 *db;
+    sqlite3_stmt *stmt[DB_NSTMT]; /* prepared on first use */
+    sqlite3_stmt *ctl[CTL_N];
+    struct sq_rows rows[DB_NSTMT]; /* one open query per statement */
+    struct sq_store *writer_of;    /* set on the writer's connection (notes) */
+};
 
 /* A queued write: run fn inside the writer's transaction. */
 struct sq_op {
-    sq_op_fn fn;
+    store_write_fn fn;
     void *arg;
     int rc;               /* result, valid once done */
     struct lark_err *err; /* the caller's */
@@ -48,9 +118,36 @@ struct sq_op {
     struct sq_op *next;
 };
 
-/* ---- statements ------------------------------------------------------- */
+struct sq_store {
+    struct store base;
+    char *path;
+    char *push_signal;   /* "<path>-push", touched to wake push daemons */
+    int push_signalled;  /* the batch being written ran DB_PUSH_SIGNAL (writer only) */
+    struct sq_db writer; /* used only by the writer thread after open */
+    struct note_buf notes;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sq_op *head, *tail; /* queue, guarded by mu */
+    int stopping;              /* guarded by mu */
+    /* the checkpointer */
+    struct sq_db ckpt; /* its own connection */
+    pthread_t ckpt_thread;
+    int ckpt_started;
+    int ckpt_due; /* guarded by mu: the WAL has grown past SQ_CKPT_PAGES */
+    pthread_cond_t ckpt_cv;
+};
 
-int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
+struct sq_conn {
+    struct store_conn base;
+    struct sq_db rd;
+    int watch_fd; /* store_push_watch: inotify descriptor, -1 until asked for */
+};
+
+/* ---- failures ------------------------------------------------------------ */
+
+static int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
 {
     int prim = src & 0xff;
     log_error("sqlite %s: %s (code %d)", what, db ? sqlite3_errmsg(db) : "", src);
@@ -61,87 +158,131 @@ int sq_fail(sqlite3 *db, int src, struct lark_err *err, const char *what)
     return lark_err_set(err, LARK_EINTERNAL, "database error");
 }
 
-sqlite3_stmt *sq_stmt(struct sq_db *d, enum sq_stmt id)
+/* ---- db.h's executor ------------------------------------------------------- */
+
+static sqlite3_stmt *sq_prepare(struct sq_db *d, sqlite3_stmt **slot, const char *sql)
 {
-    sqlite3_stmt *st = d->stmt[id];
-    if (!st) {
-        int rc = sqlite3_prepare_v3(d->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK) {
-            log_error("sqlite prepare %d: %s", (int)id, sqlite3_errmsg(d->db));
-            return NULL;
-        }
-        d->stmt[id] = st;
+    if (!*slot &&
+        sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        log_error("sqlite prepare \"%.60s\": %s", sql, sqlite3_errmsg(d->db));
+        *slot = NULL;
     }
-    return st;
+    return *slot;
 }
 
-void sq_done(sqlite3_stmt *st)
+static int sq_query(struct db *base, enum db_stmt id, const struct db_arg *args, int n,
+                    struct db_rows **out, struct lark_err *err)
 {
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
+    struct sq_db *d = (struct sq_db *)base;
+    struct sq_rows *r = &d->rows[id];
+    sqlite3_stmt *st = NULL;
 
-int sq_fail_prepare(struct sq_db *d, struct lark_err *err)
-{
-    return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
-}
-
-int sq_exec(struct sq_db *d, enum sq_stmt id, struct lark_err *err)
-{
-    sqlite3_stmt *st = sq_stmt(d, id);
-    int rc;
-    if (!st)
-        return sq_fail_prepare(d, err);
-    rc = sqlite3_step(st);
-    sq_done(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return sq_fail(d->db, rc, err, sq_sql[id]);
+    r->base.db = base;
+    r->st = NULL;
+    *out = &r->base;
+    if (id == DB_PUSH_SIGNAL && d->writer_of)
+        d->writer_of->push_signalled = 1; /* acted on after the commit */
+    if (!sq_sql[id])
+        return 0; /* nothing to do in SQLite */
+    if (!(st = sq_prepare(d, &d->stmt[id], sq_sql[id])))
+        return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
+    for (int i = 0; i < n; i++) {
+        const struct db_arg *a = &args[i];
+        if (a->type == DB_ARG_INT)
+            sqlite3_bind_int64(st, i + 1, a->i);
+        else if (a->type == DB_ARG_TEXT && a->s)
+            sqlite3_bind_text(st, i + 1, a->s, a->len == DB_LEN_NUL ? -1 : (int)a->len,
+                              SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, i + 1);
+    }
+    r->st = st;
     return 0;
 }
 
-void sq_bind_text(sqlite3_stmt *st, int i, const char *s)
+static int sq_next(struct db_rows *base, struct lark_err *err)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    struct sq_rows *r = (struct sq_rows *)base;
+    int rc;
+    if (!r->st)
+        return 0;
+    rc = sqlite3_step(r->st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return sq_fail(sqlite3_db_handle(r->st), rc, err, sqlite3_sql(r->st));
 }
 
-int64_t sq_u2i(uint64_t v)
+static const char *sq_text(struct db_rows *base, int col)
 {
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
-
-const char *sq_col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
+    const unsigned char *s = sqlite3_column_text(((struct sq_rows *)base)->st, col);
     return s ? (const char *)s : "";
 }
 
-json_t *sq_row_msg(sqlite3_stmt *st, int base)
+static size_t sq_len(struct db_rows *base, int col)
 {
-    struct store_msg_row r;
-    r.id = sq_col_text(st, base);
-    r.conversation_id = sq_col_text(st, base + 1);
-    r.seq = (uint64_t)sqlite3_column_int64(st, base + 2);
-    r.sender = sq_col_text(st, base + 3);
-    r.client_msg_id = sq_col_text(st, base + 4);
-    r.type = sq_col_text(st, base + 5);
-    r.body = sq_col_text(st, base + 6);
-    r.body_len = (size_t)sqlite3_column_bytes(st, base + 6);
-    r.meta = sq_col_text(st, base + 7);
-    r.created_at = sqlite3_column_int64(st, base + 8);
-    return store_msg_json(&r);
+    return (size_t)sqlite3_column_bytes(((struct sq_rows *)base)->st, col);
 }
 
-/* ---- connections ------------------------------------------------------ */
+static int sq_is_null(struct db_rows *base, int col)
+{
+    return sqlite3_column_type(((struct sq_rows *)base)->st, col) == SQLITE_NULL;
+}
 
-static int sq_db_open(struct sq_db *d, const char *path, struct lark_err *err)
+static void sq_done(struct db_rows *base)
+{
+    struct sq_rows *r = (struct sq_rows *)base;
+    if (r->st) {
+        sqlite3_reset(r->st);
+        sqlite3_clear_bindings(r->st);
+        r->st = NULL;
+    }
+}
+
+static void sq_note(struct db *base, const struct store_note *note)
+{
+    struct sq_db *d = (struct sq_db *)base;
+    if (!d->writer_of) {
+        log_error("sqlite: a note outside a write transaction was dropped");
+        return;
+    }
+    note_buf_add(&d->writer_of->notes, note);
+}
+
+static const struct db_ops sq_db_ops = {
+    .query = sq_query,
+    .next = sq_next,
+    .text = sq_text,
+    .len = sq_len,
+    .is_null = sq_is_null,
+    .done = sq_done,
+    .note = sq_note,
+};
+
+/* Run a transaction-control statement. */
+static int sq_ctl(struct sq_db *d, enum sq_ctl id, struct lark_err *err)
+{
+    sqlite3_stmt *st = sq_prepare(d, &d->ctl[id], sq_ctl_sql[id]);
+    int rc;
+    if (!st)
+        return sq_fail(d->db, SQLITE_ERROR, err, "prepare");
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_fail(d->db, rc, err, sq_ctl_sql[id]);
+}
+
+/* ---- connections ------------------------------------------------------------ */
+
+static int sq_db_open(struct sq_db *d, const char *path, struct sq_store *writer_of,
+                      struct lark_err *err)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc;
 
     memset(d, 0, sizeof(*d));
+    d->base.ops = &sq_db_ops;
+    d->writer_of = writer_of;
     rc = sqlite3_open_v2(path, &d->db, flags, NULL);
     if (rc != SQLITE_OK) {
         int r = sq_fail(d->db, rc, err, "open");
@@ -157,8 +298,10 @@ static int sq_db_open(struct sq_db *d, const char *path, struct lark_err *err)
 
 static void sq_db_close(struct sq_db *d)
 {
-    for (int i = 0; i < SQ_NSTMT; i++)
+    for (int i = 0; i < DB_NSTMT; i++)
         sqlite3_finalize(d->stmt[i]);
+    for (int i = 0; i < CTL_N; i++)
+        sqlite3_finalize(d->ctl[i]);
     sqlite3_close(d->db);
     memset(d, 0, sizeof(*d));
 }
@@ -255,30 +398,16 @@ static int sq_migrate(struct sq_db *d, const char *root, struct lark_err *err)
 
 /* ---- the writer ------------------------------------------------------- */
 
-struct sq_store *sq_store_of(struct sq_db *w)
+/* After a commit that queued push jobs: wake the push daemons. */
+static void sq_push_signal(struct sq_store *s)
 {
-    return (struct sq_store *)((char *)w - offsetof(struct sq_store, writer));
-}
+    int fd;
 
-void sq_note(struct sq_db *w, const struct store_note *note)
-{
-    struct sq_notes *ns = &sq_store_of(w)->notes;
-    if (ns->n == ns->cap) {
-        ns->cap = ns->cap ? ns->cap * 2 : 64;
-        ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
-        ns->owned = xrealloc(ns->owned, ns->cap * sizeof(*ns->owned));
-    }
-    ns->owned[ns->n] = xstrdup(note->user);
-    ns->v[ns->n] = *note;
-    ns->v[ns->n].user = ns->owned[ns->n];
-    ns->v[ns->n].json = NULL; /* ephemeral notes never wait for a commit */
-    ns->n++;
-}
-
-static void sq_notes_truncate(struct sq_notes *ns, size_t n)
-{
-    while (ns->n > n)
-        free(ns->owned[--ns->n]);
+    if (utimensat(AT_FDCWD, s->push_signal, NULL, 0) == 0 || errno != ENOENT)
+        return; /* another error: the daemons still wake on their timers */
+    fd = open(s->push_signal, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0)
+        close(fd);
 }
 
 /* Fail every op of the batch that had succeeded: its work was undone. */
@@ -292,7 +421,7 @@ static void sq_batch_lost(struct sq_op *ops)
 static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
 {
     struct lark_err scratch = {0};
-    int rc = sq_exec(&s->writer, SQ_BEGIN, &scratch);
+    int rc = sq_ctl(&s->writer, CTL_BEGIN, &scratch);
 
     for (struct sq_op *op = ops; op; op = op->next) {
         size_t mark = s->notes.n;
@@ -300,16 +429,16 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
             op->rc = lark_err_set(op->err, rc, "%s", scratch.msg);
             continue;
         }
-        if (sq_exec(&s->writer, SQ_SAVEPOINT, op->err)) {
+        if (sq_ctl(&s->writer, CTL_SAVEPOINT, op->err)) {
             op->rc = op->err->code;
             continue;
         }
-        op->rc = op->fn(&s->writer, op->arg, op->err);
+        op->rc = op->fn(&s->writer.base, op->arg, op->err);
         if (op->rc) {
-            sq_notes_truncate(&s->notes, mark);
-            sq_exec(&s->writer, SQ_ROLLBACK_TO, &scratch);
+            note_buf_truncate(&s->notes, mark);
+            sq_ctl(&s->writer, CTL_ROLLBACK_TO, &scratch);
         }
-        sq_exec(&s->writer, SQ_RELEASE, &scratch);
+        sq_ctl(&s->writer, CTL_RELEASE, &scratch);
         /* After SQLITE_FULL, IOERR or NOMEM SQLite may roll the whole
          * transaction back on its own: nothing of this batch is stored. */
         if (sqlite3_get_autocommit(s->writer.db)) {
@@ -318,15 +447,15 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
         }
     }
     if (rc == 0)
-        rc = sq_exec(&s->writer, SQ_COMMIT, &scratch);
-    if (rc == 0)
+        rc = sq_ctl(&s->writer, CTL_COMMIT, &scratch);
+    if (rc == 0 && s->push_signalled)
         sq_push_signal(s);
-    s->push_queued = 0;
+    s->push_signalled = 0;
     if (rc) {
         if (!sqlite3_get_autocommit(s->writer.db))
-            sq_exec(&s->writer, SQ_ROLLBACK, &scratch);
+            sq_ctl(&s->writer, CTL_ROLLBACK, &scratch);
         sq_batch_lost(ops);
-        sq_notes_truncate(&s->notes, 0);
+        note_buf_truncate(&s->notes, 0);
     }
     if (s->notes.n) {
         int64_t now = time_mono_ns();
@@ -334,7 +463,7 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
             if (s->notes.v[i].kind == STORE_NOTE_WAKE)
                 s->notes.v[i].commit_ns = now;
         store_emit_notes(&s->base, s->notes.v, s->notes.n);
-        sq_notes_truncate(&s->notes, 0);
+        note_buf_truncate(&s->notes, 0);
     }
 
     pthread_mutex_lock(&s->mu);
@@ -375,7 +504,7 @@ static void *sq_writer_main(void *arg)
     return NULL;
 }
 
-int sq_write(struct sq_store *s, sq_op_fn fn, void *arg, struct lark_err *err)
+static int sq_write(struct sq_store *s, store_write_fn fn, void *arg, struct lark_err *err)
 {
     struct sq_op op = {.fn = fn, .arg = arg, .err = err};
 
@@ -398,22 +527,88 @@ int sq_write(struct sq_store *s, sq_op_fn fn, void *arg, struct lark_err *err)
 
 /* ---- open / close ----------------------------------------------------- */
 
+/* Called by SQLite in the writer thread after each commit. */
+static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sq_store *s = arg;
+    (void)db;
+    (void)name;
+    if (pages >= SQ_CKPT_PAGES) {
+        pthread_mutex_lock(&s->mu);
+        s->ckpt_due = 1;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+    return SQLITE_OK;
+}
+
+static void *sq_ckpt_main(void *arg)
+{
+    struct sq_store *s = arg;
+
+    for (;;) {
+        struct timespec ts;
+        int log = 0, done = 0, rc;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += SQ_CKPT_IDLE_MS / 1000;
+        pthread_mutex_lock(&s->mu);
+        if (!s->ckpt_due && !s->stopping)
+            pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &ts);
+        s->ckpt_due = 0;
+        if (s->stopping) {
+            pthread_mutex_unlock(&s->mu);
+            break;
+        }
+        pthread_mutex_unlock(&s->mu);
+        /* PASSIVE: copies what it can without blocking the writer or readers */
+        rc = sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && log >= SQ_CKPT_RESTART_FRAMES)
+            rc =
+                sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_warn("sqlite checkpoint: %s (code %d)", sqlite3_errmsg(s->ckpt.db), rc);
+        log_debug("sqlite checkpoint rc=%d wal_frames=%d copied=%d", rc, log, done);
+    }
+    return NULL;
+}
+
+static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)
+{
+    /* the connection must have read the file to know it is in WAL mode;
+     * until then a checkpoint on it does nothing (and says -1 frames) */
+    int rc = sq_db_open(&s->ckpt, s->path, NULL, err);
+    if (rc || (rc = sq_pragma(&s->ckpt, "PRAGMA journal_mode = WAL", err)))
+        return rc;
+    sqlite3_busy_timeout(s->ckpt.db, SQ_CKPT_RESTART_WAIT_MS);
+    sqlite3_wal_autocheckpoint(s->writer.db, 0);
+    sqlite3_wal_hook(s->writer.db, sq_wal_hook, s);
+    if (pthread_create(&s->ckpt_thread, NULL, sq_ckpt_main, s) != 0)
+        return lark_err_set(err, LARK_EINTERNAL, "cannot start the SQLite checkpointer");
+    s->ckpt_started = 1;
+    return 0;
+}
+
 static void sq_close(struct store *base)
 {
     struct sq_store *s = (struct sq_store *)base;
-    if (s->thread_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stopping = 1;
-        pthread_cond_signal(&s->cv);
-        pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_cond_signal(&s->ckpt_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (s->thread_started)
         pthread_join(s->thread, NULL);
+    if (s->ckpt_started) {
+        pthread_join(s->ckpt_thread, NULL);
+        /* leave a small WAL behind for the next start */
+        sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     }
+    sq_db_close(&s->ckpt);
     sq_db_close(&s->writer);
-    sq_notes_truncate(&s->notes, 0);
-    free(s->notes.v);
-    free(s->notes.owned);
+    note_buf_release(&s->notes);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->ckpt_cv);
     free(s->push_signal);
     free(s->path);
     free(s);
@@ -428,15 +623,15 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
 
     s->base.ops = &store_sqlite_ops;
     s->path = xstrdup(target);
-    s->push_window_ms = cfg->push_window_ms;
     s->push_signal = xasprintf("%s-push", target);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
     if (strcmp(cfg->sqlite_sync, "FULL") != 0 && strcmp(cfg->sqlite_sync, "NORMAL") != 0) {
         rc = lark_err_set(err, LARK_EINVAL, "sqlite_sync must be FULL or NORMAL");
         goto fail;
     }
-    rc = sq_db_open(&s->writer, s->path, err);
+    rc = sq_db_open(&s->writer, s->path, s, err);
     if (rc)
         goto fail;
     sync = xasprintf("PRAGMA synchronous = %s", cfg->sqlite_sync);
@@ -445,7 +640,7 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
         (rc = sq_pragma(&s->writer, "PRAGMA foreign_keys = ON", err)))
         goto fail;
     rc = sq_migrate(&s->writer, cfg->migrations, err);
-    if (rc)
+    if (rc || (rc = sq_ckpt_start(s, err)))
         goto fail;
     if (pthread_create(&s->thread, NULL, sq_writer_main, s) != 0) {
         rc = lark_err_set(err, LARK_EINTERNAL, "cannot start the SQLite writer thread");
@@ -465,7 +660,7 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
 {
     struct sq_store *s = (struct sq_store *)base;
     struct sq_conn *c = xcalloc(1, sizeof(*c));
-    int rc = sq_db_open(&c->rd, s->path, err);
+    int rc = sq_db_open(&c->rd, s->path, NULL, err);
 
     c->watch_fd = -1;
     if (rc == 0)
@@ -483,15 +678,77 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
 static void sq_conn_close(struct store_conn *base)
 {
     struct sq_conn *c = (struct sq_conn *)base;
-    sq_push_watch_close(c);
+    if (c->watch_fd >= 0)
+        close(c->watch_fd);
     sq_db_close(&c->rd);
     free(c);
 }
 
-static int sq_ping(struct store_conn *base, struct lark_err *err)
+/* The directory holding path (caller frees). */
+static char *sq_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+static int sq_push_watch(struct store_conn *base, int *fd, struct lark_err *err)
 {
     struct sq_conn *c = (struct sq_conn *)base;
-    return sq_exec(&c->rd, SQ_PING, err);
+    struct sq_store *s = (struct sq_store *)base->store;
+    int rc = 0;
+
+    if (c->watch_fd < 0) {
+        char *dir = sq_dirname(s->push_signal);
+        char ebuf[64];
+        c->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (c->watch_fd < 0 ||
+            inotify_add_watch(c->watch_fd, dir, IN_ATTRIB | IN_CREATE | IN_MODIFY | IN_MOVED_TO) <
+                0) {
+            rc = lark_err_set(err, LARK_EUNAVAIL, "cannot watch %s: %s", dir,
+                              log_errno(errno, ebuf, sizeof(ebuf)));
+            if (c->watch_fd >= 0)
+                close(c->watch_fd);
+            c->watch_fd = -1;
+        }
+        free(dir);
+    }
+    *fd = c->watch_fd;
+    return rc;
+}
+
+static int sq_push_watch_drain(struct store_conn *base, int *changed, struct lark_err *err)
+{
+    struct sq_conn *c = (struct sq_conn *)base;
+    struct sq_store *s = (struct sq_store *)base->store;
+    const char *slash = strrchr(s->push_signal, '/');
+    const char *name = slash ? slash + 1 : s->push_signal;
+    char buf[SQ_INOTIFY_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    (void)err;
+    for (;;) {
+        ssize_t got = c->watch_fd >= 0 ? read(c->watch_fd, buf, sizeof(buf)) : -1;
+        if (got <= 0)
+            return 0; /* EAGAIN: drained (another error: the next poll tells) */
+        for (char *p = buf; p < buf + got;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && strcmp(ev->name, name) == 0))
+                *changed = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+}
+
+static struct db *sq_reader(struct store_conn *base, struct lark_err *err)
+{
+    (void)err;
+    return &((struct sq_conn *)base)->rd.base;
+}
+
+static int sq_write_op(struct store_conn *base, store_write_fn fn, void *arg, struct lark_err *err)
+{
+    return sq_write((struct sq_store *)base->store, fn, arg, err);
 }
 
 static int sq_publish(struct store_conn *base, const struct store_note *notes, size_t n,
@@ -509,32 +766,11 @@ const struct store_ops store_sqlite_ops = {
     .close = sq_close,
     .conn_open = sq_conn_open,
     .conn_close = sq_conn_close,
-    .ping = sq_ping,
+    .write = sq_write_op,
+    .reader = sq_reader,
     .publish = sq_publish,
-    .send = sq_send,
-    .history = sq_history,
-    .inbox_read = sq_inbox_read,
-    .inbox_state = sq_inbox_state,
-    .ack = sq_ack,
-    .group_create = sq_group_create,
-    .conversation_list = sq_conversation_list,
-    .conversation_get = sq_conversation_get,
-    .member_add = sq_member_add,
-    .member_remove = sq_member_remove,
-    .read = sq_read,
-    .members = sq_members,
-    .presence_touch = sq_presence_touch,
-    .presence_expire = sq_presence_expire,
-    .presence_get = sq_presence_get,
-    .device_add = sq_device_add,
-    .device_list = sq_device_list,
-    .device_remove = sq_device_remove,
-    .push_claim = sq_push_claim,
-    .push_finish = sq_push_finish,
-    .push_next_due = sq_push_next_due,
+    .listener_fd = NULL,
+    .listener_poll = NULL,
     .push_watch = sq_push_watch,
     .push_watch_drain = sq_push_watch_drain,
-    .push_stats = sq_push_stats,
-    .push_dead_list = sq_push_dead_list,
-    .push_requeue = sq_push_requeue,
 };

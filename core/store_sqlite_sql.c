@@ -1,9 +1,8 @@
 /*
- * store_sqlite_sql.c - every SQL statement of the SQLite back end.
- *
- * One catalogue, so that the whole data access of the back end can be
- * read (and reviewed for index use) in one place. Every statement takes
- * its values as bound parameters; none is ever assembled from input.
+ * store_sqlite_sql.c - every SQL statement of the SQLite back end, by
+ * enum db_stmt (db.h). The PostgreSQL catalogue (store_pg_sql.c) has the
+ * same entries in its dialect. A NULL entry is a statement SQLite does not
+ * need: the row locks, since one writer thread makes every write serial.
  */
 #include "core/store_sqlite_int.h"
 
@@ -11,125 +10,125 @@
     "m.id, m.conversation_id, m.seq, m.sender, m.client_msg_id, m.type, m.body, m.meta, "          \
     "m.created_at"
 
-const char *const sq_sql[SQ_NSTMT] = {
-    [SQ_BEGIN] = "BEGIN IMMEDIATE",
-    [SQ_COMMIT] = "COMMIT",
-    [SQ_ROLLBACK] = "ROLLBACK",
-    [SQ_SAVEPOINT] = "SAVEPOINT op",
-    [SQ_ROLLBACK_TO] = "ROLLBACK TO op",
-    [SQ_RELEASE] = "RELEASE op",
-    [SQ_PING] = "SELECT 1",
+const char *const sq_sql[DB_NSTMT] = {
+    [DB_PING] = "SELECT 1",
 
     /* messages and inboxes */
-    [SQ_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
+    [DB_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
                          " WHERE m.sender = ?1 AND m.client_msg_id = ?2",
-    [SQ_MSG_INSERT] = "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id,"
+    [DB_MSG_INSERT] = "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id,"
                       " type, body, meta, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [SQ_MSG_LAST] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
+    [DB_MSG_LAST] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                     " ORDER BY m.seq DESC LIMIT 1",
-    [SQ_CONV_BY_DIRECT] = "SELECT id FROM conversations WHERE direct_key = ?1",
-    [SQ_CONV_INSERT] = "INSERT INTO conversations (id, type, title, direct_key, creator,"
+    [DB_MSG_LAST_SEQ] = "SELECT last_seq FROM conversations WHERE id = ?1",
+    [DB_CONV_BY_DIRECT] = "SELECT id FROM conversations WHERE direct_key = ?1",
+    [DB_CONV_INSERT] = "INSERT INTO conversations (id, type, title, direct_key, creator,"
                        " last_seq, last_activity, member_count, created_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?6)",
-    [SQ_CONV_EXISTS] = "SELECT type FROM conversations WHERE id = ?1",
-    [SQ_CONV_BUMP] = "UPDATE conversations SET last_seq = last_seq + 1, last_activity = ?2"
+    [DB_CONV_TYPE] = "SELECT type FROM conversations WHERE id = ?1",
+    [DB_CONV_BUMP] = "UPDATE conversations SET last_seq = last_seq + 1, last_activity = ?2"
                      " WHERE id = ?1 RETURNING last_seq",
-    [SQ_USER_ENSURE] = "INSERT INTO users (id, created_at) VALUES (?1, ?2)"
+    [DB_USER_ENSURE] = "INSERT INTO users (id, created_at) VALUES (?1, ?2)"
                        " ON CONFLICT (id) DO NOTHING",
-    [SQ_MEMBER_INSERT] = "INSERT INTO members (conversation_id, user_id, role, joined_seq,"
+    [DB_MEMBER_INSERT] = "INSERT INTO members (conversation_id, user_id, role, joined_seq,"
                          " joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [SQ_MEMBER_ROLE] = "SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2",
-    [SQ_INBOX_BUMP_MEMBERS] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id IN"
+    [DB_MEMBER_ROLE] = "SELECT role FROM members WHERE conversation_id = ?1 AND user_id = ?2",
+    [DB_LOCK_MEMBERS] = NULL,
+    [DB_LOCK_USERS] = NULL,
+    [DB_INBOX_BUMP_MEMBERS] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id IN"
                               " (SELECT user_id FROM members WHERE conversation_id = ?1)"
                               " RETURNING id, inbox_head",
-    [SQ_INBOX_INSERT_MEMBERS] =
+    [DB_INBOX_INSERT_MEMBERS] =
         "INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq, payload, created_at)"
         " SELECT u.id, u.inbox_head, ?2, ?1, ?3, ?4, ?5"
         " FROM members mb JOIN users u ON u.id = mb.user_id WHERE mb.conversation_id = ?1",
-    [SQ_INBOX_BUMP_USER] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id = ?1"
+    [DB_INBOX_BUMP_USER] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id = ?1"
                            " RETURNING inbox_head",
-    [SQ_INBOX_INSERT] = "INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq,"
+    [DB_INBOX_INSERT] = "INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq,"
                         " payload, created_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6)",
-    [SQ_ACK] = "UPDATE users SET acked_seq = ?2 WHERE id = ?1 AND acked_seq < ?2",
-    [SQ_ACK_SENDERS] = "SELECT i.conversation_id, m.sender FROM inbox i JOIN messages m"
+    [DB_ACK] = "UPDATE users SET acked_seq = ?2 WHERE id = ?1 AND acked_seq < ?2",
+    [DB_ACK_SENDERS] = "SELECT i.conversation_id, m.sender FROM inbox i JOIN messages m"
                        " ON m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                        " WHERE i.user_id = ?1 AND i.seq > ?2 AND i.seq <= ?3"
                        " AND i.type = 'message' AND m.sender <> ?1"
                        " GROUP BY i.conversation_id, m.sender",
-    [SQ_ACK_CONV_MAX] = "SELECT conversation_id, MAX(msg_seq) FROM inbox"
+    [DB_ACK_CONV_MAX] = "SELECT conversation_id, MAX(msg_seq) FROM inbox"
                         " WHERE user_id = ?1 AND seq > ?2 AND seq <= ?3 AND type = 'message'"
                         " GROUP BY conversation_id",
-    [SQ_DELIVERED] = "UPDATE members SET delivered_seq = MAX(delivered_seq, ?3)"
+    [DB_DELIVERED] = "UPDATE members SET delivered_seq = MAX(delivered_seq, ?3)"
                      " WHERE conversation_id = ?1 AND user_id = ?2",
-    [SQ_INBOX_STATE] = "SELECT inbox_head, acked_seq FROM users WHERE id = ?1",
-    [SQ_INBOX_READ] = "SELECT i.seq, i.type, i.payload, " MSG_COLS " FROM inbox i"
+    [DB_INBOX_STATE] = "SELECT inbox_head, acked_seq FROM users WHERE id = ?1",
+    [DB_INBOX_READ] = "SELECT i.seq, i.type, i.payload, " MSG_COLS " FROM inbox i"
                       " LEFT JOIN messages m ON i.type = 'message'"
                       " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                       " WHERE i.user_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3",
-    [SQ_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
+    [DB_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                      " AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq DESC LIMIT ?4",
-    [SQ_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
+    [DB_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                     " AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq ASC LIMIT ?4",
 
     /* conversations */
-    [SQ_CONV_GET] = "SELECT id, type, title, creator, created_at, last_seq, member_count"
+    [DB_CONV_GET] = "SELECT id, type, title, creator, created_at, last_seq, member_count"
                     " FROM conversations WHERE id = ?1",
-    [SQ_CONV_COUNT_ADD] = "UPDATE conversations SET member_count = member_count + ?2"
+    [DB_CONV_COUNT_ADD] = "UPDATE conversations SET member_count = member_count + ?2"
                           " WHERE id = ?1",
-    [SQ_CONV_LIST] = "SELECT c.id FROM members mb JOIN conversations c"
+    [DB_CONV_LIST] = "SELECT c.id FROM members mb JOIN conversations c"
                      " ON c.id = mb.conversation_id WHERE mb.user_id = ?1"
                      " ORDER BY c.last_activity DESC, c.id DESC LIMIT ?2",
-    [SQ_CONV_LIST_AFTER] = "SELECT c.id FROM members mb JOIN conversations c"
+    [DB_CONV_LIST_AFTER] = "SELECT c.id FROM members mb JOIN conversations c"
                            " ON c.id = mb.conversation_id WHERE mb.user_id = ?1"
                            " AND (c.last_activity, c.id) < (?3, ?4)"
                            " ORDER BY c.last_activity DESC, c.id DESC LIMIT ?2",
-    [SQ_CONV_ACTIVITY] = "SELECT last_activity FROM conversations WHERE id = ?1",
-    [SQ_MEMBERS] = "SELECT user_id, role, read_seq, delivered_seq FROM members"
+    [DB_CONV_ACTIVITY] = "SELECT last_activity FROM conversations WHERE id = ?1",
+    [DB_MEMBERS] = "SELECT user_id, role, read_seq, delivered_seq FROM members"
                    " WHERE conversation_id = ?1 ORDER BY joined_at, user_id",
-    [SQ_MEMBER_DELETE] = "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2",
-    [SQ_MEMBER_ADMINS] = "SELECT COUNT(*) FROM members WHERE conversation_id = ?1"
+    [DB_MEMBER_DELETE] = "DELETE FROM members WHERE conversation_id = ?1 AND user_id = ?2",
+    [DB_MEMBER_ADMINS] = "SELECT COUNT(*) FROM members WHERE conversation_id = ?1"
                          " AND role = 'admin'",
-    [SQ_MEMBER_PROMOTE] = "UPDATE members SET role = 'admin' WHERE conversation_id = ?1"
+    [DB_MEMBER_PROMOTE] = "UPDATE members SET role = 'admin' WHERE conversation_id = ?1"
                           " AND user_id = (SELECT user_id FROM members"
-                          " WHERE conversation_id = ?1 ORDER BY joined_at, user_id LIMIT 1)"
-                          " RETURNING user_id",
-    [SQ_MEMBER_READ_GET] = "SELECT read_seq FROM members WHERE conversation_id = ?1"
+                          " WHERE conversation_id = ?1 ORDER BY joined_at, user_id LIMIT 1)",
+    [DB_MEMBER_READ_GET] = "SELECT read_seq FROM members WHERE conversation_id = ?1"
                            " AND user_id = ?2",
-    [SQ_MEMBER_READ_SET] = "UPDATE members SET read_seq = ?3,"
+    [DB_MEMBER_READ_SET] = "UPDATE members SET read_seq = ?3,"
                            " delivered_seq = MAX(delivered_seq, ?3)"
                            " WHERE conversation_id = ?1 AND user_id = ?2",
-    [SQ_READ_SENDERS] = "SELECT DISTINCT sender FROM messages WHERE conversation_id = ?1"
-                        " AND seq > ?2 AND seq <= ?3 AND sender <> ?4",
-    [SQ_UNREAD] = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2"
+    [DB_READ_SENDERS] = "SELECT DISTINCT sender FROM messages WHERE conversation_id = ?1"
+                        " AND seq > ?2 AND seq <= ?3 AND sender <> ?4 ORDER BY sender",
+    [DB_UNREAD] = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2"
                   " AND sender <> ?3",
 
-    /* presence */
-    [SQ_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = ?1",
-    [SQ_PRESENCE_UPSERT] = "INSERT INTO presence (user_id, last_seen, online) VALUES (?1, ?2, 1)"
-                           " ON CONFLICT (user_id) DO UPDATE"
-                           " SET last_seen = MAX(last_seen, excluded.last_seen), online = 1",
-    [SQ_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < ?1"
+    /* presence; ?1 is a JSON array of user ids */
+    [DB_PRESENCE_LOCK] = NULL,
+    [DB_PRESENCE_NEWLY_ONLINE] = "SELECT DISTINCT j.value FROM json_each(?1) j"
+                                 " WHERE NOT EXISTS (SELECT 1 FROM presence p"
+                                 " WHERE p.user_id = j.value AND p.online = 1)",
+    [DB_PRESENCE_TOUCH] = "INSERT INTO presence (user_id, last_seen, online)"
+                          " SELECT DISTINCT value, ?2, 1 FROM json_each(?1) WHERE true"
+                          " ON CONFLICT (user_id) DO UPDATE"
+                          " SET last_seen = MAX(last_seen, excluded.last_seen), online = 1",
+    [DB_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < ?1"
                            " RETURNING user_id, last_seen",
-
-    /* devices and push jobs */
-    [SQ_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = ?1",
-    [SQ_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = ?1 AND token = ?2",
-    [SQ_DEVICE_UPSERT] = "INSERT INTO devices (platform, token, user_id, app, created_at)"
+    [DB_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = ?1",
+    /* devices and push jobs (store_ops_push.c) */
+    [DB_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = ?1",
+    [DB_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = ?1 AND token = ?2",
+    [DB_DEVICE_UPSERT] = "INSERT INTO devices (platform, token, user_id, app, created_at)"
                          " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (platform, token) DO UPDATE"
                          " SET app = excluded.app, user_id = excluded.user_id,"
                          " created_at = CASE WHEN devices.user_id = excluded.user_id"
                          " THEN devices.created_at ELSE excluded.created_at END"
                          " RETURNING created_at",
-    [SQ_DEVICE_LIST] = "SELECT platform, token, app, created_at FROM devices WHERE user_id = ?1"
+    [DB_DEVICE_LIST] = "SELECT platform, token, app, created_at FROM devices WHERE user_id = ?1"
                        " ORDER BY created_at, platform, token",
-    [SQ_DEVICE_DELETE_OWN] = "DELETE FROM devices WHERE user_id = ?1 AND token = ?2"
+    [DB_DEVICE_DELETE_OWN] = "DELETE FROM devices WHERE user_id = ?1 AND token = ?2"
                              " RETURNING platform",
-    [SQ_DEVICE_DELETE] = "DELETE FROM devices WHERE platform = ?1 AND token = ?2",
-    [SQ_DEVICE_JOBS_DELETE] = "DELETE FROM push_jobs WHERE platform = ?1 AND token = ?2",
+    [DB_DEVICE_DELETE] = "DELETE FROM devices WHERE platform = ?1 AND token = ?2",
+    [DB_DEVICE_JOBS_DELETE] = "DELETE FROM push_jobs WHERE platform = ?1 AND token = ?2",
     /* One job per device of each offline member but the sender; a device
      * whose window is open folds the message in (push_jobs_open). The
      * inbox head is this message's inbox seq: the fan-out just set it. */
-    [SQ_PUSH_ENQUEUE] =
+    [DB_PUSH_ENQUEUE] =
         "INSERT INTO push_jobs (user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
         " due_at, created_at)"
         " SELECT mb.user_id, d.platform, d.token, ?1, ?2, u.inbox_head, ?4, ?3"
@@ -138,12 +137,14 @@ const char *const sq_sql[SQ_NSTMT] = {
         " WHERE mb.conversation_id = ?1 AND mb.user_id <> ?5 AND COALESCE(p.online, 0) = 0"
         " ON CONFLICT (platform, token) WHERE sealed = 0 DO UPDATE SET count = count + 1,"
         " conversation_id = excluded.conversation_id, msg_seq = excluded.msg_seq,"
-        " inbox_seq = excluded.inbox_seq",
-    [SQ_PUSH_DUE_IDS] = "SELECT id FROM push_jobs WHERE due_at <= ?1 ORDER BY due_at, id"
+        " inbox_seq = excluded.inbox_seq RETURNING id",
+    /* no SQL: the writer touches "<database>-push" after the commit instead */
+    [DB_PUSH_SIGNAL] = NULL,
+    [DB_PUSH_DUE_IDS] = "SELECT id FROM push_jobs WHERE due_at <= ?1 ORDER BY due_at, id"
                         " LIMIT ?2",
-    [SQ_PUSH_SEAL] = "UPDATE push_jobs SET sealed = 1, due_at = ?2, attempts = attempts + 1"
+    [DB_PUSH_SEAL] = "UPDATE push_jobs SET sealed = 1, due_at = ?2, attempts = attempts + 1"
                      " WHERE id = ?1",
-    [SQ_PUSH_JOB_GET] =
+    [DB_PUSH_JOB_GET] =
         "SELECT j.id, j.user_id, j.platform, j.token, d.app, j.conversation_id, c.title, c.type,"
         " m.sender, m.type, m.body, j.msg_seq, j.inbox_seq, j.count, j.attempts,"
         " COALESCE(p.online, 0), COALESCE(u.acked_seq, 0) >= j.inbox_seq, j.created_at"
@@ -152,28 +153,27 @@ const char *const sq_sql[SQ_NSTMT] = {
         " LEFT JOIN messages m ON m.conversation_id = j.conversation_id AND m.seq = j.msg_seq"
         " LEFT JOIN presence p ON p.user_id = j.user_id LEFT JOIN users u ON u.id = j.user_id"
         " WHERE j.id = ?1",
-    [SQ_PUSH_DELETE] = "DELETE FROM push_jobs WHERE id = ?1",
-    [SQ_PUSH_RETRY] = "UPDATE push_jobs SET due_at = ?2, last_error = ?3 WHERE id = ?1",
-    [SQ_PUSH_BURY] = "INSERT INTO push_dead (user_id, platform, token, conversation_id, msg_seq,"
+    [DB_PUSH_DELETE] = "DELETE FROM push_jobs WHERE id = ?1",
+    [DB_PUSH_RETRY] = "UPDATE push_jobs SET due_at = ?2, last_error = ?3 WHERE id = ?1",
+    [DB_PUSH_BURY] = "INSERT INTO push_dead (user_id, platform, token, conversation_id, msg_seq,"
                      " inbox_seq, count, attempts, last_error, created_at, died_at)"
                      " SELECT user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
                      " count, attempts, ?2, created_at, ?3 FROM push_jobs WHERE id = ?1",
-    [SQ_PUSH_STAT_ADD] =
-        "INSERT INTO push_stats (provider, name, value) VALUES (?1, ?2, ?3)"
-        " ON CONFLICT (provider, name) DO UPDATE SET value = value + excluded.value",
-    [SQ_PUSH_STATS] = "SELECT provider, name, value FROM push_stats",
-    [SQ_PUSH_COUNTS] = "SELECT (SELECT COUNT(*) FROM push_jobs), (SELECT COUNT(*) FROM push_dead)",
-    [SQ_PUSH_NEXT_DUE] = "SELECT MIN(due_at) FROM push_jobs",
-    [SQ_PUSH_DEAD_LIST] = "SELECT id, user_id, platform, token, conversation_id, msg_seq, count,"
+    [DB_PUSH_STAT_ADD] = "INSERT INTO push_stats (provider, name, value) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (provider, name) DO UPDATE SET value = value + excluded.value",
+    [DB_PUSH_STATS] = "SELECT provider, name, value FROM push_stats",
+    [DB_PUSH_COUNTS] = "SELECT (SELECT COUNT(*) FROM push_jobs), (SELECT COUNT(*) FROM push_dead)",
+    [DB_PUSH_NEXT_DUE] = "SELECT MIN(due_at) FROM push_jobs",
+    [DB_PUSH_DEAD_LIST] = "SELECT id, user_id, platform, token, conversation_id, msg_seq, count,"
                           " attempts, last_error, created_at, died_at FROM push_dead"
                           " WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
     /* sealed: a re-queued job never takes the open slot of its device */
-    [SQ_PUSH_REQUEUE] =
+    [DB_PUSH_REQUEUE] =
         "INSERT INTO push_jobs (user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
         " count, sealed, attempts, due_at, created_at)"
         " SELECT x.user_id, x.platform, x.token, x.conversation_id, x.msg_seq, x.inbox_seq,"
         " x.count, 1, 0, ?2, x.created_at FROM push_dead x"
         " JOIN devices d ON d.platform = x.platform AND d.token = x.token"
-        " WHERE x.id = ?1 OR ?1 = 0",
-    [SQ_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = ?1 OR ?1 = 0",
+        " WHERE x.id = ?1 OR ?1 = 0 RETURNING id",
+    [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = ?1 OR ?1 = 0 RETURNING id",
 };

@@ -7,6 +7,7 @@
 #include "core/mem.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "fcgi/actions.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
 #include "fcgi/ratelimit.h"
@@ -162,15 +163,12 @@ int h_member_remove(struct req *r)
 
 int h_read(struct req *r)
 {
-    const char *conv;
+    struct action_ctx a = {r->app, r->db, r->user, &r->err, &r->retry_after};
     uint64_t seq = 0, read_seq = 0;
     json_t *body;
-    int rc = conv_param(r, &conv);
+    int rc = json_get_uint(r->body, "seq", JSON_FIELD_REQUIRED, INT64_MAX, &seq, &r->err);
 
-    if (rc || (rc = json_get_uint(r->body, "seq", JSON_FIELD_REQUIRED, INT64_MAX, &seq, &r->err)))
-        return rc;
-    rc = store_read(r->db, r->user, conv, seq, &read_seq, &r->err);
-    if (rc)
+    if (rc || (rc = action_read(&a, r->params[0], seq, &read_seq)))
         return rc;
     body = json_obj();
     json_put(body, "read_seq", json_integer((json_int_t)read_seq));
@@ -181,41 +179,9 @@ int h_read(struct req *r)
 
 int h_typing(struct req *r)
 {
-    const char *conv;
-    json_t *members = NULL, *ev, *data, *m;
-    struct store_note *notes;
-    size_t i, n = 0;
-    char *text;
-    int rc = conv_param(r, &conv);
+    struct action_ctx a = {r->app, r->db, r->user, &r->err, &r->retry_after};
+    int rc = action_typing(&a, r->params[0]);
 
-    if (rc || (rc = store_members(r->db, r->user, conv, &members, &r->err)))
-        return rc;
-    rc = ratelimit_take(r->app->rl_typing, r->user, time_mono_ms(), &r->retry_after);
-    if (rc) {
-        json_decref(members);
-        return lark_err_set(&r->err, rc, "typing notices are limited to %d per second",
-                            r->app->cfg.typing_rate);
-    }
-    ev = json_obj();
-    data = json_obj();
-    json_put(data, "conversation_id", json_string(conv));
-    json_put(data, "user", json_string(r->user));
-    json_put(ev, "type", json_string("typing"));
-    json_put(ev, "data", data);
-    text = json_dump(ev, 0, NULL);
-    json_decref(ev);
-    /* ephemeral: to the other members' live connections, never stored */
-    notes = xcalloc(json_array_size(members) + 1, sizeof(*notes));
-    json_array_foreach (members, i, m) {
-        if (strcmp(json_string_value(m), r->user) == 0)
-            continue;
-        notes[n++] = (struct store_note){
-            .kind = STORE_NOTE_EPHEMERAL, .user = json_string_value(m), .json = text};
-    }
-    rc = store_publish(r->db, notes, n, &r->err);
-    free(notes);
-    free(text);
-    json_decref(members);
     if (rc)
         return rc;
     reply_raw(r, 204, NULL, NULL, 0);

@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "fcgi/actions.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
 #include "fcgi/metrics.h"
@@ -14,101 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* client_msg_id: 1..LIMIT_CLIENT_MSG_ID_MAX bytes, no control characters. */
-static int valid_client_msg_id(const char *s, size_t len)
-{
-    if (len == 0 || len > LIMIT_CLIENT_MSG_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
-
-/* type: 1..LIMIT_MSG_TYPE_MAX of [a-z0-9_.-]. */
-static int valid_type(const char *s, size_t len)
-{
-    if (len == 0 || len > LIMIT_MSG_TYPE_MAX)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* Read and check the fields of a send into in; *meta_text is for the caller to free. */
-static int send_parse(struct req *r, struct store_send_in *in, char **meta_text)
-{
-    const struct config *cfg = &r->app->cfg;
-    json_t *b = r->body, *meta = NULL;
-    size_t tolen, convlen, cmidlen, typelen, metalen;
-    int rc;
-
-    if ((rc = json_get_str(b, "to", 0, &in->to, &tolen, &r->err)) ||
-        (rc = json_get_str(b, "conversation_id", 0, &in->conversation_id, &convlen, &r->err)) ||
-        (rc = json_get_str(b, "client_msg_id", 0, &in->client_msg_id, &cmidlen, &r->err)) ||
-        (rc = json_get_str(b, "type", 0, &in->type, &typelen, &r->err)) ||
-        (rc = json_get_str(b, "body", JSON_FIELD_REQUIRED, &in->body, &in->body_len, &r->err)) ||
-        (rc = json_get_object(b, "meta", 0, &meta, &r->err)))
-        return rc;
-    if (in->to && in->conversation_id)
-        return lark_err_set(&r->err, LARK_EFIELD, "give 'to' or 'conversation_id', not both");
-    if (!in->to && !in->conversation_id)
-        return lark_err_set(&r->err, LARK_EMISSING, "'to' or 'conversation_id' is required");
-    if (in->to && !ids_valid_user(in->to, tolen))
-        return lark_err_set(&r->err, LARK_EFIELD,
-                            "'to' must be a user id: 1-64 characters of [A-Za-z0-9_.@-]");
-    if (in->conversation_id && !ids_valid_conversation(in->conversation_id, convlen))
-        return lark_err_set(&r->err, LARK_ENOTFOUND, "no such conversation");
-    if (in->client_msg_id && !valid_client_msg_id(in->client_msg_id, cmidlen))
-        return lark_err_set(&r->err, LARK_EFIELD,
-                            "'client_msg_id' must be 1-%d bytes without control characters",
-                            LIMIT_CLIENT_MSG_ID_MAX);
-    if (!in->type)
-        in->type = "text";
-    else if (!valid_type(in->type, typelen))
-        return lark_err_set(&r->err, LARK_EFIELD, "'type' must be 1-%d characters of [a-z0-9_.-]",
-                            LIMIT_MSG_TYPE_MAX);
-    if (in->body_len > (size_t)cfg->body_max)
-        return lark_err_set(&r->err, LARK_EMSGLARGE, "'body' is over %d bytes", cfg->body_max);
-    if (in->body_len == 0 && strcmp(in->type, "text") == 0)
-        return lark_err_set(&r->err, LARK_EFIELD, "'body' of a text message must not be empty");
-    if (meta) {
-        *meta_text = json_dump(meta, 0, &metalen);
-        if (metalen > (size_t)cfg->meta_max)
-            return lark_err_set(&r->err, LARK_EMSGLARGE, "'meta' is over %d bytes", cfg->meta_max);
-        in->meta = *meta_text;
-    }
-    return 0;
-}
-
 int h_send(struct req *r)
 {
-    struct store_send_in in = {.sender = r->user};
-    struct store_send_out out = {0};
-    char *meta_text = NULL;
-    int rc = send_parse(r, &in, &meta_text);
+    struct action_ctx a = {r->app, r->db, r->user, &r->err, &r->retry_after};
+    json_t *message = NULL;
+    int duplicate = 0;
+    int rc = action_send(&a, r->body, &message, &duplicate);
 
     if (rc)
-        goto out;
-    rc = ratelimit_take(r->app->rl, r->user, time_mono_ms(), &r->retry_after);
-    if (rc) {
-        lark_err_set(&r->err, rc, "more than %d messages per second; retry in %d s",
-                     r->app->cfg.send_rate, r->retry_after);
-        goto out;
-    }
-    rc = store_send(r->db, &in, &out, &r->err);
-    if (rc)
-        goto out;
-    if (!out.duplicate)
-        metrics_message_sent();
-    reply_json(r, out.duplicate ? 200 : 201, out.message);
-    json_decref(out.message);
-out:
-    free(meta_text);
-    return rc;
+        return rc;
+    reply_json(r, duplicate ? 200 : 201, message);
+    json_decref(message);
+    return 0;
 }
 
 int h_history(struct req *r)

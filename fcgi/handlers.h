@@ -34,6 +34,9 @@ int h_device_add(struct req *r);
 int h_device_list(struct req *r);
 int h_device_remove(struct req *r);
 
+/* h_dev.c (only while dev_tokens = 1) */
+int h_dev_token(struct req *r);
+
 /* h_events.c */
 int h_events(struct req *r);
 int h_poll(struct req *r);

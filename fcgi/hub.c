@@ -54,11 +54,11 @@
 #define HUB_EVENTS 256
 
 /* epoll tags for the hub's own descriptors */
-static char tag_eventfd, tag_signalfd;
+static char tag_eventfd, tag_signalfd, tag_store;
 
 /* ---- queue (any thread) ----------------------------------------------- */
 
-static void hub_poke_locked(struct hub *h)
+void hub_poke_locked(struct hub *h)
 {
     uint64_t one = 1;
     if (h->poked)
@@ -185,14 +185,24 @@ static void user_detach(struct hub *h, struct hub_conn *c, int hangup)
 
 /* ---- connection output ------------------------------------------------ */
 
-static void conn_kill(struct hub *h, struct hub_conn *c, int hangup);
-
-static void conn_epoll(struct hub *h, struct hub_conn *c, int want_out)
+void conn_update_events(struct hub *h, struct hub_conn *c)
 {
-    struct epoll_event ev = {.events = EPOLLRDHUP | (want_out ? EPOLLOUT : 0), .data.ptr = c};
-    if ((int)c->epollout == want_out)
+    uint8_t want = 0;
+    struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
+
+    if (c->state == CONN_DEAD)
         return;
-    c->epollout = (uint8_t)want_out;
+    if (c->out && c->out->len)
+        want |= CONN_EV_OUT;
+    /* FastCGI sockets are never read (lighttpd's late empty stdin record
+     * would only wake us); a WebSocket session reads unless a command of
+     * its is still with a worker (commands run one at a time, in order). */
+    if (c->ws && (c->state == CONN_AUTH || c->state == CONN_OPEN) && ws_wants_input(c))
+        want |= CONN_EV_IN;
+    if (want == c->events_on)
+        return;
+    c->events_on = want;
+    ev.events |= (want & CONN_EV_OUT ? EPOLLOUT : 0) | (want & CONN_EV_IN ? EPOLLIN : 0);
     if (epoll_ctl(h->ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
         log_warn("hub epoll_ctl MOD fd=%d errno=%d", c->fd, errno);
 }
@@ -209,18 +219,17 @@ static int conn_flush(struct hub *h, struct hub_conn *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            conn_epoll(h, c, 1);
+            conn_update_events(h, c);
             return 1;
         }
         conn_kill(h, c, c->state == CONN_OPEN);
         return -1;
     }
-    conn_epoll(h, c, 0);
+    conn_update_events(h, c);
     return 0;
 }
 
-/* Queue raw record bytes and write what the socket takes. -1 if c died. */
-static int conn_send(struct hub *h, struct hub_conn *c, const char *data, size_t len)
+int conn_send(struct hub *h, struct hub_conn *c, const char *data, size_t len)
 {
     if (!c->out) {
         c->out = xmalloc(sizeof(*c->out));
@@ -238,6 +247,7 @@ static int conn_send(struct hub *h, struct hub_conn *c, const char *data, size_t
         buf_release(c->out);
         free(c->out);
         c->out = NULL;
+        conn_update_events(h, c);
     }
     return 0;
 }
@@ -260,28 +270,32 @@ static void conn_shutdown(struct hub *h, struct hub_conn *c)
     heap_set(&h->timers, &c->timer, time_mono_ms() + HUB_CLOSE_WAIT_MS);
 }
 
-/* End the response: no more events; close once flushed and acknowledged. */
-static void conn_end(struct hub *h, struct hub_conn *c)
+void conn_end(struct hub *h, struct hub_conn *c)
 {
     user_detach(h, c, 0);
-    buf_reset(&h->scratch);
-    fcgirec_end(&h->scratch, c->req_id, 0);
     c->state = CONN_ENDING;
-    if (conn_send(h, c, h->scratch.data, h->scratch.len) < 0)
-        return;
+    if (!c->ws) {
+        buf_reset(&h->scratch);
+        fcgirec_end(&h->scratch, c->req_id, 0);
+        if (conn_send(h, c, h->scratch.data, h->scratch.len) < 0)
+            return;
+    }
+    conn_update_events(h, c);
     if (c->out)
         heap_set(&h->timers, &c->timer, time_mono_ms() + HUB_END_WAIT_MS);
     else
         conn_shutdown(h, c);
 }
 
-static void conn_kill(struct hub *h, struct hub_conn *c, int hangup)
+void conn_kill(struct hub *h, struct hub_conn *c, int hangup)
 {
     char trash[512];
 
     if (c->state == CONN_DEAD)
         return;
     user_detach(h, c, hangup);
+    if (c->ws)
+        ws_session_drop(h, c);
     heap_remove(&h->timers, &c->timer);
     epoll_ctl(h->ep, EPOLL_CTL_DEL, c->fd, NULL);
     /* Read what lighttpd sent and we never needed (e.g. an empty stdin
@@ -308,7 +322,7 @@ static void conn_free_graveyard(struct hub *h)
     }
 }
 
-static void conn_mark_dirty(struct hub *h, struct hub_conn *c)
+void conn_mark_dirty(struct hub *h, struct hub_conn *c)
 {
     if (c->dirty || c->state != CONN_OPEN)
         return;
@@ -357,13 +371,15 @@ static void conn_catch_up(struct hub *h, struct hub_conn *c)
     unsigned limit = c->kind == TRANSPORT_POLL ? c->limit : LIMIT_HUB_BATCH;
     size_t n;
 
-    if (c->kind == TRANSPORT_SSE && c->out && c->out->len > HUB_OUT_HIGH)
+    if (c->kind != TRANSPORT_POLL && c->out && c->out->len > HUB_OUT_HIGH)
         return; /* resumed from EPOLLOUT once the backlog drains */
     if (store_inbox_read(h->db, c->user->id, c->cursor, limit, &events, &last, &err) != 0) {
         metrics_db_error();
         log_warn("hub inbox read failed user=%s: %s", c->user->id, err.msg);
         if (c->kind == TRANSPORT_POLL)
             poll_answer(h, c, NULL);
+        else if (c->kind == TRANSPORT_WS)
+            ws_end(h, c, "db_unavailable", "the database is unavailable; reconnect");
         else
             sse_reconnect(h, c, "unavailable");
         return;
@@ -379,6 +395,10 @@ static void conn_catch_up(struct hub *h, struct hub_conn *c)
     }
     if (c->kind == TRANSPORT_POLL) {
         poll_answer(h, c, events);
+    } else if (c->kind == TRANSPORT_WS) {
+        long sent = ws_write_events(h, c, events, &c->cursor);
+        if (sent >= 0 && ((size_t)sent == limit || (size_t)sent < n))
+            conn_mark_dirty(h, c);
     } else {
         struct buf frames;
         size_t sent;
@@ -419,6 +439,8 @@ void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
             conn_write(h, c, frame.data, frame.len);
         else if (c->kind == TRANSPORT_POLL)
             poll_answer(h, c, one);
+        else if (c->kind == TRANSPORT_WS)
+            ws_write_event(h, c, ev);
     }
     buf_release(&frame);
     json_decref(one);
@@ -445,6 +467,10 @@ static void conn_schedule(struct hub *h, struct hub_conn *c, int64_t now)
     const struct config *cfg = &h->app->cfg;
     int64_t next;
 
+    if (c->kind == TRANSPORT_WS) {
+        heap_remove(&h->timers, &c->timer); /* lighttpd pings WebSocket clients */
+        return;
+    }
     if (c->kind == TRANSPORT_SSE) {
         next = now + (int64_t)cfg->sse_keepalive * 1000;
     } else {
@@ -472,6 +498,10 @@ static void conn_timer(struct hub *h, struct hub_conn *c, int64_t now)
             conn_schedule(h, c, now);
         }
         break;
+    case CONN_AUTH:
+        /* a WebSocket session that never authenticated */
+        ws_end(h, c, "missing_token", "authenticate with the first line");
+        break;
     case CONN_ENDING:
     case CONN_CLOSING: conn_kill(h, c, 0); break;
     default: break;
@@ -497,8 +527,21 @@ static void conn_drain(struct hub *h, struct hub_conn *c)
         return;
     if (c->kind == TRANSPORT_POLL)
         poll_answer(h, c, NULL);
+    else if (c->kind == TRANSPORT_WS)
+        ws_end(h, c, "draining", "the server is restarting; reconnect");
     else
         sse_reconnect(h, c, "draining");
+}
+
+void conn_attach_user(struct hub *h, struct hub_conn *c, const char *user)
+{
+    struct hub_user *u = hub_user_find(h, user, 1);
+    c->user = u;
+    c->unext = u->conns;
+    if (u->conns)
+        u->conns->uprev = c;
+    u->conns = c;
+    metrics_held_add((enum transport)c->kind);
 }
 
 static void hub_adopt(struct hub *h, struct hub_park_item *it)
@@ -506,9 +549,9 @@ static void hub_adopt(struct hub *h, struct hub_park_item *it)
     struct hub_conn *c = xcalloc(1, sizeof(*c));
     struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
     int64_t now = time_mono_ms();
-    struct hub_user *u;
 
     c->fd = it->p.fd;
+    c->state = CONN_OPEN;
     c->req_id = it->p.request_id;
     c->kind = (uint8_t)it->p.kind;
     c->cursor = it->p.cursor;
@@ -521,13 +564,7 @@ static void hub_adopt(struct hub *h, struct hub_park_item *it)
         free(c);
         return;
     }
-    u = hub_user_find(h, it->user, 1);
-    c->user = u;
-    c->unext = u->conns;
-    if (u->conns)
-        u->conns->uprev = c;
-    u->conns = c;
-    metrics_held_add((enum transport)c->kind);
+    conn_attach_user(h, c, it->user);
     if (h->draining) {
         conn_drain(h, c);
         return;
@@ -605,6 +642,7 @@ static void hub_take_queue(struct hub *h)
     drain = h->drain_asked;
     pthread_mutex_unlock(&h->qmu);
 
+    ws_take_results(h);
     if (drain)
         hub_start_drain(h);
     for (size_t i = 0; i < np; i++) {
@@ -627,6 +665,32 @@ static void hub_take_queue(struct hub *h)
     free(parks);
     free(notes);
     free(watches);
+}
+
+/* Take the store's notes from other processes and keep its descriptor in
+ * the epoll set. A closed descriptor leaves epoll by itself, so after a
+ * reconnection (maybe on the same number) it is simply added again. */
+static void hub_store_listener(struct hub *h)
+{
+    int reconnected = 0;
+    int64_t wait = store_listener_poll(h->app->store, &reconnected);
+    int fd = store_listener_fd(h->app->store);
+
+    h->store_due_ms = time_mono_ms() + (wait > 60000 ? 60000 : wait < 0 ? 0 : wait);
+    if (fd >= 0 && (fd != h->store_fd || reconnected)) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &tag_store};
+        if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev) != 0 && errno != EEXIST)
+            log_warn("hub: cannot watch the store's notes errno=%d", errno);
+    }
+    h->store_fd = fd;
+    if (reconnected) {
+        /* notes may have been missed meanwhile: every stream catches up */
+        for (size_t i = 0; i < h->users.nbuckets; i++)
+            for (struct hmap_node *n = h->users.buckets[i]; n; n = n->next)
+                for (struct hub_conn *c = HMAP_ENTRY(n, struct hub_user, node)->conns; c;
+                     c = c->unext)
+                    conn_mark_dirty(h, c);
+    }
 }
 
 static void hub_read_signals(struct hub *h)
@@ -657,7 +721,9 @@ static void hub_conn_event(struct hub *h, struct hub_conn *c, uint32_t events)
         else if (rc == 0 && c->state == CONN_OPEN)
             conn_mark_dirty(h, c); /* an SSE catch-up may have paused */
     }
-    if (events & (EPOLLRDHUP | EPOLLHUP))
+    if ((events & EPOLLIN) && c->ws && c->state != CONN_DEAD)
+        ws_on_readable(h, c); /* before a hang-up: its last lines still count */
+    if ((events & (EPOLLRDHUP | EPOLLHUP)) && c->state != CONN_DEAD)
         conn_kill(h, c, c->state == CONN_OPEN);
 }
 
@@ -677,6 +743,10 @@ static int hub_timeout(struct hub *h)
         wait = h->drain_until_ms - now;
     if (h->presence_wait_ms < wait)
         wait = h->presence_wait_ms;
+    if (h->ws_listen_retry && h->ws_listen_retry - now < wait)
+        wait = h->ws_listen_retry - now;
+    if (h->store_due_ms - now < wait)
+        wait = h->store_due_ms - now;
     return wait < 0 ? 0 : (int)wait;
 }
 
@@ -721,12 +791,19 @@ static void *hub_main(void *arg)
                 hub_take_queue(h);
             else if (p == &tag_signalfd)
                 hub_read_signals(h);
+            else if (p == &hub_tag_ws_listen)
+                ws_accept(h);
+            else if (p == &tag_store)
+                hub_store_listener(h);
             else
                 hub_conn_event(h, p, evs[i].events);
         }
+        if (time_mono_ms() >= h->store_due_ms)
+            hub_store_listener(h);
         hub_run_timers(h);
         hub_run_dirty(h);
         h->presence_wait_ms = hub_presence_tick(h);
+        ws_tick(h);
         conn_free_graveyard(h);
         hub_check_drained(h);
         pthread_mutex_lock(&h->qmu);
@@ -751,7 +828,8 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     sigset_t mask;
 
     h->app = app;
-    h->ep = h->efd = h->sfd = -1;
+    h->ep = h->efd = h->sfd = h->ws_fd = h->store_fd = -1;
+    hmap_init(&h->ws_sessions);
     pthread_mutex_init(&h->qmu, NULL);
     pthread_cond_init(&h->drained_cv, NULL);
     hmap_init(&h->users);
@@ -772,6 +850,12 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     ev.data.ptr = &tag_signalfd;
     if (epoll_ctl(h->ep, EPOLL_CTL_ADD, h->sfd, &ev) != 0)
         goto fail;
+    if (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
+        ws_listen_open(h, app->cfg.ws_listen, err) != 0) {
+        hub_free(h);
+        *out = NULL;
+        return LARK_EINTERNAL;
+    }
     *out = h;
     return 0;
 fail:
@@ -785,6 +869,8 @@ int hub_start(struct hub *h, struct lark_err *err)
 {
     int rc = store_conn_open(h->app->store, &h->db, err);
     if (rc)
+        return rc;
+    if (h->ws_fd >= 0 && (rc = ws_pool_start(h, h->app->cfg.ws_workers, err)) != 0)
         return rc;
     if (pthread_create(&h->thread, NULL, hub_main, h) != 0)
         return lark_err_set(err, LARK_EINTERNAL, "cannot start the hub thread");
@@ -809,6 +895,8 @@ void hub_free(struct hub *h)
     if (!h)
         return;
     hub_stop(h);
+    ws_pool_stop(h); /* after the loop: nothing submits any more */
+    ws_listen_close(h);
     for (size_t i = 0; i < h->nparks; i++) {
         close(h->parks[i].p.fd);
         free(h->parks[i].user);
@@ -828,6 +916,7 @@ void hub_free(struct hub *h)
     free(h->notes);
     store_conn_close(h->db);
     hub_presence_release(h);
+    hmap_release(&h->ws_sessions);
     hmap_release(&h->users);
     heap_release(&h->timers);
     buf_release(&h->scratch);

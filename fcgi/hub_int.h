@@ -14,8 +14,20 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
-enum conn_state { CONN_OPEN, CONN_ENDING, CONN_CLOSING, CONN_DEAD };
+enum conn_state {
+    CONN_AUTH,    /* WebSocket: connected, waiting for its auth line */
+    CONN_OPEN,    /* receives events */
+    CONN_ENDING,  /* the end is queued behind pending output */
+    CONN_CLOSING, /* write side shut down, waiting for lighttpd to close */
+    CONN_DEAD,    /* unlinked; freed at the end of the loop iteration */
+};
+
+/* conn->events_on bits: what the socket is registered for besides RDHUP */
+enum conn_events { CONN_EV_OUT = 1 << 0, CONN_EV_IN = 1 << 1 };
+
+struct ws_session;
 
 struct hub_user;
 
@@ -25,16 +37,17 @@ struct hub_conn {
     struct hub_conn *unext, *uprev; /* the user's connections */
     struct hub_conn *dnext;         /* dirty list, or graveyard */
     struct buf *out;                /* bytes not yet written, NULL if none */
+    struct ws_session *ws;          /* WebSocket sessions only (wsbridge.c) */
     uint64_t cursor;                /* last seq written (or the client had) */
     int64_t deadline_ms;            /* poll: answer empty then (monotonic) */
     int64_t wake_ns;                /* commit time of the oldest unsent wake */
     int fd;
     uint16_t req_id;
-    uint16_t limit;   /* poll: most events per answer */
-    uint8_t kind;     /* enum transport */
-    uint8_t state;    /* enum conn_state */
-    uint8_t dirty;    /* on the dirty list */
-    uint8_t epollout; /* EPOLLOUT registered */
+    uint16_t limit;    /* poll: most events per answer */
+    uint8_t kind;      /* enum transport */
+    uint8_t state;     /* enum conn_state */
+    uint8_t dirty;     /* on the dirty list */
+    uint8_t events_on; /* enum conn_events registered with epoll */
 };
 
 struct hub_user {
@@ -103,9 +116,68 @@ struct hub {
     int64_t next_touch_ms;    /* wall clock: touch every connected user */
     int64_t next_expire_ms;   /* wall clock: expire users not seen for ttl */
     int64_t presence_wait_ms; /* until hub_presence_tick is next due */
+    /* WebSocket bridge (wsbridge.c) */
+    int ws_fd;               /* listening socket for mod_wstunnel, -1 if none */
+    char *ws_path;           /* its path, owned */
+    struct stat ws_path_st;  /* its inode, to remove only our own at exit */
+    struct hmap ws_sessions; /* session id -> struct ws_session */
+    uint64_t ws_next_id;
+    int64_t ws_listen_retry; /* mono ms: re-arm the listener after EMFILE, 0 if armed */
+    struct ws_pool *ws_pool;
+    /* threads that run WebSocket commands */ /* the store's cross-process notes (PostgreSQL
+                                                 LISTEN), if any */
+    int store_fd;                             /* registered descriptor, -1 if none */
+    int64_t store_due_ms;                     /* mono ms: call store_listener_poll again */
 };
 
 /* ---- hub.c ---- */
+
+/* Queue bytes on c's socket and write what it takes. -1 if c died. */
+int conn_send(struct hub *h, struct hub_conn *c, const char *data, size_t len);
+/* Register c for what it needs now (EPOLLIN while a WebSocket session can
+ * take input, EPOLLOUT while output is pending). */
+void conn_update_events(struct hub *h, struct hub_conn *c);
+/* No more events for c: end its response (FastCGI END_REQUEST, or close
+ * the WebSocket) once pending output is out. */
+void conn_end(struct hub *h, struct hub_conn *c);
+/* Close c now (hangup: the client went away); freed after this iteration. */
+void conn_kill(struct hub *h, struct hub_conn *c, int hangup);
+/* Have c read and send what its user's inbox holds after its cursor. */
+void conn_mark_dirty(struct hub *h, struct hub_conn *c);
+/* Attach c to user (it receives that user's events from now on). */
+void conn_attach_user(struct hub *h, struct hub_conn *c, const char *user);
+/* Poke the hub's eventfd (caller holds qmu). */
+void hub_poke_locked(struct hub *h);
+
+/* ---- wsbridge.c ---- */
+
+/* Listen on path for mod_wstunnel; 0 or LARK_EINTERNAL. */
+int ws_listen_open(struct hub *h, const char *path, struct lark_err *err);
+void ws_listen_close(struct hub *h);
+/* Start / stop the command threads (each opens its own store connection). */
+int ws_pool_start(struct hub *h, int threads, struct lark_err *err);
+void ws_pool_stop(struct hub *h);
+/* epoll tag of the listening socket */
+extern char hub_tag_ws_listen;
+/* 1 if session c may read now (no command pending, buffer not full). */
+int ws_wants_input(const struct hub_conn *c);
+/* Periodic: re-arm the listener after an EMFILE pause. */
+void ws_tick(struct hub *h);
+/* The listening socket is readable: accept every waiting session. */
+void ws_accept(struct hub *h);
+/* c (a session) is readable. */
+void ws_on_readable(struct hub *h, struct hub_conn *c);
+/* Take the command threads' results (hub thread). */
+void ws_take_results(struct hub *h);
+/* Write events (an array of envelopes) as lines; returns how many were
+ * written, *last the seq of the last. -1 if c died. */
+long ws_write_events(struct hub *h, struct hub_conn *c, json_t *events, uint64_t *last);
+/* Write one ephemeral event (parsed) as a line. */
+void ws_write_event(struct hub *h, struct hub_conn *c, json_t *ev);
+/* Tell the session to reconnect (drain, auth timeout) and end it. */
+void ws_end(struct hub *h, struct hub_conn *c, const char *code, const char *message);
+/* Forget c's session (c is being killed). */
+void ws_session_drop(struct hub *h, struct hub_conn *c);
 
 /* The user record of id, created if create and missing; NULL otherwise. */
 struct hub_user *hub_user_find(struct hub *h, const char *id, int create);

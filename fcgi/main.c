@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcgiapp.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -38,6 +39,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Free memory glibc may keep rather than return to the kernel (see main). */
+#define MALLOC_KEEP_BYTES (256 * 1024 * 1024)
+/* How much glibc asks the kernel for beyond each request that grows a heap. */
+#define MALLOC_TOP_PAD_BYTES (64 * 1024 * 1024)
 /* After a transient accept failure (e.g. EMFILE), wait this long. */
 #define ACCEPT_RETRY_NS (10 * 1000 * 1000)
 
@@ -224,6 +229,12 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
         return 2;
+    /* glibc hands freed memory back to the kernel after every burst and
+     * faults it in again on the next: measured, the SQLite writer spent a
+     * third of its time in madvise and page faults (docs/BENCHMARKS.md).
+     * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
+    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
     log_init("larkd", LOG_INFO);
     if (config_load(&app.cfg, config_path, &err) != 0) {
         log_error("configuration: %s", err.msg);
@@ -253,6 +264,8 @@ int main(int argc, char **argv)
         if (strcmp(app.cfg.jwt_alg, "HS256") == 0 &&
             strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
+        if (app.cfg.dev_tokens)
+            log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
         status = serve(&app);
     }
 out:

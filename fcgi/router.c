@@ -39,7 +39,11 @@ static const struct route routes[] = {
     {"POST", "/v1/devices", h_device_add, ROUTE_AUTH | ROUTE_BODY},
     {"GET", "/v1/devices", h_device_list, ROUTE_AUTH},
     {"DELETE", "/v1/devices/{}", h_device_remove, ROUTE_AUTH},
+    {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY},
 };
+
+/* Routes under this prefix exist only while dev_tokens = 1 (h_dev.c). */
+#define ROUTER_DEV_PREFIX "/v1/dev/"
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -254,6 +258,12 @@ static int router_prepare(struct req *r, const struct route **route)
             goto out;
     }
     router_cors(r);
+    if (!r->app->cfg.dev_tokens &&
+        strncmp(path, ROUTER_DEV_PREFIX, strlen(ROUTER_DEV_PREFIX)) == 0) {
+        /* off: as unknown as any other path, for every method */
+        rc = lark_err_set(&r->err, LARK_ENOTFOUND, "no such endpoint");
+        goto out;
+    }
     *route = router_match(strcmp(r->method, "OPTIONS") == 0 ? "" : r->method, path, r->params,
                           &r->nparams, allow, &code);
     if (!*route && strcmp(r->method, "OPTIONS") == 0 && code == LARK_EMETHOD) {

@@ -90,6 +90,7 @@ start_instance() {
   data=$(mktemp -d "${TMPDIR:-/tmp}/larkbench.XXXXXX")
   PORT=$(free_port)
   export PORT LARK_DATA=$data LARK_SOCKET=$data/larkd.sock LARK_LISTEN=$data/larkd.sock
+  export LARK_WS_SOCKET=$data/larkd-ws.sock LARK_WS_LISTEN=$data/larkd-ws.sock
   export LARK_WWW=$top/www LARK_LOGDIR=$data LARK_CONF=$top/conf
   export LARK_SEND_RATE=0
   # A secret of this run (larkbench reads the same variable) rather than the

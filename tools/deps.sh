@@ -5,7 +5,10 @@
 #         lighttpd, and Check
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
-#         Node.js + npm and the npm packages the integration tests use
+#         Node.js + npm and the npm packages the integration tests use,
+#         Chromium for the browser tests (driven by the npm package
+#         playwright-core; no browser is ever downloaded) and fonts for
+#         their screenshots
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -14,8 +17,9 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libcurl4-openssl-dev ca-certificates check)
-test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
+test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2
+           chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

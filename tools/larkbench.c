@@ -2181,7 +2181,9 @@ static void usage(FILE *out)
         "  --help             this text\n"
         "\n"
         "CPU figures are %% of one core over the sending window, from /proc/PID/stat;\n"
-        "larkd's threads are named by creation order (writer, hub, then workers).\n"
+        "larkd's threads are named by creation order (writer, hub, then workers);\n"
+        "'other processes' is the machine's busy time (/proc/stat) minus larkd,\n"
+        "lighttpd and the bench: the noise from anything else running.\n"
         "The bench raises its open-file limit to the hard limit; it needs one\n"
         "descriptor per connection. Exit: 0 done (targets met or not, unless\n"
         "--strict), 2 usage or set-up error, 3 target missed with --strict.\n");

@@ -8,6 +8,11 @@
 # Environment: PORT (8080), LARK_DATA (./var), LARK_JWT_SECRET (the
 # development secret when unset), LARK_DB and every other LARK_* key of
 # docs/OPERATIONS.md, passed through to larkd.
+#
+# Development tokens (POST /v1/dev/token, which the demo page at / logs in
+# with) are turned on only while the development secret is in use: with a
+# secret of your own they stay off (larkd would refuse them anyway).
+# LARK_DEV_TOKENS=0 keeps them off with the development secret too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -18,9 +23,15 @@ mkdir -p "$LARK_DATA"
 LARK_DATA=$(cd "$LARK_DATA" && pwd)
 export LARK_SOCKET=${LARK_LISTEN:-$LARK_DATA/larkd.sock}
 export LARK_LISTEN=$LARK_SOCKET
+export LARK_WS_SOCKET=${LARK_WS_LISTEN:-$LARK_DATA/larkd-ws.sock}
+export LARK_WS_LISTEN=$LARK_WS_SOCKET
 export LARK_WWW=${LARK_WWW:-$top/www}
 export LARK_LOGDIR=$LARK_DATA
 export LARK_CONF=$top/conf
+
+if [ -z "${LARK_JWT_SECRET:-}" ] && [ -z "${LARK_JWT_ALG:-}" ] && [ -z "${LARK_CONFIG:-}" ]; then
+  export LARK_DEV_TOKENS=${LARK_DEV_TOKENS:-1}
+fi
 
 build=${BUILD:-build}
 "$build/larkd" --migrate
@@ -59,7 +70,11 @@ else
 fi
 
 echo "lark is serving http://127.0.0.1:$PORT (data in $LARK_DATA). Ctrl-C stops it."
-[ -z "${LARK_JWT_SECRET:-}" ] && echo "Using the development JWT secret. Try: TOKEN=\$($build/lark-token alice)"
+if [ "${LARK_DEV_TOKENS:-0}" = 1 ]; then
+  echo "Development JWT secret and development tokens: open http://127.0.0.1:$PORT/ and log in as any name."
+elif [ -z "${LARK_JWT_SECRET:-}" ]; then
+  echo "Using the development JWT secret. Try: TOKEN=\$($build/lark-token alice)"
+fi
 # Whichever of larkd and lighttpd stops first stops everything; lark-push
 # stopping (it logs why) leaves chat running without notifications.
 wait -n "$larkd_pid" "$lighttpd_pid" || true

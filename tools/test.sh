@@ -6,6 +6,9 @@
 #   1. C unit tests (Check), release and ASan builds
 #   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10)
 #   3. integration tests against real lighttpd + larkd, release and ASan
+#   4. browser tests: the demo page in headless Chromium (Debian's
+#      /usr/bin/chromium through playwright-core) against the ASan build;
+#      a missing Chromium fails this step (tools/deps.sh test installs it)
 #
 # Ends with one summary line; exits non-zero if anything failed.
 set -uo pipefail
@@ -27,6 +30,8 @@ fi
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
 step "integration (release)" env LARK_BUILD=build node tests/integration/run.mjs
 step "integration (asan)" env LARK_BUILD=build-asan node tests/integration/run.mjs
+step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
+step "valgrind" tools/valgrind.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all steps passed"

@@ -655,6 +655,50 @@ START_TEST(test_auth_new_errors)
 }
 END_TEST
 
+/* ---- minting (development tokens) ---------------------------------------- */
+
+START_TEST(test_mint_verifies)
+{
+    struct auth *a = verifier("HS256", SECRET, NULL, "lark", "https://id.example", 0);
+    struct auth *other = verifier("HS256", OTHER_SECRET, NULL, NULL, NULL, 0);
+    struct lark_err err = {0};
+    char user[LIMIT_USER_ID_MAX + 1];
+    char *tok = NULL;
+
+    ck_assert_int_eq(auth_mint(a, "alice", NOW, 60, &tok, &err), 0);
+    ck_assert_ptr_nonnull(tok);
+    /* accepted by the verifier that minted it, aud and iss included */
+    ck_assert_int_eq(verify(a, tok, user), 0);
+    ck_assert_str_eq(user, "alice");
+    /* exp = now + ttl exactly */
+    ck_assert_int_eq(auth_verify(a, tok, strlen(tok), NOW + 59, user, &err), 0);
+    ck_assert_int_eq(auth_verify(a, tok, strlen(tok), NOW + 60, user, &err), LARK_EEXPIRED);
+    /* signed with that secret and no other */
+    ck_assert_int_eq(verify(other, tok, user), LARK_ETOKEN);
+    free(tok);
+    auth_free(a);
+    auth_free(other);
+}
+END_TEST
+
+START_TEST(test_mint_refuses)
+{
+    struct auth *a = hs256();
+    struct auth *rs = verifier("RS256", NULL, rsa_pub_path, NULL, NULL, 0);
+    struct lark_err err = {0};
+    char *tok = NULL;
+
+    ck_assert_int_eq(auth_mint(a, "", NOW, 60, &tok, &err), LARK_EFIELD);
+    ck_assert_int_eq(auth_mint(a, "bad id", NOW, 60, &tok, &err), LARK_EFIELD);
+    ck_assert_ptr_null(tok);
+    /* a public key cannot sign */
+    ck_assert_int_eq(auth_mint(rs, "alice", NOW, 60, &tok, &err), LARK_EINVAL);
+    ck_assert_ptr_null(tok);
+    auth_free(a);
+    auth_free(rs);
+}
+END_TEST
+
 static Suite *auth_suite(void)
 {
     Suite *s = suite_create("auth");
@@ -681,6 +725,8 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_rs256);
     tcase_add_test(tc, test_es256);
     tcase_add_test(tc, test_auth_new_errors);
+    tcase_add_test(tc, test_mint_verifies);
+    tcase_add_test(tc, test_mint_refuses);
     suite_add_tcase(s, tc);
     return s;
 }

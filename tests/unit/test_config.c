@@ -321,6 +321,39 @@ START_TEST(test_help)
 }
 END_TEST
 
+START_TEST(test_dev_tokens)
+{
+    struct config cfg;
+    struct lark_err err = {0};
+
+    /* off by default */
+    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
+    ck_assert_int_eq(cfg.dev_tokens, 0);
+    config_release(&cfg);
+    /* on with the development secret */
+    setenv("LARK_DEV_TOKENS", "1", 1);
+    ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
+    ck_assert_int_eq(cfg.dev_tokens, 1);
+    config_release(&cfg);
+    /* never with a secret of one's own, nor with a public key */
+    setenv("LARK_JWT_SECRET", "a-production-secret-0123456789", 1);
+    load_fails(NULL, "dev_tokens");
+    unsetenv("LARK_JWT_SECRET");
+    setenv("LARK_JWT_ALG", "RS256", 1);
+    load_fails(NULL, "dev_tokens");
+    unsetenv("LARK_JWT_ALG");
+    setenv("LARK_DEV_TOKENS", "2", 1);
+    load_fails(NULL, "LARK_DEV_TOKENS");
+    unsetenv("LARK_DEV_TOKENS");
+    /* the same from a file */
+    {
+        char *path = conf_file("dev_tokens = 1\njwt_secret = another-secret-0123456789\n");
+        load_fails(path, "dev_tokens");
+        free(path);
+    }
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -335,6 +368,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_file_error_releases);
     tcase_add_test(tc, test_list_has);
     tcase_add_test(tc, test_help);
+    tcase_add_test(tc, test_dev_tokens);
     suite_add_tcase(s, tc);
     return s;
 }

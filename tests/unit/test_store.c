@@ -319,8 +319,9 @@ START_TEST(test_open_errors)
     char *nomig = unit_path(dir, "no-migrations");
 
     ck_assert_int_eq(open_gives(db, LARK_MIGRATIONS_DIR, "NORMAL"), 0);
-    ck_assert_int_eq(open_gives("postgresql://localhost/lark", LARK_MIGRATIONS_DIR, "FULL"),
-                     LARK_EINVAL);
+    /* PostgreSQL nobody listens for: unavailable (503), not a bad URL */
+    ck_assert_int_eq(open_gives("postgresql://127.0.0.1:1/lark", LARK_MIGRATIONS_DIR, "FULL"),
+                     LARK_EUNAVAIL);
     ck_assert_int_eq(open_gives("mysql:x", LARK_MIGRATIONS_DIR, "FULL"), LARK_EINVAL);
     ck_assert_int_eq(open_gives(db, LARK_MIGRATIONS_DIR, "OFF"), LARK_EINVAL);
     ck_assert_int_eq(open_gives(db, nomig, "FULL"), LARK_EINVAL);

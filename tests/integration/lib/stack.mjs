@@ -5,7 +5,7 @@
 // leak check at exit) and fails the test if any server's stderr holds a
 // sanitizer report, the way redis's tests/support/server.tcl does.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,8 +16,10 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const top = path.resolve(here, '../../..');
 export const build = path.resolve(top, process.env.LARK_BUILD || 'build');
 export const secret = 'integration-test-secret-0123456789';
+/** core/config.h CONFIG_DEV_SECRET: the only secret dev_tokens = 1 runs with. */
+export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 
-export const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+export const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|ERROR SUMMARY: [1-9]/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,10 +77,23 @@ export class Stack {
   constructor(env = {}) {
     this.env = env;
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-it-'));
+    // LARK_TEST_PGHOST/PGPORT: run on a fresh PostgreSQL database instead of SQLite
+    if (process.env.LARK_TEST_PGHOST && !env.LARK_DB) {
+      this.pgdb = `lark_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+      this.psql(`CREATE DATABASE ${this.pgdb}`);
+      this.env = { ...env, LARK_DB: `postgresql:///${this.pgdb}?host=${process.env.LARK_TEST_PGHOST}` +
+        `&port=${process.env.LARK_TEST_PGPORT || 5432}&user=postgres` };
+    }
     this.larkdLog = path.join(this.dir, 'larkd.stderr');
     this.lighttpdLog = path.join(this.dir, 'lighttpd.stderr');
     this.larkd = null;
     this.lighttpd = null;
+  }
+
+  psql(sql) {
+    const r = spawnSync('psql', ['-h', process.env.LARK_TEST_PGHOST, '-p', process.env.LARK_TEST_PGPORT || '5432',
+      '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql], { encoding: 'utf8', timeout: 30000 });
+    if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr}`);
   }
 
   larkdEnv() {
@@ -86,6 +101,7 @@ export class Stack {
       ...process.env,
       LARK_DATA: this.dir,
       LARK_LISTEN: path.join(this.dir, 'larkd.sock'),
+      LARK_WS_LISTEN: path.join(this.dir, 'larkd-ws.sock'),
       LARK_JWT_SECRET: secret,
       LARK_DRAIN_GRACE_MS: '200',
       LARK_LOG_LEVEL: 'info',
@@ -99,7 +115,10 @@ export class Stack {
     const sock = path.join(this.dir, 'larkd.sock');
     try { fs.unlinkSync(sock); } catch { /* none yet */ }
     const out = fs.openSync(this.larkdLog, 'a');
-    this.larkd = spawn(path.join(build, 'larkd'), [], {
+    // LARK_LARKD_WRAPPER: run larkd under e.g. valgrind (tools/valgrind.sh)
+    const wrap = process.env.LARK_LARKD_WRAPPER ? process.env.LARK_LARKD_WRAPPER.split(' ') : [];
+    const argv = [...wrap, path.join(build, 'larkd')];
+    this.larkd = spawn(argv[0], argv.slice(1), {
       env: this.larkdEnv(), stdio: ['ignore', out, out],
     });
     fs.closeSync(out);
@@ -122,6 +141,7 @@ export class Stack {
           ...process.env,
           PORT: String(this.port),
           LARK_SOCKET: path.join(this.dir, 'larkd.sock'),
+          LARK_WS_SOCKET: path.join(this.dir, 'larkd-ws.sock'),
           LARK_WWW: path.join(top, 'www'),
           LARK_LOGDIR: this.dir,
           LARK_CONF: path.join(top, 'conf'),
@@ -192,6 +212,7 @@ export class Stack {
     const report = this.sanitizerReport();
     if (report) throw new Error(`sanitizer report in larkd stderr:\n${report}`);
     if (code !== 0 && code !== null) throw new Error(`larkd exited with ${code}:\n${this.logs()}`);
+    if (this.pgdb && !process.env.LARK_KEEP_TMP) this.psql(`DROP DATABASE IF EXISTS ${this.pgdb} WITH (FORCE)`);
     if (!process.env.LARK_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

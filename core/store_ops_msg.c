@@ -1,0 +1,468 @@
+/*
+ * store_ops_msg.c - sending, history, inboxes, acknowledgement and delivery
+ * receipts, once for every back end (store_ops.h).
+ *
+ * Gapless seqs: a send takes the conversation row (its last_seq + 1) and
+ * then every member's users row (inbox_head + 1) in one transaction. With
+ * SQLite's single writer that is trivially serial; on PostgreSQL the
+ * UPDATE ... RETURNING holds the conversation's row lock to commit, and
+ * DB_LOCK_MEMBERS takes the members' users rows in id order first, so two
+ * sends that share members always lock them in the same order (no
+ * deadlock) and commit their inbox seqs one after the other.
+ */
+#include "core/store_ops.h"
+
+#include "core/db.h"
+#include "core/err.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "core/store_impl.h"
+#include "core/timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers shared by the operation files ------------------------------ */
+
+json_t *op_row_msg(struct db_rows *r, int col)
+{
+    struct store_msg_row m;
+    m.id = db_text(r, col);
+    m.conversation_id = db_text(r, col + 1);
+    m.seq = (uint64_t)db_int(r, col + 2);
+    m.sender = db_text(r, col + 3);
+    m.client_msg_id = db_text(r, col + 4);
+    m.type = db_text(r, col + 5);
+    m.body = db_text(r, col + 6);
+    m.body_len = db_len(r, col + 6);
+    m.meta = db_text(r, col + 7);
+    m.created_at = db_int(r, col + 8);
+    return store_msg_json(&m);
+}
+
+int op_collect(struct db *d, enum db_stmt id, const struct db_arg *args, int n,
+               json_t *(*map)(struct db_rows *r, void *ctx), void *ctx, json_t *arr,
+               struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc = db_query(d, id, args, n, &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        json_push(arr, map(r, ctx));
+        rc = 0;
+    }
+    db_done(r);
+    return rc < 0 ? rc : 0;
+}
+
+json_t *op_col0(struct db_rows *r, void *ctx)
+{
+    (void)ctx;
+    return json_string(db_text(r, 0));
+}
+
+char *op_json_list(const char *const *items, size_t n)
+{
+    json_t *arr = json_arr();
+    char *text;
+    for (size_t i = 0; i < n; i++)
+        json_push(arr, json_string(items[i]));
+    text = json_dump(arr, 0, NULL);
+    json_decref(arr);
+    return text;
+}
+
+int op_ensure_user(struct db *d, const char *user, int64_t now, struct lark_err *err)
+{
+    return db_exec(d, DB_USER_ENSURE, DB_ARGS(DBT(user), DBI(now)), err);
+}
+
+int op_add_member(struct db *d, const char *conv, const char *user, const char *role, int64_t now,
+                  struct lark_err *err)
+{
+    int rc = op_ensure_user(d, user, now, err);
+    if (rc)
+        return rc;
+    return db_exec(d, DB_MEMBER_INSERT, DB_ARGS(DBT(conv), DBT(user), DBT(role), DBI(0), DBI(now)),
+                   err);
+}
+
+int op_check_member(struct db *d, const char *conv, const char *user, const char **role,
+                    struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc = db_query(d, DB_MEMBER_ROLE, DB_ARGS(DBT(conv), DBT(user)), &r, err);
+
+    if (rc == 0 && (rc = db_next(r, err)) == 1) {
+        if (role)
+            *role = strcmp(db_text(r, 0), "admin") == 0 ? "admin" : "member";
+        db_done(r);
+        return 0;
+    }
+    db_done(r);
+    if (rc < 0)
+        return rc;
+    rc = db_query(d, DB_CONV_TYPE, DB_ARGS(DBT(conv)), &r, err);
+    if (rc == 0)
+        rc = db_next(r, err);
+    db_done(r);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return lark_err_set(err, LARK_ENOTMEMBER, "you are not a member of %s", conv);
+    return lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", conv);
+}
+
+int op_fanout(struct db *d, const char *conv, const char *type, uint64_t msg_seq,
+              const char *payload, int64_t now, struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc = db_exec(d, DB_LOCK_MEMBERS, DB_ARGS(DBT(conv)), err);
+
+    if (rc == 0)
+        rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv)), &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        struct store_note n = {
+            .kind = STORE_NOTE_WAKE, .user = db_text(r, 0), .seq = (uint64_t)db_int(r, 1)};
+        db_note(d, &n);
+        rc = 0;
+    }
+    db_done(r);
+    if (rc < 0)
+        return rc;
+    return db_exec(
+        d, DB_INBOX_INSERT_MEMBERS,
+        DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload), DBI(now)),
+        err);
+}
+
+int op_inbox_append(struct db *d, const char *user, const char *type, const char *conv,
+                    const char *payload, int64_t now, struct lark_err *err)
+{
+    int64_t seq = 0;
+    int found = 0;
+    int rc = op_ensure_user(d, user, now, err);
+
+    if (rc == 0)
+        rc = db_int1(d, DB_INBOX_BUMP_USER, DB_ARGS(DBT(user)), &seq, &found, err);
+    if (rc == 0 && !found)
+        rc = lark_err_set(err, LARK_EINTERNAL, "no inbox for %s", user);
+    if (rc == 0)
+        rc = db_exec(d, DB_INBOX_INSERT,
+                     DB_ARGS(DBT(user), DBI(seq), DBT(type), DBT(conv), DBT(payload), DBI(now)),
+                     err);
+    if (rc == 0) {
+        struct store_note n = {.kind = STORE_NOTE_WAKE, .user = user, .seq = (uint64_t)seq};
+        db_note(d, &n);
+    }
+    return rc;
+}
+
+/* ---- send --------------------------------------------------------------- */
+
+/* 1 and out->message set if (sender, client_msg_id) is already stored. */
+static int send_find_duplicate(struct db *d, const struct store_send_in *in,
+                               struct store_send_out *out, struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc;
+
+    if (!in->client_msg_id)
+        return 0;
+    rc = db_query(d, DB_MSG_BY_CLIENT, DB_ARGS(DBT(in->sender), DBT(in->client_msg_id)), &r, err);
+    if (rc == 0 && (rc = db_next(r, err)) == 1) {
+        out->message = op_row_msg(r, 0);
+        out->duplicate = 1;
+    }
+    db_done(r);
+    return rc;
+}
+
+/* The direct conversation of sender and peer, created if new. */
+static int send_direct_conv(struct db *d, const char *sender, const char *peer, int64_t now,
+                            char conv[IDS_CONV_LEN], struct lark_err *err)
+{
+    char *key = store_direct_key(sender, peer);
+    struct db_rows *r = NULL;
+    int rc = db_query(d, DB_CONV_BY_DIRECT, DB_ARGS(DBT(key)), &r, err);
+
+    if (rc == 0 && (rc = db_next(r, err)) == 1) {
+        snprintf(conv, IDS_CONV_LEN, "%s", db_text(r, 0));
+        rc = 0;
+        goto out;
+    }
+    db_done(r);
+    r = NULL;
+    if (rc < 0)
+        goto out;
+    ids_conversation(now, conv);
+    /* A concurrent first message of the pair (another process) fails this
+     * with a unique-key conflict; the back end then runs the send again and
+     * the lookup above finds the winner's conversation. */
+    rc = db_exec(d, DB_CONV_INSERT,
+                 DB_ARGS(DBT(conv), DBT("direct"), DBNULL, DBT(key), DBT(sender), DBI(now),
+                         DBI(strcmp(sender, peer) == 0 ? 1 : 2)),
+                 err);
+    if (rc == 0)
+        rc = op_add_member(d, conv, sender, "member", now, err);
+    if (rc == 0 && strcmp(sender, peer) != 0)
+        rc = op_add_member(d, conv, peer, "member", now, err);
+out:
+    db_done(r);
+    free(key);
+    return rc;
+}
+
+int op_send(struct db *d, void *arg, struct lark_err *err)
+{
+    struct op_send *ctx = arg;
+    const struct store_send_in *in = ctx->in;
+    int64_t now = time_now_ms(), seq = 0;
+    char conv[IDS_CONV_LEN];
+    char id[IDS_UUID_LEN];
+    struct store_msg_row row;
+    int found = 0;
+    int rc;
+
+    json_decref(ctx->out->message); /* a retried transaction starts afresh */
+    ctx->out->message = NULL;
+    ctx->out->duplicate = 0;
+    rc = send_find_duplicate(d, in, ctx->out, err);
+    if (rc)
+        return rc < 0 ? rc : 0;
+    if (in->to) {
+        rc = send_direct_conv(d, in->sender, in->to, now, conv, err);
+    } else {
+        snprintf(conv, sizeof(conv), "%s", in->conversation_id);
+        rc = op_check_member(d, conv, in->sender, NULL, err);
+    }
+    if (rc == 0)
+        rc = db_int1(d, DB_CONV_BUMP, DB_ARGS(DBT(conv), DBI(now)), &seq, &found, err);
+    if (rc == 0 && !found)
+        rc = lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", conv);
+    if (rc)
+        return rc;
+    ids_uuid7(now, id);
+    row = (struct store_msg_row){.id = id,
+                                 .conversation_id = conv,
+                                 .seq = (uint64_t)seq,
+                                 .sender = in->sender,
+                                 .client_msg_id = in->client_msg_id ? in->client_msg_id : id,
+                                 .type = in->type,
+                                 .body = in->body,
+                                 .body_len = in->body_len,
+                                 .meta = in->meta ? in->meta : "{}",
+                                 .created_at = now};
+    rc = db_exec(d, DB_MSG_INSERT,
+                 DB_ARGS(DBT(conv), DBI(seq), DBT(row.id), DBT(row.sender), DBT(row.client_msg_id),
+                         DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
+                 err);
+    if (rc == 0)
+        rc = op_fanout(d, conv, "message", (uint64_t)seq, NULL, now, err);
+    /* in the same transaction: a 201 promises the offline members' pushes
+     * too (store.h, "push jobs") */
+    if (rc == 0)
+        rc = op_push_enqueue(d, conv, (uint64_t)seq, in->sender, now, ctx->push_window_ms, err);
+    if (rc == 0)
+        ctx->out->message = store_msg_json(&row);
+    return rc;
+}
+
+/* ---- ack and delivery receipts -------------------------------------------- */
+
+char *op_receipt_payload(const char *conv, const char *user, const char *status, uint64_t up_to)
+{
+    json_t *r = json_obj();
+    char *text;
+    json_put(r, "conversation_id", json_string(conv));
+    json_put(r, "user", json_string(user));
+    json_put(r, "status", json_string(status));
+    json_put(r, "up_to", json_integer((json_int_t)up_to));
+    text = json_dump(r, 0, NULL);
+    json_decref(r);
+    return text;
+}
+
+/* Mark delivered, per conversation, the highest seq acknowledged in (from,
+ * to]; upto receives {conversation: up_to}. */
+static int ack_delivered(struct db *d, const char *user, uint64_t from, uint64_t to, json_t *upto,
+                         struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    const char *conv;
+    json_t *v;
+    int rc = db_query(d, DB_ACK_CONV_MAX, DB_ARGS(DBT(user), DBI(from), DBI(to)), &r, err);
+
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        json_put(upto, db_text(r, 0), json_integer(db_int(r, 1)));
+        rc = 0;
+    }
+    db_done(r);
+    if (rc < 0)
+        return rc;
+    json_object_foreach (upto, conv, v) {
+        rc = db_exec(d, DB_DELIVERED, DB_ARGS(DBT(conv), DBT(user), DBI(json_integer_value(v))),
+                     err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static json_t *pair_of_row(struct db_rows *r, void *ctx)
+{
+    (void)ctx;
+    return json_pack("[ss]", db_text(r, 0), db_text(r, 1));
+}
+
+/* The senders (other than user) of the messages in (from, to], per
+ * conversation, as [[conversation, sender], ...]. */
+static int ack_senders(struct db *d, const char *user, uint64_t from, uint64_t to, json_t *pairs,
+                       struct lark_err *err)
+{
+    return op_collect(d, DB_ACK_SENDERS, DB_ARGS(DBT(user), DBI(from), DBI(to)), pair_of_row, NULL,
+                      pairs, err);
+}
+
+int op_lock_users(struct db *d, json_t *ids, struct lark_err *err)
+{
+    char *text = json_dump(ids, 0, NULL);
+    int rc = db_exec(d, DB_LOCK_USERS, DB_ARGS(DBT(text)), err);
+    free(text);
+    return rc;
+}
+
+int op_ack(struct db *d, void *arg, struct lark_err *err)
+{
+    struct op_ack *ctx = arg;
+    json_t *upto = json_obj(), *pairs = json_arr(), *ids = json_arr(), *pair;
+    struct db_rows *r = NULL;
+    uint64_t head = 0, acked = 0, to;
+    int64_t now = time_now_ms();
+    size_t i;
+    int rc;
+
+    rc = db_query(d, DB_INBOX_STATE, DB_ARGS(DBT(ctx->user)), &r, err);
+    if (rc == 0 && (rc = db_next(r, err)) == 1) {
+        head = (uint64_t)db_int(r, 0);
+        acked = (uint64_t)db_int(r, 1);
+        rc = 0;
+    }
+    db_done(r);
+    to = ctx->seq < head ? ctx->seq : head;
+    if (rc || to <= acked)
+        goto out; /* an error, or acknowledged already (a concurrent ack won) */
+    if ((rc = ack_senders(d, ctx->user, acked, to, pairs, err)))
+        goto out;
+    /* every users row this transaction will change, locked in id order */
+    json_push(ids, json_string(ctx->user));
+    json_array_foreach (pairs, i, pair) {
+        json_push(ids, json_incref(json_array_get(pair, 1)));
+    }
+    if ((rc = op_lock_users(d, ids, err)) ||
+        (rc = ack_delivered(d, ctx->user, acked, to, upto, err)))
+        goto out;
+    json_array_foreach (pairs, i, pair) {
+        const char *conv = json_string_value(json_array_get(pair, 0));
+        uint64_t up_to = (uint64_t)json_integer_value(json_object_get(upto, conv));
+        char *payload = op_receipt_payload(conv, ctx->user, "delivered", up_to);
+        rc = op_inbox_append(d, json_string_value(json_array_get(pair, 1)), "receipt", conv,
+                             payload, now, err);
+        free(payload);
+        if (rc)
+            goto out;
+    }
+    rc = db_exec(d, DB_ACK, DB_ARGS(DBT(ctx->user), DBI(to)), err);
+out:
+    json_decref(upto);
+    json_decref(pairs);
+    json_decref(ids);
+    return rc;
+}
+
+/* ---- reads --------------------------------------------------------------- */
+
+int op_ping(struct db *d, struct lark_err *err)
+{
+    return db_exec(d, DB_PING, NULL, 0, err);
+}
+
+int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *acked,
+                   struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc = db_query(d, DB_INBOX_STATE, DB_ARGS(DBT(user)), &r, err);
+    if (rc == 0 && (rc = db_next(r, err)) == 1) {
+        *head = (uint64_t)db_int(r, 0);
+        *acked = (uint64_t)db_int(r, 1);
+        rc = 0;
+    }
+    db_done(r);
+    return rc < 0 ? rc : 0;
+}
+
+int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit, json_t **events,
+                  uint64_t *last, struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    json_t *arr = json_arr();
+    int rc = db_query(d, DB_INBOX_READ, DB_ARGS(DBT(user), DBI(after), DBI(limit)), &r, err);
+
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        uint64_t seq = (uint64_t)db_int(r, 0);
+        const char *type = db_text(r, 1);
+        json_t *data;
+        if (strcmp(type, "message") == 0 && !db_is_null(r, 3)) {
+            data = op_row_msg(r, 3);
+        } else {
+            data = json_loads(db_text(r, 2), 0, NULL);
+            if (!data)
+                data = json_obj();
+        }
+        json_push(arr, store_envelope(seq, type, data));
+        *last = seq;
+        rc = 0;
+    }
+    db_done(r);
+    if (rc < 0) {
+        json_decref(arr);
+        *last = after;
+        return rc;
+    }
+    *events = arr;
+    return 0;
+}
+
+int op_history(struct db *d, const char *user, const char *conv, const struct store_page *page,
+               json_t **messages, int *has_more, struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    json_t *arr;
+    unsigned n = 0;
+    int64_t before = page->before > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)page->before;
+    int rc = op_check_member(d, conv, user, NULL, err);
+
+    if (rc)
+        return rc;
+    arr = json_arr();
+    /* one more row than asked tells has_more */
+    rc = db_query(d, page->ascending ? DB_HIST_ASC : DB_HIST_DESC,
+                  DB_ARGS(DBT(conv), DBI(before), DBI(page->after), DBI(page->limit + 1)), &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        rc = 0;
+        if (n++ == page->limit) {
+            *has_more = 1;
+            continue;
+        }
+        json_push(arr, op_row_msg(r, 0));
+    }
+    db_done(r);
+    if (rc < 0) {
+        json_decref(arr);
+        *has_more = 0;
+        return rc;
+    }
+    *messages = arr;
+    return 0;
+}

@@ -1,0 +1,728 @@
+/*
+ * store_pg.c - the PostgreSQL back end: connections, transactions with
+ * retry, LISTEN/NOTIFY between processes, migrations, and db.h's executor
+ * for libpq. The operations are shared with SQLite (store_ops_*.c); the
+ * SQL is in store_pg_sql.c.
+ *
+ * Shape: many larkd processes (on many hosts) share one database
+ * (DESIGN.md "Scale beyond one machine").
+ *   - Each thread has its own connection, made on first use and remade
+ *     after a failure with a backoff; while the database is unreachable a
+ *     request fails at once with LARK_EUNAVAIL (503 + Retry-After), never
+ *     waits on it. Statements have a timeout, TCP connections keepalives.
+ *   - A write runs in a transaction on the calling thread. Concurrent
+ *     writers serialize on row locks taken in one order (store_ops_msg.c);
+ *     a deadlock, a serialization failure or a lost unique-key race rolls
+ *     back and runs the operation again.
+ *   - Notes (inbox wake-ups, presence) go to this process's hub directly
+ *     after the commit, and to every other process by NOTIFY inside the
+ *     transaction, so they are delivered exactly when it commits. Each
+ *     process LISTENs on a connection of its own whose socket sits in the
+ *     hub's epoll set, and skips the notifications it sent itself.
+ */
+#include "core/store_pg_int.h"
+
+#include "core/config.h"
+#include "core/err.h"
+#include "core/ids.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/migrate.h"
+#include "core/store_impl.h"
+#include "core/timeutil.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Seconds libpq may spend connecting before it gives up. */
+#define PG_CONNECT_TIMEOUT "3"
+/* A statement running longer than this fails the request (503), so no
+ * request hangs on a stuck database (ms). */
+#define PG_STATEMENT_TIMEOUT_MS 10000
+/* Reconnection backoff after a failure: first and longest wait (ms). */
+#define PG_BACKOFF_MIN_MS 100
+#define PG_BACKOFF_MAX_MS 2000
+/* Times an operation is run again after a deadlock or serialization failure. */
+#define PG_TXN_TRIES 8
+/* Bytes of one NOTIFY payload (PostgreSQL refuses 8000 or more). */
+#define PG_NOTIFY_MAX 7900
+/* The advisory lock that makes concurrent migrations take turns. */
+#define PG_MIGRATE_LOCK 7315220
+/* The channel every larkd LISTENs on. */
+#define PG_CHANNEL "lark"
+/* The channel push daemons LISTEN on (store_ops_push.c NOTIFYs it). */
+#define PG_PUSH_CHANNEL "lark_push"
+
+struct pg_store;
+
+struct pg_rows {
+    struct db_rows base;
+    PGresult *res;
+    int row; /* the current row, -1 before the first */
+};
+
+struct pg_db {
+    struct db base;
+    struct pg_store *s;
+    PGconn *pg;                       /* NULL until connected (or after a failure) */
+    unsigned char prepared[DB_NSTMT]; /* statement prepared on this connection */
+    int notify_prepared;
+    int64_t retry_at; /* monotonic ms: no connection attempt before */
+    int backoff_ms;
+    int retry_txn; /* the last failure asks for the transaction again */
+    struct pg_rows rows[DB_NSTMT];
+    struct note_buf notes; /* of the running transaction */
+};
+
+struct pg_store {
+    struct store base;
+    char *uri;
+    char origin[17];     /* this process, in every NOTIFY it sends */
+    struct pg_db listen; /* hub thread only */
+};
+
+struct pg_conn {
+    struct store_conn base;
+    struct pg_db db;
+    struct pg_db watch; /* store_push_watch: LISTEN lark_push, connected when asked */
+};
+
+/* ---- connecting ----------------------------------------------------------- */
+
+static int pg_sqlstate_is(const PGresult *res, const char *state)
+{
+    const char *s = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return s && strncmp(s, state, strlen(state)) == 0;
+}
+
+static void pg_drop(struct pg_db *d)
+{
+    if (d->pg)
+        PQfinish(d->pg);
+    d->pg = NULL;
+    memset(d->prepared, 0, sizeof(d->prepared));
+    d->notify_prepared = 0;
+    d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
+    if (d->backoff_ms > PG_BACKOFF_MAX_MS)
+        d->backoff_ms = PG_BACKOFF_MAX_MS;
+    d->retry_at = time_mono_ms() + d->backoff_ms;
+}
+
+/* A connection that works, or LARK_EUNAVAIL. */
+static int pg_ready(struct pg_db *d, struct lark_err *err)
+{
+    static const char *const keys[] = {"dbname",
+                                       "connect_timeout",
+                                       "application_name",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       NULL};
+    const char *values[] = {d->s->uri, PG_CONNECT_TIMEOUT, "larkd", "10", "3", "3", NULL};
+    char set[64];
+    PGresult *res;
+
+    if (d->pg && PQstatus(d->pg) == CONNECTION_OK)
+        return 0;
+    if (d->pg)
+        pg_drop(d);
+    if (time_mono_ms() < d->retry_at)
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    d->pg = PQconnectdbParams(keys, values, 1);
+    if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
+        log_warn("postgresql: cannot connect: %s", d->pg ? PQerrorMessage(d->pg) : "no memory");
+        pg_drop(d);
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
+    snprintf(set, sizeof(set), "SET statement_timeout = %d", PG_STATEMENT_TIMEOUT_MS);
+    res = PQexec(d->pg, set);
+    PQclear(res);
+    d->backoff_ms = 0;
+    return 0;
+}
+
+/* Classify a failed result; drops a broken connection. */
+static int pg_fail(struct pg_db *d, PGresult *res, struct lark_err *err, const char *what)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int broken = !d->pg || PQstatus(d->pg) != CONNECTION_OK;
+
+    if (pg_sqlstate_is(res, "40001") || pg_sqlstate_is(res, "40P01")) {
+        d->retry_txn = 1; /* serialization failure or deadlock: run it again */
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is busy, retry shortly");
+    }
+    if (pg_sqlstate_is(res, "23505")) {
+        d->retry_txn = 1; /* a concurrent writer won a race the next run sees */
+        return lark_err_set(err, LARK_ECONFLICT, "conflict");
+    }
+    log_error("postgresql %s: %s (state %s)", what, d->pg ? PQerrorMessage(d->pg) : "",
+              state ? state : "-");
+    if (broken || pg_sqlstate_is(res, "08") || pg_sqlstate_is(res, "57") ||
+        pg_sqlstate_is(res, "53")) {
+        if (broken)
+            pg_drop(d);
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
+    return lark_err_set(err, LARK_EINTERNAL, "database error");
+}
+
+/* Run fixed text (transaction control). */
+static int pg_simple(struct pg_db *d, const char *sql, struct lark_err *err)
+{
+    PGresult *res = PQexec(d->pg, sql);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(d, res, err, sql);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- db.h's executor ---------------------------------------------------------- */
+
+static int pg_query(struct db *base, enum db_stmt id, const struct db_arg *args, int n,
+                    struct db_rows **out, struct lark_err *err)
+{
+    struct pg_db *d = (struct pg_db *)base;
+    struct pg_rows *r = &d->rows[id];
+    const char *values[16];
+    int lengths[16];
+    char nums[16][24];
+    char name[16];
+    PGresult *res;
+
+    r->base.db = base;
+    r->res = NULL;
+    r->row = -1;
+    *out = &r->base;
+    if (!pg_sql[id])
+        return 0;
+    if (n > 16 || !d->pg)
+        return lark_err_set(err, !d->pg ? LARK_EUNAVAIL : LARK_EINTERNAL, "database error");
+    snprintf(name, sizeof(name), "s%d", (int)id);
+    if (!d->prepared[id]) {
+        res = PQprepare(d->pg, name, pg_sql[id], 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            int rc = pg_fail(d, res, err, "prepare");
+            PQclear(res);
+            return rc;
+        }
+        PQclear(res);
+        d->prepared[id] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct db_arg *a = &args[i];
+        lengths[i] = 0;
+        if (a->type == DB_ARG_INT) {
+            snprintf(nums[i], sizeof(nums[i]), "%lld", (long long)a->i);
+            values[i] = nums[i];
+        } else if (a->type == DB_ARG_TEXT && a->s) {
+            values[i] = a->s;
+            if (a->len != DB_LEN_NUL && memchr(a->s, '\0', a->len))
+                return lark_err_set(err, LARK_EINTERNAL, "a NUL byte in a text parameter");
+            if (a->len != DB_LEN_NUL && a->s[a->len] != '\0') {
+                /* text format needs NUL-terminated values */
+                return lark_err_set(err, LARK_EINTERNAL, "an unterminated text parameter");
+            }
+        } else {
+            values[i] = NULL;
+        }
+    }
+    res = PQexecPrepared(d->pg, name, n, values, lengths, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+        int rc = pg_fail(d, res, err, pg_sql[id]);
+        PQclear(res);
+        return rc;
+    }
+    r->res = res;
+    return 0;
+}
+
+static int pg_next(struct db_rows *base, struct lark_err *err)
+{
+    struct pg_rows *r = (struct pg_rows *)base;
+    (void)err;
+    if (!r->res || r->row + 1 >= PQntuples(r->res))
+        return 0;
+    r->row++;
+    return 1;
+}
+
+static const char *pg_text(struct db_rows *base, int col)
+{
+    struct pg_rows *r = (struct pg_rows *)base;
+    return PQgetvalue(r->res, r->row, col);
+}
+
+static size_t pg_len(struct db_rows *base, int col)
+{
+    struct pg_rows *r = (struct pg_rows *)base;
+    return (size_t)PQgetlength(r->res, r->row, col);
+}
+
+static int pg_is_null(struct db_rows *base, int col)
+{
+    struct pg_rows *r = (struct pg_rows *)base;
+    return PQgetisnull(r->res, r->row, col);
+}
+
+static void pg_done(struct db_rows *base)
+{
+    struct pg_rows *r = (struct pg_rows *)base;
+    PQclear(r->res);
+    r->res = NULL;
+}
+
+static void pg_note(struct db *base, const struct store_note *note)
+{
+    note_buf_add(&((struct pg_db *)base)->notes, note);
+}
+
+static const struct db_ops pg_db_ops = {
+    .query = pg_query,
+    .next = pg_next,
+    .text = pg_text,
+    .len = pg_len,
+    .is_null = pg_is_null,
+    .done = pg_done,
+    .note = pg_note,
+};
+
+/* ---- NOTIFY ------------------------------------------------------------------ */
+
+static int pg_notify1(struct pg_db *d, const char *payload, struct lark_err *err)
+{
+    const char *values[1] = {payload};
+    PGresult *res;
+    int rc = 0;
+
+    if (!d->notify_prepared) {
+        res = PQprepare(d->pg, "notify", "SELECT pg_notify('" PG_CHANNEL "', $1)", 1, NULL);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(d, res, err, "prepare notify");
+        PQclear(res);
+        if (rc)
+            return rc;
+        d->notify_prepared = 1;
+    }
+    res = PQexecPrepared(d->pg, "notify", 1, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_fail(d, res, err, "notify");
+    PQclear(res);
+    return rc;
+}
+
+/* Flush a payload being built when item would not fit; then add item. */
+static int pg_notify_add(struct pg_db *d, char *buf, size_t *len, const char *head,
+                         const char *item, struct lark_err *err)
+{
+    size_t ilen = strlen(item);
+    int rc = 0;
+    if (*len && *len + 1 + ilen >= PG_NOTIFY_MAX) {
+        rc = pg_notify1(d, buf, err);
+        *len = 0;
+    }
+    if (*len == 0)
+        *len = (size_t)snprintf(buf, PG_NOTIFY_MAX, "%s", head);
+    if (*len + 1 + ilen < PG_NOTIFY_MAX)
+        *len += (size_t)snprintf(buf + *len, PG_NOTIFY_MAX - *len, " %s", item);
+    return rc;
+}
+
+/*
+ * Tell the other processes about notes, inside the transaction:
+ *   "w ORIGIN user:seq user:seq ..."           inbox wake-ups
+ *   "p ORIGIN user online last_seen"           a presence change
+ *   "e ORIGIN user,user,... JSON"              an ephemeral event
+ */
+static int pg_notify_notes(struct pg_db *d, const struct store_note *notes, size_t n,
+                           struct lark_err *err)
+{
+    char buf[PG_NOTIFY_MAX], head[32], item[PG_NOTIFY_MAX];
+    size_t len = 0;
+    int rc = 0;
+
+    snprintf(head, sizeof(head), "w %s", d->s->origin);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (notes[i].kind != STORE_NOTE_WAKE)
+            continue;
+        snprintf(item, sizeof(item), "%s:%llu", notes[i].user, (unsigned long long)notes[i].seq);
+        rc = pg_notify_add(d, buf, &len, head, item, err);
+    }
+    if (rc == 0 && len)
+        rc = pg_notify1(d, buf, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (notes[i].kind == STORE_NOTE_PRESENCE) {
+            snprintf(buf, sizeof(buf), "p %s %s %d %lld", d->s->origin, notes[i].user,
+                     notes[i].online, (long long)notes[i].last_seen);
+            rc = pg_notify1(d, buf, err);
+        } else if (notes[i].kind == STORE_NOTE_EPHEMERAL && notes[i].json &&
+                   strlen(notes[i].json) + 100 < PG_NOTIFY_MAX) {
+            /* one per recipient: simple, and typing notices are rare */
+            snprintf(buf, sizeof(buf), "e %s %s %s", d->s->origin, notes[i].user, notes[i].json);
+            rc = pg_notify1(d, buf, err);
+        }
+    }
+    return rc;
+}
+
+/* ---- transactions -------------------------------------------------------------- */
+
+static int pg_txn_once(struct pg_db *d, store_write_fn fn, void *arg, struct lark_err *err)
+{
+    int rc;
+
+    d->retry_txn = 0;
+    if ((rc = pg_ready(d, err)) || (rc = pg_simple(d, "BEGIN", err)))
+        return rc;
+    rc = fn(&d->base, arg, err);
+    if (rc == 0)
+        rc = pg_notify_notes(d, d->notes.v, d->notes.n, err);
+    if (rc == 0)
+        rc = pg_simple(d, "COMMIT", err);
+    if (rc && d->pg && PQtransactionStatus(d->pg) != PQTRANS_IDLE) {
+        PGresult *res = PQexec(d->pg, "ROLLBACK");
+        PQclear(res);
+    }
+    return rc;
+}
+
+static int pg_write(struct store_conn *base, store_write_fn fn, void *arg, struct lark_err *err)
+{
+    struct pg_db *d = &((struct pg_conn *)base)->db;
+    int rc = LARK_EUNAVAIL;
+
+    for (int attempt = 0; attempt < PG_TXN_TRIES; attempt++) {
+        note_buf_truncate(&d->notes, 0);
+        rc = pg_txn_once(d, fn, arg, err);
+        if (rc == 0) {
+            int64_t now = time_mono_ns();
+            for (size_t i = 0; i < d->notes.n; i++)
+                d->notes.v[i].commit_ns = now;
+            store_emit_notes(&d->s->base, d->notes.v, d->notes.n);
+            note_buf_truncate(&d->notes, 0);
+            return 0;
+        }
+        if (!d->retry_txn)
+            break;
+        /* a deadlock or race: let the other transaction finish first */
+        struct timespec ts = {0, (long)(1 + attempt * attempt) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    note_buf_truncate(&d->notes, 0);
+    if (rc == LARK_ECONFLICT) /* still racing after every try: treat as busy */
+        rc = lark_err_set(err, LARK_EUNAVAIL, "the database is busy, retry shortly");
+    return rc;
+}
+
+static struct db *pg_reader(struct store_conn *base, struct lark_err *err)
+{
+    struct pg_db *d = &((struct pg_conn *)base)->db;
+    return pg_ready(d, err) == 0 ? &d->base : NULL;
+}
+
+static int pg_publish(struct store_conn *base, const struct store_note *notes, size_t n,
+                      struct lark_err *err)
+{
+    struct pg_db *d = &((struct pg_conn *)base)->db;
+    int rc = pg_ready(d, err);
+
+    store_emit_notes(base->store, notes, n); /* this process's own hub, directly */
+    if (rc == 0)
+        rc = pg_notify_notes(d, notes, n, err); /* autocommit: sent at once */
+    return rc;
+}
+
+/* ---- LISTEN (hub thread) ---------------------------------------------------------- */
+
+static int pg_listener_fd(struct store *base)
+{
+    struct pg_db *l = &((struct pg_store *)base)->listen;
+    return l->pg && PQstatus(l->pg) == CONNECTION_OK ? PQsocket(l->pg) : -1;
+}
+
+/* One notification from another process: hand its notes to the hub. */
+static void pg_dispatch(struct pg_store *s, const char *payload)
+{
+    char kind = payload[0];
+    const char *p = payload + 2;
+    size_t olen = strlen(s->origin);
+
+    if (strlen(payload) < 3 + olen || payload[1] != ' ' || strncmp(p, s->origin, olen) == 0)
+        return; /* malformed, or sent by this process (it had its notes directly) */
+    p = strchr(p, ' ');
+    if (!p)
+        return;
+    p++;
+    if (kind == 'w') {
+        char *copy = xstrdup(p), *save = NULL;
+        for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+            char *colon = strrchr(tok, ':');
+            struct store_note n = {.kind = STORE_NOTE_WAKE, .user = tok};
+            if (!colon)
+                continue;
+            *colon = '\0';
+            n.seq = strtoull(colon + 1, NULL, 10);
+            store_emit_notes(&s->base, &n, 1);
+        }
+        free(copy);
+    } else if (kind == 'p') {
+        char user[LIMIT_USER_ID_MAX + 1];
+        int online = 0;
+        long long seen = 0;
+        const char *sp = strchr(p, ' ');
+        struct store_note n = {.kind = STORE_NOTE_PRESENCE, .user = user};
+        if (!sp || (size_t)(sp - p) > LIMIT_USER_ID_MAX)
+            return;
+        memcpy(user, p, (size_t)(sp - p));
+        user[sp - p] = '\0';
+        online = sp[1] == '1';
+        seen = strtoll(sp + 3, NULL, 10);
+        n.online = online;
+        n.last_seen = seen;
+        store_emit_notes(&s->base, &n, 1);
+    } else if (kind == 'e') {
+        char user[LIMIT_USER_ID_MAX + 1];
+        const char *sp = strchr(p, ' ');
+        struct store_note n = {.kind = STORE_NOTE_EPHEMERAL, .user = user};
+        if (!sp || (size_t)(sp - p) > LIMIT_USER_ID_MAX)
+            return;
+        memcpy(user, p, (size_t)(sp - p));
+        user[sp - p] = '\0';
+        n.json = sp + 1;
+        store_emit_notes(&s->base, &n, 1);
+    }
+}
+
+static int64_t pg_listener_poll(struct store *base, int *reconnected)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    struct pg_db *l = &s->listen;
+    struct lark_err err = {0};
+    PGnotify *note;
+
+    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
+        int64_t wait = l->retry_at - time_mono_ms();
+        if (wait > 0 && l->pg == NULL)
+            return wait;
+        if (pg_ready(l, &err) != 0 || pg_simple(l, "LISTEN " PG_CHANNEL, &err) != 0) {
+            if (l->pg)
+                pg_drop(l);
+            return l->retry_at - time_mono_ms();
+        }
+        PQsetnonblocking(l->pg, 1);
+        log_info("postgresql: listening for other processes' notes");
+        *reconnected = 1;
+    }
+    if (!PQconsumeInput(l->pg)) {
+        log_warn("postgresql: the listening connection failed: %s", PQerrorMessage(l->pg));
+        pg_drop(l);
+        return l->retry_at - time_mono_ms();
+    }
+    while ((note = PQnotifies(l->pg)) != NULL) {
+        pg_dispatch(s, note->extra);
+        PQfreemem(note);
+    }
+    return 60000;
+}
+
+/* ---- push daemons' wake-ups ------------------------------------------------------- */
+
+static int pg_push_watch(struct store_conn *base, int *fd, struct lark_err *err)
+{
+    struct pg_db *w = &((struct pg_conn *)base)->watch;
+
+    if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) {
+        int rc = pg_ready(w, err);
+        if (rc == 0)
+            rc = pg_simple(w, "LISTEN " PG_PUSH_CHANNEL, err);
+        if (rc) {
+            if (w->pg)
+                pg_drop(w);
+            return rc;
+        }
+        PQsetnonblocking(w->pg, 1);
+    }
+    *fd = PQsocket(w->pg);
+    return 0;
+}
+
+static int pg_push_watch_drain(struct store_conn *base, int *changed, struct lark_err *err)
+{
+    struct pg_db *w = &((struct pg_conn *)base)->watch;
+    PGnotify *note;
+
+    if (!w->pg)
+        return lark_err_set(err, LARK_EUNAVAIL, "not listening");
+    if (!PQconsumeInput(w->pg)) {
+        log_warn("postgresql: the push listening connection failed: %s", PQerrorMessage(w->pg));
+        pg_drop(w);
+        *changed = 1; /* notifications may have been missed: look again */
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
+    while ((note = PQnotifies(w->pg)) != NULL) {
+        *changed = 1;
+        PQfreemem(note);
+    }
+    return 0;
+}
+
+/* ---- migrations ----------------------------------------------------------------- */
+
+static int pg_migrate(struct pg_db *d, const char *root, struct lark_err *err)
+{
+    struct migration *m = NULL;
+    char lock[64];
+    int n = 0, current = 0, rc;
+    PGresult *res;
+
+    if ((rc = migrate_list(root, "postgres", &m, &n, err)))
+        return rc;
+    /* several larkd may start at once: one migrates, the others wait */
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_lock(%d)", PG_MIGRATE_LOCK);
+    res = PQexec(d->pg, lock);
+    rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : pg_fail(d, res, err, "advisory lock");
+    PQclear(res);
+    if (rc == 0)
+        rc = pg_simple(d,
+                       "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY,"
+                       " name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                       err);
+    if (rc == 0) {
+        res = PQexec(d->pg, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+        if (PQresultStatus(res) == PGRES_TUPLES_OK)
+            current = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        else
+            rc = pg_fail(d, res, err, "read schema_version");
+        PQclear(res);
+    }
+    for (int i = 0; i < n && rc == 0; i++) {
+        char version[16], at[24];
+        const char *values[3] = {version, m[i].name, at};
+        if (m[i].version <= current)
+            continue;
+        snprintf(version, sizeof(version), "%d", m[i].version);
+        snprintf(at, sizeof(at), "%lld", (long long)time_now_ms());
+        if ((rc = pg_simple(d, "BEGIN", err)))
+            break;
+        /* migration files are trusted schema text, run as a script */
+        res = PQexec(d->pg, m[i].sql);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+            rc = lark_err_set(err, LARK_EINVAL, "migration %s failed: %s", m[i].name,
+                              PQerrorMessage(d->pg));
+        PQclear(res);
+        if (rc == 0) {
+            res = PQexecParams(d->pg,
+                               "INSERT INTO schema_version (version, name, applied_at)"
+                               " VALUES ($1, $2, $3)",
+                               3, NULL, values, NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                rc = pg_fail(d, res, err, "record migration");
+            PQclear(res);
+        }
+        if (rc == 0)
+            rc = pg_simple(d, "COMMIT", err);
+        if (rc) {
+            res = PQexec(d->pg, "ROLLBACK");
+            PQclear(res);
+        } else {
+            log_info("migration applied version=%d name=%s", m[i].version, m[i].name);
+        }
+    }
+    res = PQexec(d->pg, "SELECT pg_advisory_unlock_all()");
+    PQclear(res);
+    migrate_free(m, n);
+    return rc;
+}
+
+/* ---- open / close ----------------------------------------------------------------- */
+
+static void pg_db_init(struct pg_db *d, struct pg_store *s)
+{
+    memset(d, 0, sizeof(*d));
+    d->base.ops = &pg_db_ops;
+    d->s = s;
+}
+
+static void pg_db_release(struct pg_db *d)
+{
+    for (int i = 0; i < DB_NSTMT; i++)
+        PQclear(d->rows[i].res);
+    if (d->pg)
+        PQfinish(d->pg);
+    note_buf_release(&d->notes);
+    memset(d, 0, sizeof(*d));
+}
+
+static void pg_close(struct store *base)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    pg_db_release(&s->listen);
+    free(s->uri);
+    free(s);
+}
+
+static int pg_open(const struct config *cfg, const char *target, struct store **out,
+                   struct lark_err *err)
+{
+    struct pg_store *s = xcalloc(1, sizeof(*s));
+    struct pg_db mig;
+    unsigned char rnd[8];
+    int rc;
+
+    s->base.ops = &store_pg_ops;
+    s->uri = xstrdup(target);
+    ids_random(rnd, sizeof(rnd));
+    for (int i = 0; i < 8; i++)
+        snprintf(s->origin + 2 * i, 3, "%02x", rnd[i]);
+    pg_db_init(&s->listen, s);
+    pg_db_init(&mig, s);
+    rc = pg_ready(&mig, err);
+    if (rc == 0)
+        rc = pg_migrate(&mig, cfg->migrations, err);
+    else
+        lark_err_set(err, rc, "cannot connect to PostgreSQL (%s)", "see the log");
+    pg_db_release(&mig);
+    if (rc) {
+        pg_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+static int pg_conn_open(struct store *base, struct store_conn **out, struct lark_err *err)
+{
+    struct pg_conn *c = xcalloc(1, sizeof(*c));
+    (void)err;
+    c->base.store = base;
+    /* connected on first use, so that a database down now does not stop
+     * larkd from starting its threads */
+    pg_db_init(&c->db, (struct pg_store *)base);
+    pg_db_init(&c->watch, (struct pg_store *)base);
+    *out = &c->base;
+    return 0;
+}
+
+static void pg_conn_close(struct store_conn *base)
+{
+    struct pg_conn *c = (struct pg_conn *)base;
+    pg_db_release(&c->db);
+    pg_db_release(&c->watch);
+    free(c);
+}
+
+const struct store_ops store_pg_ops = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .conn_open = pg_conn_open,
+    .conn_close = pg_conn_close,
+    .write = pg_write,
+    .reader = pg_reader,
+    .publish = pg_publish,
+    .listener_fd = pg_listener_fd,
+    .listener_poll = pg_listener_poll,
+    .push_watch = pg_push_watch,
+    .push_watch_drain = pg_push_watch_drain,
+};
