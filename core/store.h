@@ -315,9 +315,10 @@ int store_device_remove(struct store_conn *c, const char *user, const char *toke
  * the same device fold into it: one notification with a count and the
  * newest message. Daemons claim due jobs with a lease; a job whose daemon
  * died is claimed again once its lease ends (at-least-once; a duplicate
- * needs a daemon that stalled past its lease). The claim maps to
- * PostgreSQL as UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
- * so several daemons share the queue without sending a job twice.
+ * needs a daemon that stalled past its lease). On PostgreSQL the claim
+ * picks rows with SELECT ... FOR UPDATE SKIP LOCKED and leases them in the
+ * same transaction, so several daemons share the queue without sending a
+ * job twice (tests/integration/test_push_pg.mjs).
  */
 
 /* A claimed job, with what sending it needs. Strings owned by the job
@@ -381,12 +382,14 @@ int store_push_finish(struct store_conn *c, const struct store_push_result *resu
 int store_push_next_due(struct store_conn *c, int64_t *due_at, struct lark_err *err);
 
 /*
- * Watch for new jobs without polling: *fd (owned by c, valid until c is
- * closed) becomes readable when jobs may have been added - SQLite: inotify
- * on the database's directory (its -wal file changes at every commit);
- * PostgreSQL: the LISTEN connection's socket. After it polls readable,
- * call store_push_watch_drain; *changed says whether the database (and not
- * something else) changed. The watcher may wake spuriously, never misses.
+ * Watch for new jobs without polling: *fd (owned by c) becomes readable
+ * after a commit that queued jobs - SQLite: inotify on the database's
+ * directory, where the writer touches "<database>-push" after such a
+ * commit; PostgreSQL: a LISTEN lark_push connection (the send NOTIFYs).
+ * Call it again each time before polling: the descriptor may change after
+ * a reconnection (-1 and LARK_EUNAVAIL while the database is unreachable).
+ * After it polls readable, call store_push_watch_drain; *changed says
+ * whether jobs may have been added. It may wake spuriously.
  */
 int store_push_watch(struct store_conn *c, int *fd, struct lark_err *err);
 int store_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err);

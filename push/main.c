@@ -4,10 +4,9 @@
  * One thread runs everything: a loop that gives the queue a turn
  * (queue.h) and then sleeps in curl_multi_poll on the providers' sockets,
  * the store's wake-up descriptor and a signalfd, for as long as the queue
- * says. Nothing busy-waits: with SQLite the wake-up is inotify on the
- * database's directory (every commit writes the -wal file), plus a timer
- * for the next due job; with PostgreSQL it will be LISTEN/NOTIFY through
- * the same store_push_watch call.
+ * says. Nothing busy-waits: the wake-up (store_push_watch) is inotify on a
+ * file larkd touches after committing jobs (SQLite) or LISTEN lark_push
+ * (PostgreSQL), plus a timer for the next due job.
  *
  * Shutdown: SIGTERM or SIGINT stops claiming; requests in flight finish
  * (each has push_timeout_ms) and their outcomes are recorded, then the
@@ -74,17 +73,21 @@ static int parse_args(int argc, char **argv, const char **config_path)
 /* Run until a signal has drained the queue. */
 static int serve(const struct config *cfg, struct queue *q, struct net *net, int sigfd)
 {
-    struct lark_err err = {0};
     int64_t deadline = 0;
-    int watch_fd = -1, draining = 0;
+    int draining = 0, watching = 1;
 
-    if (queue_watch(q, &watch_fd, &err) != 0) {
-        log_error("start-up: %s", err.msg);
-        return 1;
-    }
     for (;;) {
+        struct lark_err err = {0};
+        int watch_fd = -1;
+        int64_t wait;
+        /* asked each turn: a PostgreSQL listener reconnects after a failure */
+        if (queue_watch(q, &watch_fd, &err) != 0 && watching)
+            log_warn("not watching for new jobs (timers only until it works again): %s", err.msg);
+        watching = watch_fd >= 0;
         struct curl_waitfd fds[2] = {{sigfd, CURL_WAIT_POLLIN, 0}, {watch_fd, CURL_WAIT_POLLIN, 0}};
-        int64_t wait = queue_turn(q, draining);
+        wait = queue_turn(q, draining);
+        if (!watching && wait > QUEUE_STORE_RETRY_MS)
+            wait = QUEUE_STORE_RETRY_MS; /* try the watch again soon */
         if (draining && queue_busy(q) == 0)
             break;
         if (draining && time_mono_ms() > deadline) {
@@ -92,7 +95,7 @@ static int serve(const struct config *cfg, struct queue *q, struct net *net, int
                      queue_busy(q));
             break;
         }
-        net_poll(net, fds, 2, wait > INT32_MAX ? INT32_MAX : (int)wait);
+        net_poll(net, fds, watching ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
         if (fds[0].revents) {
             struct signalfd_siginfo si;
             if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !draining) {

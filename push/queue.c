@@ -41,6 +41,7 @@ struct queue {
     int64_t next_due;       /* wall ms of the next due job, INT64_MAX: none */
     int stale;              /* next_due must be read again */
     int64_t store_retry_at; /* wall ms: no store write before (after an error) */
+    int watch_fd;           /* the wake-up descriptor last handed out, -1: none */
 };
 
 int queue_new(const struct config *cfg, struct store *store, struct net *net, struct queue **out,
@@ -55,6 +56,7 @@ int queue_new(const struct config *cfg, struct store *store, struct net *net, st
     q->opts = (struct push_opts){.preview = cfg->push_preview, .ttl = cfg->push_ttl};
     q->stale = 1;
     q->next_due = INT64_MAX;
+    q->watch_fd = -1;
     if (rc == 0 && *cfg->fcm_credentials)
         rc = fcm_new(cfg, &q->fcm, err);
     if (rc == 0 && *cfg->apns_key)
@@ -117,7 +119,13 @@ void queue_free(struct queue *q)
 
 int queue_watch(struct queue *q, int *fd, struct lark_err *err)
 {
-    return store_push_watch(q->db, fd, err);
+    int rc = store_push_watch(q->db, fd, err);
+
+    /* a new listener (or none) may have missed wake-ups: look again */
+    if (*fd != q->watch_fd)
+        q->stale = 1;
+    q->watch_fd = *fd;
+    return rc;
 }
 
 void queue_watch_drain(struct queue *q)

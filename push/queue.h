@@ -56,7 +56,8 @@ int queue_new(const struct config *cfg, struct store *store, struct net *net, st
  * Accepts NULL. */
 void queue_free(struct queue *q);
 
-/* The descriptor that becomes readable when the database changes. */
+/* The descriptor that becomes readable when jobs may have been added
+ * (store_push_watch); ask again before each poll. */
 int queue_watch(struct queue *q, int *fd, struct lark_err *err);
 
 /* The watch descriptor polled readable: consume it. */

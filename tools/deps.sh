@@ -5,6 +5,7 @@
 #         lighttpd, and Check
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
+#         PostgreSQL (the push daemons' shared-queue test),
 #         Node.js + npm and the npm packages the integration tests use,
 #         Chromium for the browser tests (driven by the npm package
 #         playwright-core; no browser is ever downloaded) and fonts for
@@ -19,7 +20,7 @@ mode=${1:-run}
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2
-           chromium fonts-dejavu-core fonts-noto-color-emoji)
+           chromium fonts-dejavu-core fonts-noto-color-emoji postgresql)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -23,7 +23,8 @@ export class PushRig {
     this.stack = stack;
     this.env = env;
     this.log = path.join(stack.dir, 'lark-push.stderr');
-    this.daemon = null;
+    this.daemon = null; // the last one started
+    this.daemons = [];  // every one started: { child, log }
   }
 
   async startFakes({ apnsDelayMs = 0, fcmDelayMs = 0 } = {}) {
@@ -56,19 +57,21 @@ export class PushRig {
     };
   }
 
-  /** Start lark-push and wait for its "ready" line. */
-  async startDaemon() {
-    const before = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8').length : 0;
-    const out = fs.openSync(this.log, 'a');
-    this.daemon = spawn(path.join(build, 'lark-push'), [], {
+  /** Start lark-push (logging to log) and wait for its "ready" line. */
+  async startDaemon(log = this.log) {
+    const before = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').length : 0;
+    const out = fs.openSync(log, 'a');
+    const child = spawn(path.join(build, 'lark-push'), [], {
       env: this.daemonEnv(), stdio: ['ignore', out, out],
     });
     fs.closeSync(out);
-    track(this.daemon);
-    await waitFor(() => exited(this.daemon) ||
-      fs.readFileSync(this.log, 'utf8').slice(before).includes(' ready '), 'lark-push ready', 20000);
-    if (exited(this.daemon)) throw new Error(`lark-push exited at start:\n${this.logs()}`);
-    return this.daemon;
+    track(child);
+    this.daemon = child;
+    this.daemons.push({ child, log });
+    await waitFor(() => exited(child) ||
+      fs.readFileSync(log, 'utf8').slice(before).includes(' ready '), 'lark-push ready', 20000);
+    if (exited(child)) throw new Error(`lark-push exited at start:\n${fs.readFileSync(log, 'utf8')}`);
+    return child;
   }
 
   kill9() {
@@ -87,20 +90,26 @@ export class PushRig {
     });
   }
 
+  /** SIGTERM every daemon still running; each must exit 0. */
   async stopDaemon() {
-    if (!this.daemon || exited(this.daemon)) return;
-    this.daemon.kill('SIGTERM');
-    if (!(await waitExit(this.daemon, 20000))) {
-      this.daemon.kill('SIGKILL');
-      throw new Error('lark-push did not stop within 20 s of SIGTERM');
+    for (const { child, log } of this.daemons) {
+      if (exited(child)) continue;
+      child.kill('SIGTERM');
+      if (!(await waitExit(child, 20000))) {
+        child.kill('SIGKILL');
+        throw new Error('lark-push did not stop within 20 s of SIGTERM');
+      }
+      if (child.exitCode !== 0) throw new Error(`lark-push exited ${child.exitCode}:\n${fs.readFileSync(log, 'utf8').slice(-4000)}`);
     }
-    if (this.daemon.exitCode !== 0) throw new Error(`lark-push exited ${this.daemon.exitCode}:\n${this.logs()}`);
   }
 
   sanitizerReport() {
-    const text = fs.existsSync(this.log) ? fs.readFileSync(this.log, 'utf8') : '';
-    const m = text.match(SANITIZER);
-    return m ? text.slice(Math.max(0, m.index - 200), m.index + 3000) : null;
+    for (const log of new Set(this.daemons.map((d) => d.log))) {
+      const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';
+      const m = text.match(SANITIZER);
+      if (m) return text.slice(Math.max(0, m.index - 200), m.index + 3000);
+    }
+    return null;
   }
 
   async stop() {
