@@ -85,10 +85,10 @@ int op_device_add(struct db *d, void *arg, struct lark_err *err)
     if (owned && !theirs &&
         (rc = db_exec(d, DB_DEVICE_JOBS_DELETE, DB_ARGS(DBT(in->platform), DBT(in->token)), err)))
         return rc;
-    rc = db_int1(d, DB_DEVICE_UPSERT,
-                 DB_ARGS(DBT(in->platform), DBT(in->token), DBT(in->user), DBT(in->app),
-                         DBI(ctx->now)),
-                 &ctx->created_at, &found, err);
+    rc = db_int1(
+        d, DB_DEVICE_UPSERT,
+        DB_ARGS(DBT(in->platform), DBT(in->token), DBT(in->user), DBT(in->app), DBI(ctx->now)),
+        &ctx->created_at, &found, err);
     if (rc == 0 && !found)
         rc = lark_err_set(err, LARK_EINTERNAL, "device not stored");
     ctx->created = rc == 0 && !theirs;
@@ -224,8 +224,7 @@ static int finish_one(struct db *d, const struct store_push_result *r, int64_t n
         rc = db_exec(d, DB_PUSH_BURY, DB_ARGS(DBI(r->id), DBT(r->error), DBI(now)), err);
         return rc ? rc : db_exec(d, DB_PUSH_DELETE, DB_ARGS(DBI(r->id)), err);
     case STORE_PUSH_DONE:
-    default:
-        return db_exec(d, DB_PUSH_DELETE, DB_ARGS(DBI(r->id)), err);
+    default: return db_exec(d, DB_PUSH_DELETE, DB_ARGS(DBI(r->id)), err);
     }
 }
 

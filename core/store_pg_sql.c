@@ -165,10 +165,11 @@ const char *const pg_sql[DB_NSTMT] = {
         " WHERE j.id = $1",
     [DB_PUSH_DELETE] = "DELETE FROM push_jobs WHERE id = $1",
     [DB_PUSH_RETRY] = "UPDATE push_jobs SET due_at = $2, last_error = $3 WHERE id = $1",
-    [DB_PUSH_BURY] = "INSERT INTO push_dead (user_id, platform, token, conversation_id, msg_seq,"
-                     " inbox_seq, count, attempts, last_error, created_at, died_at)"
-                     " SELECT user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
-                     " count, attempts, $2::text, created_at, $3::bigint FROM push_jobs WHERE id = $1",
+    [DB_PUSH_BURY] =
+        "INSERT INTO push_dead (user_id, platform, token, conversation_id, msg_seq,"
+        " inbox_seq, count, attempts, last_error, created_at, died_at)"
+        " SELECT user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
+        " count, attempts, $2::text, created_at, $3::bigint FROM push_jobs WHERE id = $1",
     [DB_PUSH_STAT_ADD] = "INSERT INTO push_stats (provider, name, value) VALUES ($1, $2, $3)"
                          " ON CONFLICT (provider, name) DO UPDATE"
                          " SET value = push_stats.value + excluded.value",

@@ -159,8 +159,9 @@ const char *const sq_sql[DB_NSTMT] = {
                      " inbox_seq, count, attempts, last_error, created_at, died_at)"
                      " SELECT user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
                      " count, attempts, ?2, created_at, ?3 FROM push_jobs WHERE id = ?1",
-    [DB_PUSH_STAT_ADD] = "INSERT INTO push_stats (provider, name, value) VALUES (?1, ?2, ?3)"
-                         " ON CONFLICT (provider, name) DO UPDATE SET value = value + excluded.value",
+    [DB_PUSH_STAT_ADD] =
+        "INSERT INTO push_stats (provider, name, value) VALUES (?1, ?2, ?3)"
+        " ON CONFLICT (provider, name) DO UPDATE SET value = value + excluded.value",
     [DB_PUSH_STATS] = "SELECT provider, name, value FROM push_stats",
     [DB_PUSH_COUNTS] = "SELECT (SELECT COUNT(*) FROM push_jobs), (SELECT COUNT(*) FROM push_dead)",
     [DB_PUSH_NEXT_DUE] = "SELECT MIN(due_at) FROM push_jobs",
