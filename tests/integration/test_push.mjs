@@ -255,8 +255,8 @@ test('kill -9 of lark-push mid-batch loses no job', async () => {
   await rig.startDaemon();
   await waitFor(() => users.every((u) => rig.apns.for(apnsToken(u)).length >= 1),
     'every member notified after the restart', 20000);
-  const m = await metrics(s.url);
   await waitFor(async () => (await metrics(s.url)).lark_push_jobs_queued === 0, 'queue empty', 10000);
+  const m = await metrics(s.url); // after the outcomes were recorded
   assert.ok(deliveredBefore.size < users.length, 'the kill came mid-batch');
   assert.ok(m['lark_push_sent_total{provider="apns"}'] >= users.length - deliveredBefore.size);
   assert.ok(rig.apns.sessions >= 2, 'a new connection after the restart');
