@@ -19,29 +19,36 @@ DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
 CPPFLAGS_ALL = -I. $(DEFS) $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
 PKGS    := jansson libjwt sqlite3 libpq
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
-            core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c core/store_pg_sql.c \
-            core/query.c core/hmap.c core/heap.c
+            core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
+            core/store_pg_sql.c core/query.c core/hmap.c core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c
-TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench
+            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c
+PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
+            push/reply.c push/backoff.c
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_router test_store
+              test_heap test_fcgirec test_events test_ratelimit test_router test_store \
+              test_backoff test_push_reply test_store_push
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
 # larkd's modules minus main, for unit tests
 FCGI_LIB_OBJ := $(filter-out $(BUILD)/fcgi/main.o,$(FCGI_OBJ))
+PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
+# lark-push's modules minus main, for unit tests
+PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
 .PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
-all: $(BUILD)/larkd $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,15 +58,21 @@ $(BUILD)/%.o: %.c
 $(BUILD)/larkd: $(FCGI_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/lark-push: $(PUSH_OBJ) $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
+
+$(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(CORE_OBJ)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS) $(shell pkg-config --libs check)
 
 # Keep the test objects (make would delete them as intermediates).
 .SECONDARY: $(UNIT_TESTS:%=$(BUILD)/tests/unit/%.o)
@@ -73,7 +86,7 @@ deps:
 	tools/deps.sh
 
 run: deps
-	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-push $(BUILD)/lark-token
 	tools/run.sh
 
 # ---- tests --------------------------------------------------------------
@@ -103,7 +116,7 @@ bench: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
@@ -112,10 +125,13 @@ FUZZ_SECONDS ?= 60
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c
+# push/ parsers are pure functions over core (no libcurl needed)
+FUZZ_PUSH := push/reply.c push/notify.c
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
-		$(LIBS)
+		$(FUZZ_PUSH) $(LIBS)
 
 fuzz: fuzz-build
 	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)

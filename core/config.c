@@ -102,6 +102,39 @@ static const struct config_key config_keys[] = {
       "typing notices per user per second (0: unlimited)"),
     I("typing_burst", "LARK_TYPING_BURST", typing_burst, 5, 1, 1000,
       "typing notices per user in a burst"),
+    I("push_window_ms", "LARK_PUSH_WINDOW_MS", push_window_ms, 2000, 0, 600000,
+      "a burst to one offline device within this many ms is one notification"),
+    I("push_preview", "LARK_PUSH_PREVIEW", push_preview, 1, 0, 1,
+      "1: notifications show the sender and the text; 0: only a count (privacy)"),
+    I("push_attempts", "LARK_PUSH_ATTEMPTS", push_attempts, 8, 1, 100,
+      "lark-push: tries before a job moves to the dead-letter table"),
+    I("push_backoff_ms", "LARK_PUSH_BACKOFF_MS", push_backoff_ms, 1000, 1, 3600000,
+      "lark-push: first retry delay, ms (exponential, full jitter)"),
+    I("push_backoff_max_ms", "LARK_PUSH_BACKOFF_MAX_MS", push_backoff_max_ms, 600000, 1, 86400000,
+      "lark-push: longest retry delay, ms"),
+    I("push_timeout_ms", "LARK_PUSH_TIMEOUT_MS", push_timeout_ms, 15000, 100, 600000,
+      "lark-push: timeout of one provider request, ms"),
+    I("push_lease_ms", "LARK_PUSH_LEASE_MS", push_lease_ms, 60000, 200, 3600000,
+      "lark-push: a claimed job is claimed again after this (daemon died), ms"),
+    I("push_inflight", "LARK_PUSH_INFLIGHT", push_inflight, 1000, 1, 10000,
+      "lark-push: most provider requests in flight at once"),
+    I("push_ttl", "LARK_PUSH_TTL", push_ttl, 86400, 0, 2419200,
+      "lark-push: seconds a provider keeps an undelivered notification"),
+    S("push_ca_file", "LARK_PUSH_CA_FILE", push_ca_file, "",
+      "lark-push: extra trusted CA (PEM) for the providers' TLS"),
+    S("fcm_endpoint", "LARK_FCM_ENDPOINT", fcm_endpoint, "https://fcm.googleapis.com",
+      "lark-push: FCM HTTP v1 base URL"),
+    S("fcm_token_endpoint", "LARK_FCM_TOKEN_ENDPOINT", fcm_token_endpoint, "",
+      "lark-push: OAuth2 token URL (default: the credentials' token_uri)"),
+    S("fcm_credentials", "LARK_FCM_CREDENTIALS", fcm_credentials, "",
+      "lark-push: FCM service-account JSON file (empty: FCM off)"),
+    S("apns_endpoint", "LARK_APNS_ENDPOINT", apns_endpoint, "https://api.push.apple.com",
+      "lark-push: APNs base URL"),
+    S("apns_key", "LARK_APNS_KEY", apns_key, "", "lark-push: APNs .p8 key file (empty: APNs off)"),
+    S("apns_key_id", "LARK_APNS_KEY_ID", apns_key_id, "", "lark-push: APNs key id"),
+    S("apns_team_id", "LARK_APNS_TEAM_ID", apns_team_id, "", "lark-push: APNs team id"),
+    S("apns_topic", "LARK_APNS_TOPIC", apns_topic, "",
+      "lark-push: apns-topic (empty: each device's app)"),
     S("cors_origins", "LARK_CORS_ORIGINS", cors_origins, "", "comma-separated allowed Origins"),
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
@@ -251,6 +284,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         rc = lark_err_set(err, LARK_EINVAL, "presence_ttl must exceed presence_interval");
         goto fail;
     }
+    if (cfg->push_lease_ms <= cfg->push_timeout_ms) {
+        rc = lark_err_set(err, LARK_EINVAL, "push_lease_ms must exceed push_timeout_ms");
+        goto fail;
+    }
     if (cfg->dev_tokens &&
         (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
         rc = lark_err_set(err, LARK_EINVAL,
@@ -285,11 +322,11 @@ void config_help(FILE *out)
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
         const struct config_key *k = &config_keys[i];
         int secret = strcmp(k->key, "jwt_secret") == 0;
-        fprintf(out, "  %-17s %-22s %s\n", k->key, k->env, k->help);
+        fprintf(out, "  %-19s %-24s %s\n", k->key, k->env, k->help);
         if (k->type == CFG_INT)
-            fprintf(out, "  %-17s %-22s default: %ld\n", "", "", k->def_int);
+            fprintf(out, "  %-19s %-24s default: %ld\n", "", "", k->def_int);
         else
-            fprintf(out, "  %-17s %-22s default: %s\n", "", "",
+            fprintf(out, "  %-19s %-24s default: %s\n", "", "",
                     secret ? "(development secret)" : (*k->def ? k->def : "(derived)"));
     }
 }

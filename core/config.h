@@ -63,6 +63,25 @@ struct config {
     int presence_ttl;      /* seconds without a heartbeat or connection: offline */
     int typing_rate;       /* typing notices per user per second */
     int typing_burst;      /* typing notices per user in a burst */
+    /* push (API.md "Push for offline users"; lark-push, docs/OPERATIONS.md) */
+    int push_window_ms;       /* larkd: coalescing window of a device's notification */
+    int push_preview;         /* 1: notifications show sender and text; 0: only a count */
+    int push_attempts;        /* tries before a job goes to push_dead */
+    int push_backoff_ms;      /* first retry delay (full jitter below it), ms */
+    int push_backoff_max_ms;  /* longest retry delay, ms */
+    int push_timeout_ms;      /* one provider request, connection included, ms */
+    int push_lease_ms;        /* a claimed job is someone else's after this, ms */
+    int push_inflight;        /* most requests in flight at once */
+    int push_ttl;             /* seconds a provider keeps an undelivered notification */
+    char *push_ca_file;       /* extra trusted CA (PEM) for provider TLS, "" = none */
+    char *fcm_endpoint;       /* FCM HTTP v1 base URL */
+    char *fcm_token_endpoint; /* OAuth2 token URL ("" = the credentials' token_uri) */
+    char *fcm_credentials;    /* service-account JSON path, "" = FCM off */
+    char *apns_endpoint;      /* APNs base URL */
+    char *apns_key;           /* .p8 (PEM EC private key) path, "" = APNs off */
+    char *apns_key_id;        /* the key's id (JWT kid) */
+    char *apns_team_id;       /* the team id (JWT iss) */
+    char *apns_topic;         /* apns-topic, "" = each device's app */
     /* HTTP */
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */

@@ -81,6 +81,29 @@ enum db_stmt {
     DB_PRESENCE_TOUCH,
     DB_PRESENCE_EXPIRE,
     DB_PRESENCE_GET,
+    /* devices and push jobs (store_ops_push.c) */
+    DB_DEVICE_COUNT,
+    DB_DEVICE_OWNER,
+    DB_DEVICE_UPSERT,
+    DB_DEVICE_LIST,
+    DB_DEVICE_DELETE_OWN,
+    DB_DEVICE_DELETE,
+    DB_DEVICE_JOBS_DELETE,
+    DB_PUSH_ENQUEUE,
+    DB_PUSH_SIGNAL, /* wake the push daemons after this commit (see store_ops_push.c) */
+    DB_PUSH_DUE_IDS,
+    DB_PUSH_SEAL,
+    DB_PUSH_JOB_GET,
+    DB_PUSH_DELETE,
+    DB_PUSH_RETRY,
+    DB_PUSH_BURY,
+    DB_PUSH_STAT_ADD,
+    DB_PUSH_STATS,
+    DB_PUSH_COUNTS,
+    DB_PUSH_NEXT_DUE,
+    DB_PUSH_DEAD_LIST,
+    DB_PUSH_REQUEUE,
+    DB_PUSH_DEAD_DELETE,
     DB_NSTMT
 };
 

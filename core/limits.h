@@ -72,6 +72,19 @@
 /* Conversations per page of GET /v1/conversations: default and ceiling. */
 #define LIMIT_CONV_LIST_DEFAULT 50
 #define LIMIT_CONV_LIST_MAX 200
+/* Devices per user: every send to an offline user makes one push job per
+ * device, so this bounds a send's work; a person has a handful. */
+#define LIMIT_DEVICES_PER_USER 20
+/* Push tokens: FCM registration tokens are about 160 characters today but
+ * Google gives no bound, so allow generously (and the path must carry it in
+ * DELETE /v1/devices/{token}, well under LIMIT_URI_MAX). */
+#define LIMIT_FCM_TOKEN_MAX 4096
+/* APNs device tokens are 32 bytes (64 hex digits); Apple says they may grow,
+ * so up to 100 bytes are accepted. */
+#define LIMIT_APNS_TOKEN_MIN 64
+#define LIMIT_APNS_TOKEN_MAX 200
+/* app: an iOS bundle id or Android package name; Android caps them at 255. */
+#define LIMIT_APP_MAX 255
 /* Sends the SQLite writer commits in one transaction (group commit). */
 #define LIMIT_WRITER_BATCH 256
 

@@ -8,6 +8,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/pushstat.h"
 #include "core/store_impl.h"
 #include "core/store_ops.h"
 #include "core/timeutil.h"
@@ -20,10 +21,21 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
     const char *db = cfg->db;
 
     *out = NULL;
-    if (strncmp(db, "sqlite:", 7) == 0)
-        return store_sqlite_ops.open(cfg, db + 7, out, err);
-    if (strncmp(db, "postgresql:", 11) == 0 || strncmp(db, "postgres:", 9) == 0)
-        return store_pg_ops.open(cfg, db, out, err);
+    const struct store_ops *ops = NULL;
+    int rc;
+
+    if (strncmp(db, "sqlite:", 7) == 0) {
+        ops = &store_sqlite_ops;
+        db += 7;
+    } else if (strncmp(db, "postgresql:", 11) == 0 || strncmp(db, "postgres:", 9) == 0) {
+        ops = &store_pg_ops;
+    }
+    if (ops) {
+        rc = ops->open(cfg, db, out, err);
+        if (rc == 0)
+            (*out)->push_window_ms = cfg->push_window_ms;
+        return rc;
+    }
     return lark_err_set(err, LARK_EINVAL,
                         "unsupported database URL '%s' (use sqlite:PATH or postgresql://...)", db);
 }
@@ -131,7 +143,7 @@ int store_ping(struct store_conn *c, struct lark_err *err)
 int store_send(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
                struct lark_err *err)
 {
-    struct op_send ctx = {in, out};
+    struct op_send ctx = {in, out, c->store->push_window_ms};
     int rc;
 
     out->message = NULL;
@@ -344,4 +356,146 @@ char *store_direct_key(const char *a, const char *b)
         b = t;
     }
     return xasprintf("%s\n%s", a, b);
+}
+
+json_t *store_device_json(const char *platform, const char *token, const char *app,
+                          int64_t created_at)
+{
+    char ts[TIME_RFC3339_LEN];
+    json_t *d = json_obj();
+
+    time_rfc3339(created_at, ts);
+    json_put(d, "platform", json_string(platform));
+    json_put(d, "token", json_string(token));
+    json_put(d, "app", json_string(app));
+    json_put(d, "created_at", json_string(ts));
+    return d;
+}
+
+/* ---- devices and push jobs -------------------------------------------- */
+
+int store_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
+                     json_t **device, int *created, struct lark_err *err)
+{
+    struct op_device_add ctx = {.in = in, .max = max_per_user, .now = time_now_ms()};
+    int rc = write_op(c, op_device_add, &ctx, err);
+
+    *device = NULL;
+    *created = 0;
+    if (rc)
+        return rc;
+    *device = store_device_json(in->platform, in->token, in->app, ctx.created_at);
+    *created = ctx.created;
+    return 0;
+}
+
+int store_device_list(struct store_conn *c, const char *user, json_t **devices,
+                      struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *devices = NULL;
+    return d ? op_device_list(d, user, devices, err) : LARK_EUNAVAIL;
+}
+
+int store_device_remove(struct store_conn *c, const char *user, const char *token,
+                        struct lark_err *err)
+{
+    struct op_device_remove ctx = {user, token};
+    return write_op(c, op_device_remove, &ctx, err);
+}
+
+int store_push_claim(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
+                     struct store_push_job **jobs, size_t *n, struct lark_err *err)
+{
+    struct op_push_claim ctx = {.now = now, .lease_until = lease_until, .max = max};
+    int rc;
+
+    *jobs = NULL;
+    *n = 0;
+    if (max == 0)
+        return 0;
+    ctx.jobs = xcalloc(max, sizeof(*ctx.jobs));
+    rc = write_op(c, op_push_claim, &ctx, err);
+    if (rc || ctx.n == 0) {
+        /* a failed claim was rolled back: the jobs read are not leased */
+        store_push_jobs_free(ctx.jobs, ctx.n);
+        return rc;
+    }
+    *jobs = ctx.jobs;
+    *n = ctx.n;
+    return 0;
+}
+
+void store_push_job_release(struct store_push_job *j)
+{
+    free(j->user);
+    free(j->platform);
+    free(j->token);
+    free(j->app);
+    free(j->conversation_id);
+    free(j->conv_title);
+    free(j->sender);
+    free(j->msg_type);
+    free(j->body);
+    memset(j, 0, sizeof(*j));
+}
+
+void store_push_jobs_free(struct store_push_job *jobs, size_t n)
+{
+    for (size_t i = 0; jobs && i < n; i++)
+        store_push_job_release(&jobs[i]);
+    free(jobs);
+}
+
+int store_push_finish(struct store_conn *c, const struct store_push_result *results, size_t n,
+                      const struct pushstat *delta, int64_t now, struct lark_err *err)
+{
+    struct op_push_finish ctx = {results, n, delta, now};
+
+    if (n == 0 && (!delta || pushstat_empty(delta)))
+        return 0;
+    return write_op(c, op_push_finish, &ctx, err);
+}
+
+int store_push_next_due(struct store_conn *c, int64_t *due_at, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *due_at = INT64_MAX;
+    return d ? op_push_next_due(d, due_at, err) : LARK_EUNAVAIL;
+}
+
+int store_push_watch(struct store_conn *c, int *fd, struct lark_err *err)
+{
+    *fd = -1;
+    return c->store->ops->push_watch(c, fd, err);
+}
+
+int store_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err)
+{
+    *changed = 0;
+    return c->store->ops->push_watch_drain(c, changed, err);
+}
+
+int store_push_stats(struct store_conn *c, struct pushstat *out, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    memset(out, 0, sizeof(*out));
+    return d ? op_push_stats(d, out, err) : LARK_EUNAVAIL;
+}
+
+int store_push_dead_list(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
+                         struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *out = NULL;
+    return d ? op_push_dead_list(d, before_id, limit, out, err) : LARK_EUNAVAIL;
+}
+
+int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
+                       struct lark_err *err)
+{
+    struct op_push_requeue ctx = {.id = id, .now = now};
+    int rc = write_op(c, op_push_requeue, &ctx, err);
+    *n = rc == 0 ? ctx.n : 0;
+    return rc;
 }

@@ -41,6 +41,7 @@
 
 struct config;
 struct lark_err;
+struct pushstat;
 struct store;
 struct store_conn;
 
@@ -270,6 +271,146 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
  * never seen users are "offline" with last_seen null.
  */
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
+                       struct lark_err *err);
+
+/* ---- devices (API.md "Push for offline users") ------------------------ */
+
+/* A device registration. Strings borrowed, already validated. */
+struct store_device_in {
+    const char *user;
+    const char *platform; /* "fcm" or "apns" */
+    const char *token;
+    const char *app; /* bundle id / package name */
+};
+
+/*
+ * Register a device for in->user. A token is one app install; if another
+ * user had registered it, it now belongs to in->user (the phone changed
+ * hands or accounts), with that user's queued pushes for it dropped.
+ * *created is 1 for a new registration of this user, 0 if it was already
+ * theirs (app updated). *device is {platform, token, app, created_at}.
+ * Errors: LARK_ETOOMANY (more than max_per_user devices), LARK_EUNAVAIL.
+ */
+int store_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
+                     json_t **device, int *created, struct lark_err *err);
+
+/* The user's devices, oldest first, as a new JSON array of device objects. */
+int store_device_list(struct store_conn *c, const char *user, json_t **devices,
+                      struct lark_err *err);
+
+/*
+ * Remove the user's device with this token (either platform) and its
+ * queued pushes. LARK_ENOTFOUND if the user has no such device (another
+ * user's token is not found either).
+ */
+int store_device_remove(struct store_conn *c, const char *user, const char *token,
+                        struct lark_err *err);
+
+/* ---- push jobs (the push daemon's queue) ------------------------------ */
+/*
+ * Jobs are made inside store_send's transaction, one per device of each
+ * member who is offline (no presence or presence offline), so that no
+ * acknowledged message can miss its push. While a job's coalescing window
+ * (cfg->push_window_ms from its first message) is open, later messages to
+ * the same device fold into it: one notification with a count and the
+ * newest message. Daemons claim due jobs with a lease; a job whose daemon
+ * died is claimed again once its lease ends (at-least-once; a duplicate
+ * needs a daemon that stalled past its lease). On PostgreSQL the claim
+ * picks rows with SELECT ... FOR UPDATE SKIP LOCKED and leases them in the
+ * same transaction, so several daemons share the queue without sending a
+ * job twice (tests/integration/test_push_pg.mjs).
+ */
+
+/* A claimed job, with what sending it needs. Strings owned by the job
+ * (store_push_jobs_free). */
+struct store_push_job {
+    int64_t id;
+    char *user;
+    char *platform; /* "fcm" or "apns" */
+    char *token;
+    char *app;             /* the device's app (APNs topic when not configured) */
+    char *conversation_id; /* of the newest message */
+    char *conv_title;      /* group title, or NULL (direct chat) */
+    char *sender;          /* of the newest message, "" if it was deleted */
+    char *msg_type;
+    char *body; /* the newest message's body, "" if gone */
+    uint64_t msg_seq;
+    uint64_t inbox_seq;
+    unsigned count;    /* messages folded into this notification, >= 1 */
+    unsigned attempts; /* claims so far, this one included */
+    int user_online;   /* the user is online now: do not send */
+    int user_read;     /* the user acknowledged inbox_seq already: do not send */
+    int64_t created_at;
+};
+
+/*
+ * Claim up to max jobs due at now (ms), oldest due first, leasing them
+ * until lease_until: nobody else claims them before then. *jobs is a new
+ * array of *n jobs (NULL when none), freed with store_push_jobs_free.
+ */
+int store_push_claim(struct store_conn *c, int64_t now, int64_t lease_until, unsigned max,
+                     struct store_push_job **jobs, size_t *n, struct lark_err *err);
+
+void store_push_jobs_free(struct store_push_job *jobs, size_t n);
+
+enum store_push_outcome {
+    STORE_PUSH_DONE,       /* sent, or skipped: delete the job */
+    STORE_PUSH_RETRY,      /* try again at due_at */
+    STORE_PUSH_DEAD,       /* give up: move it to push_dead with error */
+    STORE_PUSH_TOKEN_GONE, /* the device token is dead: delete the device and its jobs */
+};
+
+/* What became of one claimed job. Strings borrowed. */
+struct store_push_result {
+    int64_t id;
+    enum store_push_outcome outcome;
+    int64_t due_at;       /* RETRY: ms */
+    const char *error;    /* RETRY, DEAD: the last error, for operators */
+    const char *platform; /* TOKEN_GONE: the device */
+    const char *token;
+};
+
+/*
+ * Record the outcomes of claimed jobs and add delta (may be NULL) to the
+ * push counters, in one transaction. A job that no longer exists (its
+ * device was removed meanwhile) is skipped.
+ */
+int store_push_finish(struct store_conn *c, const struct store_push_result *results, size_t n,
+                      const struct pushstat *delta, int64_t now, struct lark_err *err);
+
+/* When the next job falls due (ms; INT64_MAX if there is none). */
+int store_push_next_due(struct store_conn *c, int64_t *due_at, struct lark_err *err);
+
+/*
+ * Watch for new jobs without polling: *fd (owned by c) becomes readable
+ * after a commit that queued jobs - SQLite: inotify on the database's
+ * directory, where the writer touches "<database>-push" after such a
+ * commit; PostgreSQL: a LISTEN lark_push connection (the send NOTIFYs).
+ * Call it again each time before polling: the descriptor may change after
+ * a reconnection (-1 and LARK_EUNAVAIL while the database is unreachable).
+ * After it polls readable, call store_push_watch_drain; *changed says
+ * whether jobs may have been added. It may wake spuriously.
+ */
+int store_push_watch(struct store_conn *c, int *fd, struct lark_err *err);
+int store_push_watch_drain(struct store_conn *c, int *changed, struct lark_err *err);
+
+/* The counters (and gauges: queued jobs, dead letters) into *out. */
+int store_push_stats(struct store_conn *c, struct pushstat *out, struct lark_err *err);
+
+/*
+ * Dead letters, newest first: up to limit objects {id, user, platform,
+ * token, conversation_id, msg_seq, count, attempts, last_error,
+ * created_at, died_at} with id < before_id (0: from the newest).
+ */
+int store_push_dead_list(struct store_conn *c, int64_t before_id, unsigned limit, json_t **out,
+                         struct lark_err *err);
+
+/*
+ * Put dead letters back in the queue, due now with no attempts (id 0: all
+ * of them). *n is how many were re-queued; a dead letter whose device is
+ * gone is dropped instead. LARK_ENOTFOUND if id names no dead letter.
+ */
+int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
                        struct lark_err *err);
 
 #endif

@@ -51,12 +51,17 @@ struct store_ops {
      */
     int (*listener_fd)(struct store *s);
     int64_t (*listener_poll)(struct store *s, int *reconnected);
+    /* Push daemons' wake-ups: store_push_watch and store_push_watch_drain
+     * (store.h), on the calling thread's connection. */
+    int (*push_watch)(struct store_conn *c, int *fd, struct lark_err *err);
+    int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
 };
 
 struct store {
     const struct store_ops *ops;
     store_note_fn listener; /* may be NULL */
     void *listener_arg;
+    int64_t push_window_ms; /* cfg->push_window_ms, for the push jobs sends make */
 };
 
 struct store_conn {
@@ -104,6 +109,13 @@ void note_buf_release(struct note_buf *nb);
 
 /* Hand notes to this process's listener, if any. */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
+
+/* A device object {platform, token, app, created_at} (API.md). */
+json_t *store_device_json(const char *platform, const char *token, const char *app,
+                          int64_t created_at);
+
+/* Free a claimed job's strings and zero it. */
+void store_push_job_release(struct store_push_job *j);
 
 /* A member object {user, role} (detail: also read_seq, delivered_seq). */
 json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,

@@ -18,12 +18,14 @@
 
 struct db;
 struct db_rows;
+struct pushstat;
 
 /* ---- write operations: int fn(struct db *, void *arg, struct lark_err *) ---- */
 
 struct op_send {
     const struct store_send_in *in;
     struct store_send_out *out;
+    int64_t push_window_ms; /* coalescing window of the push jobs it makes */
 };
 int op_send(struct db *d, void *arg, struct lark_err *err);
 
@@ -64,6 +66,48 @@ int op_presence_touch(struct db *d, void *arg, struct lark_err *err);
 /* arg: const int64_t *cutoff */
 int op_presence_expire(struct db *d, void *arg, struct lark_err *err);
 
+/* devices and push jobs (store_ops_push.c) */
+struct op_device_add {
+    const struct store_device_in *in;
+    unsigned max;
+    int64_t now;
+    int64_t created_at; /* out */
+    int created;        /* out */
+};
+int op_device_add(struct db *d, void *arg, struct lark_err *err);
+
+struct op_device_remove {
+    const char *user, *token;
+};
+int op_device_remove(struct db *d, void *arg, struct lark_err *err);
+
+struct op_push_claim {
+    int64_t now, lease_until;
+    unsigned max;
+    struct store_push_job *jobs; /* out: max entries, allocated by the caller */
+    size_t n;                    /* out */
+};
+int op_push_claim(struct db *d, void *arg, struct lark_err *err);
+
+struct op_push_finish {
+    const struct store_push_result *results;
+    size_t n;
+    const struct pushstat *delta;
+    int64_t now;
+};
+int op_push_finish(struct db *d, void *arg, struct lark_err *err);
+
+struct op_push_requeue {
+    int64_t id, now;
+    size_t n; /* out */
+};
+int op_push_requeue(struct db *d, void *arg, struct lark_err *err);
+
+/* Inside a send: push jobs for the offline members of conv but sender,
+ * coalesced per device; wakes the push daemons after the commit. */
+int op_push_enqueue(struct db *d, const char *conv, uint64_t msg_seq, const char *sender,
+                    int64_t now, int64_t window_ms, struct lark_err *err);
+
 /* ---- read operations --------------------------------------------------- */
 
 int op_ping(struct db *d, struct lark_err *err);
@@ -81,6 +125,11 @@ int op_members(struct db *d, const char *user, const char *conv, json_t **member
                struct lark_err *err);
 int op_presence_get(struct db *d, const char *const *users, size_t n, json_t **out,
                     struct lark_err *err);
+int op_device_list(struct db *d, const char *user, json_t **devices, struct lark_err *err);
+int op_push_next_due(struct db *d, int64_t *due_at, struct lark_err *err);
+int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);
+int op_push_dead_list(struct db *d, int64_t before_id, unsigned limit, json_t **out,
+                      struct lark_err *err);
 
 /* ---- shared by the operation files --------------------------------------- */
 

@@ -260,6 +260,10 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                  err);
     if (rc == 0)
         rc = op_fanout(d, conv, "message", (uint64_t)seq, NULL, now, err);
+    /* in the same transaction: a 201 promises the offline members' pushes
+     * too (store.h, "push jobs") */
+    if (rc == 0)
+        rc = op_push_enqueue(d, conv, (uint64_t)seq, in->sender, now, ctx->push_window_ms, err);
     if (rc == 0)
         ctx->out->message = store_msg_json(&row);
     return rc;

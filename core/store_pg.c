@@ -54,6 +54,8 @@
 #define PG_MIGRATE_LOCK 7315220
 /* The channel every larkd LISTENs on. */
 #define PG_CHANNEL "lark"
+/* The channel push daemons LISTEN on (store_ops_push.c NOTIFYs it). */
+#define PG_PUSH_CHANNEL "lark_push"
 
 struct pg_store;
 
@@ -86,6 +88,7 @@ struct pg_store {
 struct pg_conn {
     struct store_conn base;
     struct pg_db db;
+    struct pg_db watch; /* store_push_watch: LISTEN lark_push, connected when asked */
 };
 
 /* ---- connecting ----------------------------------------------------------- */
@@ -527,6 +530,47 @@ static int64_t pg_listener_poll(struct store *base, int *reconnected)
     return 60000;
 }
 
+/* ---- push daemons' wake-ups ------------------------------------------------------- */
+
+static int pg_push_watch(struct store_conn *base, int *fd, struct lark_err *err)
+{
+    struct pg_db *w = &((struct pg_conn *)base)->watch;
+
+    if (!w->pg || PQstatus(w->pg) != CONNECTION_OK) {
+        int rc = pg_ready(w, err);
+        if (rc == 0)
+            rc = pg_simple(w, "LISTEN " PG_PUSH_CHANNEL, err);
+        if (rc) {
+            if (w->pg)
+                pg_drop(w);
+            return rc;
+        }
+        PQsetnonblocking(w->pg, 1);
+    }
+    *fd = PQsocket(w->pg);
+    return 0;
+}
+
+static int pg_push_watch_drain(struct store_conn *base, int *changed, struct lark_err *err)
+{
+    struct pg_db *w = &((struct pg_conn *)base)->watch;
+    PGnotify *note;
+
+    if (!w->pg)
+        return lark_err_set(err, LARK_EUNAVAIL, "not listening");
+    if (!PQconsumeInput(w->pg)) {
+        log_warn("postgresql: the push listening connection failed: %s", PQerrorMessage(w->pg));
+        pg_drop(w);
+        *changed = 1; /* notifications may have been missed: look again */
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
+    while ((note = PQnotifies(w->pg)) != NULL) {
+        *changed = 1;
+        PQfreemem(note);
+    }
+    return 0;
+}
+
 /* ---- migrations ----------------------------------------------------------------- */
 
 static int pg_migrate(struct pg_db *d, const char *root, struct lark_err *err)
@@ -659,6 +703,7 @@ static int pg_conn_open(struct store *base, struct store_conn **out, struct lark
     /* connected on first use, so that a database down now does not stop
      * larkd from starting its threads */
     pg_db_init(&c->db, (struct pg_store *)base);
+    pg_db_init(&c->watch, (struct pg_store *)base);
     *out = &c->base;
     return 0;
 }
@@ -667,6 +712,7 @@ static void pg_conn_close(struct store_conn *base)
 {
     struct pg_conn *c = (struct pg_conn *)base;
     pg_db_release(&c->db);
+    pg_db_release(&c->watch);
     free(c);
 }
 
@@ -681,4 +727,6 @@ const struct store_ops store_pg_ops = {
     .publish = pg_publish,
     .listener_fd = pg_listener_fd,
     .listener_poll = pg_listener_poll,
+    .push_watch = pg_push_watch,
+    .push_watch_drain = pg_push_watch_drain,
 };

@@ -118,4 +118,75 @@ const char *const pg_sql[DB_NSTMT] = {
     [DB_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < $1"
                            " RETURNING user_id, last_seen",
     [DB_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = $1",
+    /* devices and push jobs (store_ops_push.c) */
+    [DB_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = $1",
+    [DB_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = $1 AND token = $2",
+    [DB_DEVICE_UPSERT] = "INSERT INTO devices (platform, token, user_id, app, created_at)"
+                         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (platform, token) DO UPDATE"
+                         " SET app = excluded.app, user_id = excluded.user_id,"
+                         " created_at = CASE WHEN devices.user_id = excluded.user_id"
+                         " THEN devices.created_at ELSE excluded.created_at END"
+                         " RETURNING created_at",
+    [DB_DEVICE_LIST] = "SELECT platform, token, app, created_at FROM devices WHERE user_id = $1"
+                       " ORDER BY created_at, platform, token",
+    [DB_DEVICE_DELETE_OWN] = "DELETE FROM devices WHERE user_id = $1 AND token = $2"
+                             " RETURNING platform",
+    [DB_DEVICE_DELETE] = "DELETE FROM devices WHERE platform = $1 AND token = $2",
+    [DB_DEVICE_JOBS_DELETE] = "DELETE FROM push_jobs WHERE platform = $1 AND token = $2",
+    /* One job per device of each offline member but the sender; a device
+     * whose window is open folds the message in (push_jobs_open). The
+     * inbox head is this message's inbox seq: the fan-out just set it. */
+    [DB_PUSH_ENQUEUE] =
+        "INSERT INTO push_jobs (user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
+        " due_at, created_at)"
+        " SELECT mb.user_id, d.platform, d.token, $1, $2::bigint, u.inbox_head, $4::bigint,"
+        " $3::bigint"
+        " FROM members mb JOIN devices d ON d.user_id = mb.user_id"
+        " JOIN users u ON u.id = mb.user_id LEFT JOIN presence p ON p.user_id = mb.user_id"
+        " WHERE mb.conversation_id = $1 AND mb.user_id <> $5 AND COALESCE(p.online, 0) = 0"
+        " ON CONFLICT (platform, token) WHERE sealed = 0 DO UPDATE SET count = push_jobs.count + 1,"
+        " conversation_id = excluded.conversation_id, msg_seq = excluded.msg_seq,"
+        " inbox_seq = excluded.inbox_seq RETURNING id",
+    /* delivered at commit; identical ones in a transaction are merged */
+    [DB_PUSH_SIGNAL] = "SELECT pg_notify('lark_push', '')",
+    /* several daemons: each takes rows nobody else holds, none twice */
+    [DB_PUSH_DUE_IDS] = "SELECT id FROM push_jobs WHERE due_at <= $1 ORDER BY due_at, id"
+                        " LIMIT $2 FOR UPDATE SKIP LOCKED",
+    [DB_PUSH_SEAL] = "UPDATE push_jobs SET sealed = 1, due_at = $2, attempts = attempts + 1"
+                     " WHERE id = $1",
+    [DB_PUSH_JOB_GET] =
+        "SELECT j.id, j.user_id, j.platform, j.token, d.app, j.conversation_id, c.title, c.type,"
+        " m.sender, m.type, m.body, j.msg_seq, j.inbox_seq, j.count, j.attempts,"
+        " COALESCE(p.online, 0), (COALESCE(u.acked_seq, 0) >= j.inbox_seq)::int, j.created_at"
+        " FROM push_jobs j JOIN devices d ON d.platform = j.platform AND d.token = j.token"
+        " LEFT JOIN conversations c ON c.id = j.conversation_id"
+        " LEFT JOIN messages m ON m.conversation_id = j.conversation_id AND m.seq = j.msg_seq"
+        " LEFT JOIN presence p ON p.user_id = j.user_id LEFT JOIN users u ON u.id = j.user_id"
+        " WHERE j.id = $1",
+    [DB_PUSH_DELETE] = "DELETE FROM push_jobs WHERE id = $1",
+    [DB_PUSH_RETRY] = "UPDATE push_jobs SET due_at = $2, last_error = $3 WHERE id = $1",
+    [DB_PUSH_BURY] =
+        "INSERT INTO push_dead (user_id, platform, token, conversation_id, msg_seq,"
+        " inbox_seq, count, attempts, last_error, created_at, died_at)"
+        " SELECT user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
+        " count, attempts, $2::text, created_at, $3::bigint FROM push_jobs WHERE id = $1",
+    [DB_PUSH_STAT_ADD] = "INSERT INTO push_stats (provider, name, value) VALUES ($1, $2, $3)"
+                         " ON CONFLICT (provider, name) DO UPDATE"
+                         " SET value = push_stats.value + excluded.value",
+    [DB_PUSH_STATS] = "SELECT provider, name, value FROM push_stats",
+    [DB_PUSH_COUNTS] = "SELECT (SELECT COUNT(*) FROM push_jobs), (SELECT COUNT(*) FROM push_dead)",
+    [DB_PUSH_NEXT_DUE] = "SELECT MIN(due_at) FROM push_jobs",
+    [DB_PUSH_DEAD_LIST] = "SELECT id, user_id, platform, token, conversation_id, msg_seq, count,"
+                          " attempts, last_error, created_at, died_at FROM push_dead"
+                          " WHERE id < $1 ORDER BY id DESC LIMIT $2",
+    /* sealed: a re-queued job never takes the open slot of its device */
+    [DB_PUSH_REQUEUE] =
+        "INSERT INTO push_jobs (user_id, platform, token, conversation_id, msg_seq, inbox_seq,"
+        " count, sealed, attempts, due_at, created_at)"
+        " SELECT x.user_id, x.platform, x.token, x.conversation_id, x.msg_seq, x.inbox_seq,"
+        " x.count, 1, 0, $2::bigint, x.created_at FROM push_dead x"
+        " JOIN devices d ON d.platform = x.platform AND d.token = x.token"
+        " WHERE x.id = $1::bigint OR $1::bigint = 0 RETURNING id",
+    [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = $1::bigint OR $1::bigint = 0"
+                            " RETURNING id",
 };

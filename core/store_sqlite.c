@@ -17,6 +17,16 @@
  * Because commits happen in one thread in order, inbox seqs reach the
  * listener in commit order, and conversation and inbox seqs are gapless by
  * construction (each is "last + 1" inside the single writing transaction).
+ *
+ * Push daemons (another process) are woken the way PostgreSQL's NOTIFY
+ * would: a transaction that queued push jobs runs DB_PUSH_SIGNAL, which
+ * here only marks the batch; after its commit the writer touches the file
+ * "<database>-push" (utimensat: one syscall), and lark-push's inotify
+ * watch on the database's directory (sq_push_watch) hears it within a
+ * millisecond. Not the -wal file, which every commit writes: its last
+ * write comes before the commit is visible (the wal-index in -shm is
+ * updated after it, through mmap, which inotify does not see), so a reader
+ * woken by it missed the new rows - measured, every time.
  */
 #include "core/store_sqlite_int.h"
 
@@ -30,13 +40,18 @@
 #include "core/store_impl.h"
 #include "core/timeutil.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* How long a connection waits on a lock held by another process (e.g. an
  * operator's sqlite3 shell) before the request fails with 503. */
@@ -58,6 +73,8 @@
  * long at worst) so that the next transaction writes from the start. */
 #define SQ_CKPT_RESTART_FRAMES 4000
 #define SQ_CKPT_RESTART_WAIT_MS 200
+/* inotify read buffer: room for many events (each is 16 bytes + a name). */
+#define SQ_INOTIFY_BUF 4096
 
 /* The writer's transaction control, outside the catalogue. */
 enum sq_ctl {
@@ -104,6 +121,8 @@ struct sq_op {
 struct sq_store {
     struct store base;
     char *path;
+    char *push_signal;   /* "<path>-push", touched to wake push daemons */
+    int push_signalled;  /* the batch being written ran DB_PUSH_SIGNAL (writer only) */
     struct sq_db writer; /* used only by the writer thread after open */
     struct note_buf notes;
     pthread_t thread;
@@ -123,6 +142,7 @@ struct sq_store {
 struct sq_conn {
     struct store_conn base;
     struct sq_db rd;
+    int watch_fd; /* store_push_watch: inotify descriptor, -1 until asked for */
 };
 
 /* ---- failures ------------------------------------------------------------ */
@@ -160,6 +180,8 @@ static int sq_query(struct db *base, enum db_stmt id, const struct db_arg *args,
     r->base.db = base;
     r->st = NULL;
     *out = &r->base;
+    if (id == DB_PUSH_SIGNAL && d->writer_of)
+        d->writer_of->push_signalled = 1; /* acted on after the commit */
     if (!sq_sql[id])
         return 0; /* nothing to do in SQLite */
     if (!(st = sq_prepare(d, &d->stmt[id], sq_sql[id])))
@@ -376,6 +398,18 @@ static int sq_migrate(struct sq_db *d, const char *root, struct lark_err *err)
 
 /* ---- the writer ------------------------------------------------------- */
 
+/* After a commit that queued push jobs: wake the push daemons. */
+static void sq_push_signal(struct sq_store *s)
+{
+    int fd;
+
+    if (utimensat(AT_FDCWD, s->push_signal, NULL, 0) == 0 || errno != ENOENT)
+        return; /* another error: the daemons still wake on their timers */
+    fd = open(s->push_signal, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Fail every op of the batch that had succeeded: its work was undone. */
 static void sq_batch_lost(struct sq_op *ops)
 {
@@ -414,6 +448,9 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
     }
     if (rc == 0)
         rc = sq_ctl(&s->writer, CTL_COMMIT, &scratch);
+    if (rc == 0 && s->push_signalled)
+        sq_push_signal(s);
+    s->push_signalled = 0;
     if (rc) {
         if (!sqlite3_get_autocommit(s->writer.db))
             sq_ctl(&s->writer, CTL_ROLLBACK, &scratch);
@@ -572,6 +609,7 @@ static void sq_close(struct store *base)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->ckpt_cv);
+    free(s->push_signal);
     free(s->path);
     free(s);
 }
@@ -585,6 +623,7 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
 
     s->base.ops = &store_sqlite_ops;
     s->path = xstrdup(target);
+    s->push_signal = xasprintf("%s-push", target);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
@@ -623,6 +662,7 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
     struct sq_conn *c = xcalloc(1, sizeof(*c));
     int rc = sq_db_open(&c->rd, s->path, NULL, err);
 
+    c->watch_fd = -1;
     if (rc == 0)
         rc = sq_pragma(&c->rd, "PRAGMA query_only = 1", err);
     if (rc) {
@@ -638,8 +678,66 @@ static int sq_conn_open(struct store *base, struct store_conn **out, struct lark
 static void sq_conn_close(struct store_conn *base)
 {
     struct sq_conn *c = (struct sq_conn *)base;
+    if (c->watch_fd >= 0)
+        close(c->watch_fd);
     sq_db_close(&c->rd);
     free(c);
+}
+
+/* The directory holding path (caller frees). */
+static char *sq_dirname(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+static int sq_push_watch(struct store_conn *base, int *fd, struct lark_err *err)
+{
+    struct sq_conn *c = (struct sq_conn *)base;
+    struct sq_store *s = (struct sq_store *)base->store;
+    int rc = 0;
+
+    if (c->watch_fd < 0) {
+        char *dir = sq_dirname(s->push_signal);
+        char ebuf[64];
+        c->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (c->watch_fd < 0 ||
+            inotify_add_watch(c->watch_fd, dir, IN_ATTRIB | IN_CREATE | IN_MODIFY | IN_MOVED_TO) <
+                0) {
+            rc = lark_err_set(err, LARK_EUNAVAIL, "cannot watch %s: %s", dir,
+                              log_errno(errno, ebuf, sizeof(ebuf)));
+            if (c->watch_fd >= 0)
+                close(c->watch_fd);
+            c->watch_fd = -1;
+        }
+        free(dir);
+    }
+    *fd = c->watch_fd;
+    return rc;
+}
+
+static int sq_push_watch_drain(struct store_conn *base, int *changed, struct lark_err *err)
+{
+    struct sq_conn *c = (struct sq_conn *)base;
+    struct sq_store *s = (struct sq_store *)base->store;
+    const char *slash = strrchr(s->push_signal, '/');
+    const char *name = slash ? slash + 1 : s->push_signal;
+    char buf[SQ_INOTIFY_BUF] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    (void)err;
+    for (;;) {
+        ssize_t got = c->watch_fd >= 0 ? read(c->watch_fd, buf, sizeof(buf)) : -1;
+        if (got <= 0)
+            return 0; /* EAGAIN: drained (another error: the next poll tells) */
+        for (char *p = buf; p < buf + got;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(void *)p;
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && strcmp(ev->name, name) == 0))
+                *changed = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
 }
 
 static struct db *sq_reader(struct store_conn *base, struct lark_err *err)
@@ -673,4 +771,6 @@ const struct store_ops store_sqlite_ops = {
     .publish = sq_publish,
     .listener_fd = NULL,
     .listener_poll = NULL,
+    .push_watch = sq_push_watch,
+    .push_watch_drain = sq_push_watch_drain,
 };

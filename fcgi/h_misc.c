@@ -4,12 +4,14 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "core/pushstat.h"
 #include "core/store.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
 #include "fcgi/metrics.h"
 
-/* The Prometheus text of a few dozen series fits easily. */
+/* The Prometheus text of a hundred-odd series fits easily. */
 #define METRICS_TEXT_MAX (64 * 1024)
 
 int h_healthz(struct req *r)
@@ -37,6 +39,16 @@ int h_metrics(struct req *r)
                             addr ? addr : "this client");
     buf_init(&text, METRICS_TEXT_MAX);
     rc = metrics_render(&text);
+    if (rc == 0) {
+        /* lark-push's counters live in the store (core/pushstat.h says why);
+         * without them the rest of the page is still worth serving. */
+        struct pushstat ps;
+        struct lark_err perr = {0};
+        if (store_push_stats(r->db, &ps, &perr) == 0)
+            rc = pushstat_render(&ps, &text);
+        else
+            log_warn("metrics: push counters unavailable: %s", perr.msg);
+    }
     if (rc == 0)
         reply_raw(r, 200, "text/plain; version=0.0.4", text.data, text.len);
     buf_release(&text);

@@ -29,6 +29,11 @@ int h_heartbeat(struct req *r);
 int h_presence_get(struct req *r);
 int h_watch(struct req *r);
 
+/* h_devices.c */
+int h_device_add(struct req *r);
+int h_device_list(struct req *r);
+int h_device_remove(struct req *r);
+
 /* h_dev.c (only while dev_tokens = 1) */
 int h_dev_token(struct req *r);
 

@@ -36,6 +36,9 @@ static const struct route routes[] = {
     {"POST", "/v1/presence/heartbeat", h_heartbeat, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
     {"GET", "/v1/presence", h_presence_get, ROUTE_AUTH},
     {"POST", "/v1/presence/watch", h_watch, ROUTE_AUTH | ROUTE_BODY},
+    {"POST", "/v1/devices", h_device_add, ROUTE_AUTH | ROUTE_BODY},
+    {"GET", "/v1/devices", h_device_list, ROUTE_AUTH},
+    {"DELETE", "/v1/devices/{}", h_device_remove, ROUTE_AUTH},
     {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY},
 };
 

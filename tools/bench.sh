@@ -7,7 +7,7 @@
 # $BENCH_RESULTS. docs/BENCHMARKS.md explains the figures.
 #
 # Environment (defaults are the figures docs/BENCHMARKS.md targets):
-#   BENCH_SCENARIOS      "fanout throughput idle"
+#   BENCH_SCENARIOS      "fanout throughput idle push"
 #   FANOUT_SUBS          1000    SSE subscribers
 #   FANOUT_SENDERS       50      sender connections (one user each)
 #   FANOUT_RATE          1000    messages per second, in total
@@ -16,6 +16,7 @@
 #   THROUGHPUT_SENDERS   64      concurrent senders
 #   THROUGHPUT_SECONDS   10
 #   IDLE_CONNS           9000    held SSE streams
+#   BENCH_PUSH_N         5000    push: devices per provider (tools/bench_push.mjs)
 #   BENCH_PORT_MIN/MAX   18000/18999: the free port is picked in this range
 #   BENCH_RESULTS        $BUILD/bench-results.jsonl (appended to)
 #   BENCH_KEEP=1         keep the temporary data directories (logs, database)
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 top=$PWD
 build=${BUILD:-build}
 
-scenarios=${BENCH_SCENARIOS:-fanout throughput idle}
+scenarios=${BENCH_SCENARIOS:-fanout throughput idle push}
 results=${BENCH_RESULTS:-$build/bench-results.jsonl}
 port_min=${BENCH_PORT_MIN:-18000}
 port_max=${BENCH_PORT_MAX:-18999}
@@ -142,6 +143,14 @@ for s in $scenarios; do
         --duration "${THROUGHPUT_SECONDS:-10}" ;;
     idle)
       run_scenario idle --subs "${IDLE_CONNS:-9000}" ;;
+    push)
+      # lark-push through the fake APNs and FCM (its own stacks; Node fakes)
+      if ! command -v node >/dev/null; then
+        echo "bench: push needs Node.js (tools/deps.sh test); skipped"
+        continue
+      fi
+      LARK_BUILD=$build BENCH_RESULTS=$results BENCH_PUSH_N=${BENCH_PUSH_N:-5000} \
+        node tools/bench_push.mjs | tee -a "$summary" ;;
     *) echo "bench: unknown scenario $s" >&2; exit 2 ;;
   esac
 done

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # tools/run.sh - what `make run` starts: larkd and lighttpd in the
-# foreground on http://127.0.0.1:$PORT, stopped together by Ctrl-C/SIGTERM.
+# foreground on http://127.0.0.1:$PORT, stopped together by Ctrl-C/SIGTERM,
+# and lark-push (the push daemon) beside them when a push provider is
+# configured: LARK_FCM_CREDENTIALS or LARK_APNS_KEY in the environment, or
+# fcm_credentials / apns_key in the LARK_CONFIG file.
 #
 # Environment: PORT (8080), LARK_DATA (./var), LARK_JWT_SECRET (the
 # development secret when unset), LARK_DB and every other LARK_* key of
@@ -33,9 +36,10 @@ fi
 build=${BUILD:-build}
 "$build/larkd" --migrate
 
-larkd_pid= lighttpd_pid=
+larkd_pid= lighttpd_pid= push_pid=
 stop() {
   trap - INT TERM EXIT
+  [ -n "$push_pid" ] && kill -TERM "$push_pid" 2>/dev/null || true
   [ -n "$lighttpd_pid" ] && kill -TERM "$lighttpd_pid" 2>/dev/null || true
   [ -n "$larkd_pid" ] && kill -TERM "$larkd_pid" 2>/dev/null || true
   wait 2>/dev/null || true
@@ -51,11 +55,26 @@ for _ in $(seq 100); do [ -S "$LARK_SOCKET" ] && break; sleep 0.05; done
 lighttpd -D -f conf/lighttpd.conf &
 lighttpd_pid=$!
 
+# Push: only when a provider is configured (lark-push refuses to run without).
+push_configured() {
+  [ -n "${LARK_FCM_CREDENTIALS:-}${LARK_APNS_KEY:-}" ] && return 0
+  [ -n "${LARK_CONFIG:-}" ] && [ -f "$LARK_CONFIG" ] &&
+    grep -qE '^[[:space:]]*(fcm_credentials|apns_key)[[:space:]]*=[[:space:]]*[^[:space:]#]' "$LARK_CONFIG"
+}
+if push_configured; then
+  "$build/lark-push" &
+  push_pid=$!
+  echo "lark-push is sending notifications (FCM: ${LARK_FCM_CREDENTIALS:-see config}, APNs: ${LARK_APNS_KEY:-see config})."
+else
+  echo "Push notifications are off (set LARK_FCM_CREDENTIALS and/or LARK_APNS_KEY to start lark-push)."
+fi
+
 echo "lark is serving http://127.0.0.1:$PORT (data in $LARK_DATA). Ctrl-C stops it."
 if [ "${LARK_DEV_TOKENS:-0}" = 1 ]; then
   echo "Development JWT secret and development tokens: open http://127.0.0.1:$PORT/ and log in as any name."
 elif [ -z "${LARK_JWT_SECRET:-}" ]; then
   echo "Using the development JWT secret. Try: TOKEN=\$($build/lark-token alice)"
 fi
-# Whichever stops first stops the other.
+# Whichever of larkd and lighttpd stops first stops everything; lark-push
+# stopping (it logs why) leaves chat running without notifications.
 wait -n "$larkd_pid" "$lighttpd_pid" || true
