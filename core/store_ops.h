@@ -11,6 +11,7 @@
 #ifndef LARK_STORE_OPS_H
 #define LARK_STORE_OPS_H
 
+#include "core/db.h"
 #include "core/store.h"
 
 #include <stdint.h>
@@ -114,6 +115,14 @@ char *op_receipt_payload(const char *conv, const char *user, const char *status,
 
 /* A message object from the message columns starting at col. */
 json_t *op_row_msg(struct db_rows *r, int col);
+
+/* Run statement id and append map(row, ctx) for every row to arr. */
+int op_collect(struct db *d, enum db_stmt id, const struct db_arg *args, int n,
+               json_t *(*map)(struct db_rows *r, void *ctx), void *ctx, json_t *arr,
+               struct lark_err *err);
+
+/* A map for op_collect: the first column as a JSON string. */
+json_t *op_col0(struct db_rows *r, void *ctx);
 
 /* The JSON array text of n strings (caller frees), for statements that
  * take a list as one parameter. */

@@ -17,21 +17,20 @@
 
 /* ---- reading conversations ------------------------------------------------ */
 
+static json_t *member_of_row(struct db_rows *r, void *detail)
+{
+    return store_member_json(db_text(r, 0), db_text(r, 1), (uint64_t)db_int(r, 2),
+                             (uint64_t)db_int(r, 3), detail != NULL);
+}
+
 /* The members of conv as member objects (detail: with their positions). */
 static int member_list(struct db *d, const char *conv, int detail, json_t **out,
                        struct lark_err *err)
 {
-    struct db_rows *r = NULL;
     json_t *arr = json_arr();
-    int rc = db_query(d, DB_MEMBERS, DB_ARGS(DBT(conv)), &r, err);
-
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(arr, store_member_json(db_text(r, 0), db_text(r, 1), (uint64_t)db_int(r, 2),
-                                         (uint64_t)db_int(r, 3), detail));
-        rc = 0;
-    }
-    db_done(r);
-    if (rc < 0) {
+    int rc =
+        op_collect(d, DB_MEMBERS, DB_ARGS(DBT(conv)), member_of_row, detail ? arr : NULL, arr, err);
+    if (rc) {
         json_decref(arr);
         return rc;
     }
@@ -104,27 +103,20 @@ int op_conversation_get(struct db *d, const char *user, const char *conv, json_t
 static int conv_ids(struct db *d, const char *user, const char *before_id, unsigned limit,
                     json_t *ids, struct lark_err *err)
 {
-    struct db_rows *r = NULL;
     int64_t activity = 0;
     int found = 0;
-    int rc = 0;
+    int rc;
 
-    if (before_id) {
-        /* a cursor is a conversation of the caller's: page after it */
-        if ((rc = op_check_member(d, before_id, user, NULL, err)) ||
-            (rc = db_int1(d, DB_CONV_ACTIVITY, DB_ARGS(DBT(before_id)), &activity, &found, err)))
-            return rc;
-        rc = db_query(d, DB_CONV_LIST_AFTER,
-                      DB_ARGS(DBT(user), DBI(limit + 1), DBI(activity), DBT(before_id)), &r, err);
-    } else {
-        rc = db_query(d, DB_CONV_LIST, DB_ARGS(DBT(user), DBI(limit + 1)), &r, err);
-    }
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(ids, json_string(db_text(r, 0)));
-        rc = 0;
-    }
-    db_done(r);
-    return rc < 0 ? rc : 0;
+    if (!before_id)
+        return op_collect(d, DB_CONV_LIST, DB_ARGS(DBT(user), DBI(limit + 1)), op_col0, NULL, ids,
+                          err);
+    /* a cursor is a conversation of the caller's: page after it */
+    if ((rc = op_check_member(d, before_id, user, NULL, err)) ||
+        (rc = db_int1(d, DB_CONV_ACTIVITY, DB_ARGS(DBT(before_id)), &activity, &found, err)))
+        return rc;
+    return op_collect(d, DB_CONV_LIST_AFTER,
+                      DB_ARGS(DBT(user), DBI(limit + 1), DBI(activity), DBT(before_id)), op_col0,
+                      NULL, ids, err);
 }
 
 int op_conversation_list(struct db *d, const char *user, const char *before_id, unsigned limit,
@@ -156,20 +148,14 @@ out:
 int op_members(struct db *d, const char *user, const char *conv, json_t **members,
                struct lark_err *err)
 {
-    struct db_rows *r = NULL;
     json_t *arr;
     int rc = op_check_member(d, conv, user, NULL, err);
 
     if (rc)
         return rc;
     arr = json_arr();
-    rc = db_query(d, DB_MEMBERS, DB_ARGS(DBT(conv)), &r, err);
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(arr, json_string(db_text(r, 0)));
-        rc = 0;
-    }
-    db_done(r);
-    if (rc < 0) {
+    rc = op_collect(d, DB_MEMBERS, DB_ARGS(DBT(conv)), op_col0, NULL, arr, err);
+    if (rc) {
         json_decref(arr);
         return rc;
     }
@@ -342,15 +328,8 @@ int op_member_remove(struct db *d, void *arg, struct lark_err *err)
 static int read_senders(struct db *d, const char *conv, const char *user, uint64_t from,
                         uint64_t to, json_t *senders, struct lark_err *err)
 {
-    struct db_rows *r = NULL;
-    int rc =
-        db_query(d, DB_READ_SENDERS, DB_ARGS(DBT(conv), DBI(from), DBI(to), DBT(user)), &r, err);
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(senders, json_string(db_text(r, 0)));
-        rc = 0;
-    }
-    db_done(r);
-    return rc < 0 ? rc : 0;
+    return op_collect(d, DB_READ_SENDERS, DB_ARGS(DBT(conv), DBI(from), DBI(to), DBT(user)),
+                      op_col0, NULL, senders, err);
 }
 
 int op_read(struct db *d, void *arg, struct lark_err *err)

@@ -42,6 +42,26 @@ json_t *op_row_msg(struct db_rows *r, int col)
     return store_msg_json(&m);
 }
 
+int op_collect(struct db *d, enum db_stmt id, const struct db_arg *args, int n,
+               json_t *(*map)(struct db_rows *r, void *ctx), void *ctx, json_t *arr,
+               struct lark_err *err)
+{
+    struct db_rows *r = NULL;
+    int rc = db_query(d, id, args, n, &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        json_push(arr, map(r, ctx));
+        rc = 0;
+    }
+    db_done(r);
+    return rc < 0 ? rc : 0;
+}
+
+json_t *op_col0(struct db_rows *r, void *ctx)
+{
+    (void)ctx;
+    return json_string(db_text(r, 0));
+}
+
 char *op_json_list(const char *const *items, size_t n)
 {
     json_t *arr = json_arr();
@@ -286,19 +306,19 @@ static int ack_delivered(struct db *d, const char *user, uint64_t from, uint64_t
     return 0;
 }
 
+static json_t *pair_of_row(struct db_rows *r, void *ctx)
+{
+    (void)ctx;
+    return json_pack("[ss]", db_text(r, 0), db_text(r, 1));
+}
+
 /* The senders (other than user) of the messages in (from, to], per
  * conversation, as [[conversation, sender], ...]. */
 static int ack_senders(struct db *d, const char *user, uint64_t from, uint64_t to, json_t *pairs,
                        struct lark_err *err)
 {
-    struct db_rows *r = NULL;
-    int rc = db_query(d, DB_ACK_SENDERS, DB_ARGS(DBT(user), DBI(from), DBI(to)), &r, err);
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(pairs, json_pack("[ss]", db_text(r, 0), db_text(r, 1)));
-        rc = 0;
-    }
-    db_done(r);
-    return rc < 0 ? rc : 0;
+    return op_collect(d, DB_ACK_SENDERS, DB_ARGS(DBT(user), DBI(from), DBI(to)), pair_of_row, NULL,
+                      pairs, err);
 }
 
 int op_lock_users(struct db *d, json_t *ids, struct lark_err *err)
@@ -333,8 +353,9 @@ int op_ack(struct db *d, void *arg, struct lark_err *err)
         goto out;
     /* every users row this transaction will change, locked in id order */
     json_push(ids, json_string(ctx->user));
-    json_array_foreach (pairs, i, pair)
+    json_array_foreach (pairs, i, pair) {
         json_push(ids, json_incref(json_array_get(pair, 1)));
+    }
     if ((rc = op_lock_users(d, ids, err)) ||
         (rc = ack_delivered(d, ctx->user, acked, to, upto, err)))
         goto out;

@@ -18,24 +18,15 @@ int op_presence_touch(struct db *d, void *arg, struct lark_err *err)
 {
     struct op_touch *ctx = arg;
     char *list = op_json_list(ctx->users, ctx->n);
-    struct db_rows *r = NULL;
     json_t *newly = json_arr(), *u;
     size_t i;
     int rc;
 
     /* who was not online before this touch: they come online now */
     if ((rc = db_exec(d, DB_PRESENCE_LOCK, DB_ARGS(DBT(list)), err)) ||
-        (rc = db_query(d, DB_PRESENCE_NEWLY_ONLINE, DB_ARGS(DBT(list)), &r, err)))
-        goto out;
-    while ((rc = db_next(r, err)) == 1) {
-        json_push(newly, json_string(db_text(r, 0)));
-        rc = 0;
-    }
-    db_done(r);
-    if (rc < 0)
-        goto out;
-    rc = db_exec(d, DB_PRESENCE_TOUCH, DB_ARGS(DBT(list), DBI(ctx->now)), err);
-    if (rc)
+        (rc = op_collect(d, DB_PRESENCE_NEWLY_ONLINE, DB_ARGS(DBT(list)), op_col0, NULL, newly,
+                         err)) ||
+        (rc = db_exec(d, DB_PRESENCE_TOUCH, DB_ARGS(DBT(list), DBI(ctx->now)), err)))
         goto out;
     json_array_foreach (newly, i, u) {
         struct store_note n = {.kind = STORE_NOTE_PRESENCE,

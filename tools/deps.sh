@@ -17,7 +17,7 @@ mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev ca-certificates check)
-test_pkgs=(clang libclang-rt-14-dev openssl nodejs npm procps iproute2
+test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2
            chromium fonts-dejavu-core fonts-noto-color-emoji)
 
 pkgs=("${run_pkgs[@]}")

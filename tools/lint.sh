@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 src=$(git ls-files '*.c' '*.h' | grep -E '^(core|fcgi|push|tools|tests/unit|tests/fuzz)/' || true)
 prod=$(echo "$src" | grep -E '^(core|fcgi|push|tools)/' || true)
-cflags="-std=c11 -D_GNU_SOURCE -I. -DLARK_MIGRATIONS_DIR=\"migrations\" $(pkg-config --cflags jansson libjwt sqlite3 2>/dev/null)"
+cflags="-std=c11 -D_GNU_SOURCE -I. -DLARK_MIGRATIONS_DIR=\"migrations\" $(pkg-config --cflags jansson libjwt sqlite3 libpq 2>/dev/null)"
 fail=0
 step() { echo "== $1"; }
 

@@ -31,6 +31,7 @@ fi
 step "integration (release)" env LARK_BUILD=build node tests/integration/run.mjs
 step "integration (asan)" env LARK_BUILD=build-asan node tests/integration/run.mjs
 step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
+step "valgrind" tools/valgrind.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
   echo "make test: all steps passed"

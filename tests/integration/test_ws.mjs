@@ -155,16 +155,23 @@ test('ping gets pong; bad lines get error lines and the session goes on', async 
 });
 
 test('sends over the rate limit get rate_limited errors with retry_after', async () => {
-  const w = await authed('ws-flood');
-  await sleep(100);
-  for (let i = 0; i < 70; i++) w.send({ type: 'send', to: 'ws-sink', body: `f${i}`, client_msg_id: `f${i}` });
-  await w.until((x) => x.of('sent').length + x.of('error').length === 70, 'seventy answers');
-  const limited = w.of('error').filter((e) => e.error.code === 'rate_limited');
-  assert.ok(limited.length >= 1, 'a burst of 70 exceeds the burst of 60');
-  assert.ok(limited[0].retry_after >= 1);
-  assert.equal(limited[0].command, 'send');
-  assert.ok(w.of('sent').length >= 60);
-  w.close();
+  // 1 per second with a burst of 5: ten quick sends cannot all fit
+  const t = await new Stack({ LARK_SEND_RATE: '1', LARK_SEND_BURST: '5' }).start();
+  try {
+    const w = new Session(t.url);
+    await w.open;
+    w.send({ type: 'auth', token: token('ws-flood'), since: 0 });
+    for (let i = 0; i < 10; i++) w.send({ type: 'send', to: 'ws-sink', body: `f${i}`, client_msg_id: `f${i}` });
+    await w.until((x) => x.of('sent').length + x.of('error').length === 10, 'ten answers');
+    const limited = w.of('error').filter((e) => e.error.code === 'rate_limited');
+    assert.ok(limited.length >= 1, 'ten quick sends exceed the burst of 5');
+    assert.ok(limited[0].retry_after >= 1);
+    assert.equal(limited[0].command, 'send');
+    assert.ok(w.of('sent').length >= 5);
+    w.close();
+  } finally {
+    await t.stop();
+  }
 });
 
 test('a bad token, or no auth first, gets an error and the session closed', async () => {

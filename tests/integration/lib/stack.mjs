@@ -19,7 +19,7 @@ export const secret = 'integration-test-secret-0123456789';
 /** core/config.h CONFIG_DEV_SECRET: the only secret dev_tokens = 1 runs with. */
 export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 
-const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|ERROR SUMMARY: [1-9]/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -110,7 +110,10 @@ export class Stack {
     const sock = path.join(this.dir, 'larkd.sock');
     try { fs.unlinkSync(sock); } catch { /* none yet */ }
     const out = fs.openSync(this.larkdLog, 'a');
-    this.larkd = spawn(path.join(build, 'larkd'), [], {
+    // LARK_LARKD_WRAPPER: run larkd under e.g. valgrind (tools/valgrind.sh)
+    const wrap = process.env.LARK_LARKD_WRAPPER ? process.env.LARK_LARKD_WRAPPER.split(' ') : [];
+    const argv = [...wrap, path.join(build, 'larkd')];
+    this.larkd = spawn(argv[0], argv.slice(1), {
       env: this.larkdEnv(), stdio: ['ignore', out, out],
     });
     fs.closeSync(out);

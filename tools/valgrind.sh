@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# tools/valgrind.sh - memcheck over the release build: the unit tests that
+# do not start threads by the hundred, then larkd itself under valgrind for
+# the integration suites that drive most of its code. Any memcheck error or
+# definite leak fails the run (larkd exits 23; the harness also looks for
+# "ERROR SUMMARY: N" with N > 0 in larkd's stderr).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+vg=(valgrind -q --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=definite
+    --show-leak-kinds=definite)
+fail=0
+
+for t in test_buf test_json test_query test_auth test_ids test_fcgirec test_events test_heap \
+         test_hmap test_router test_config; do
+  if "${vg[@]}" "build/tests/$t" >/tmp/lark-vg-$$.log 2>&1; then
+    echo "ok    $t (valgrind)"
+  else
+    echo "FAIL  $t (valgrind)"; tail -30 /tmp/lark-vg-$$.log; fail=1
+  fi
+done
+rm -f /tmp/lark-vg-$$.log
+
+LARK_LARKD_WRAPPER="${vg[*]}" LARK_BUILD=build node tests/integration/run.mjs \
+  test_api test_ws test_chat test_errors || fail=1
+
+[ $fail -eq 0 ] && echo "valgrind: clean" || { echo "valgrind: FAILED"; exit 1; }
