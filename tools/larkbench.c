@@ -307,6 +307,7 @@ static struct {
     unsigned subs_ready;  /* streams up now */
     unsigned subs_failed; /* streams that could not be opened */
     struct samples post_lat, deliv_lat, send_lag, sub_lat;
+    struct samples hop;            /* fanout: event read - answer read, per message (may be < 0) */
     char errbody[ERRBODY_MAX + 1]; /* the first error answer to a send */
     char suberr[ERRBODY_MAX + 1];  /* the first WebSocket error line */
     struct group_state g;          /* group scenario */
@@ -2384,7 +2385,20 @@ static void fan_tally(struct fan_result *r)
             samples_add(&B.send_lag, m->t_write - (B.t0 + msg_offset(k)));
             r->unanswered += m->status == 0;
         }
+        /* Both follow the commit: the 201 from a worker, the event from
+         * the hub (of another process, with --sub-port, after a NOTIFY). */
+        if (m->status == 201 && m->t_deliv)
+            samples_add(&B.hop, m->t_deliv - m->t_done);
     }
+}
+
+/* Percentiles of signed samples (ms); the JSON has them even when < 0. */
+static json_t *signed_json(struct samples *s)
+{
+    if (s->n == 0)
+        return json_null();
+    return json_pack("{s:I, s:f, s:f, s:f}", "n", (json_int_t)s->n, "p50_ms", round3(pct_ms(s, 50)),
+                     "p99_ms", round3(pct_ms(s, 99)), "max_ms", round3(pct_ms(s, 100)));
 }
 
 static double ms_since_t0(int64_t t)
@@ -2442,6 +2456,10 @@ static void fan_print(struct fan_result *r)
     lat_print("delivery (POST->event)", &B.deliv_lat);
     lat_print("POST (write->answer)", &B.post_lat);
     lat_print("send lag (due->written)", &B.send_lag);
+    if (B.hop.n)
+        printf("  event after its 201        p50 %.3f ms   p99 %.3f ms   max %.3f ms   (n=%zu; "
+               "< 0: the event came first)\n",
+               pct_ms(&B.hop, 50), pct_ms(&B.hop, 99), pct_ms(&B.hop, 100), B.hop.n);
     errors_print("send errors", B.st.status, ROLE_SENDER);
     errors_print("stream errors", B.st.sub_status, ROLE_SUB);
     if (B.errbody[0])
@@ -2465,6 +2483,7 @@ static void fan_emit(struct fan_result *r)
     json_object_set_new(root, "delivery_latency", lat_json(&B.deliv_lat));
     json_object_set_new(root, "post_latency", lat_json(&B.post_lat));
     json_object_set_new(root, "send_lag", lat_json(&B.send_lag));
+    json_object_set_new(root, "event_after_answer", signed_json(&B.hop));
     json_object_set_new(root, "subscribe_latency", lat_json(&B.sub_lat));
     json_object_set_new(root, "errors", errors_json(B.st.status, ROLE_SENDER));
     json_object_set_new(root, "stream_errors", errors_json(B.st.sub_status, ROLE_SUB));
@@ -3389,6 +3408,7 @@ static void bench_release(void)
     free(B.post_lat.v);
     free(B.deliv_lat.v);
     free(B.send_lag.v);
+    free(B.hop.v);
     free(B.sub_lat.v);
 }
 
