@@ -71,7 +71,7 @@ ulimit -n "$(ulimit -Hn)"
 # Instances: index 0 (senders, and everything in one-process runs) and 1
 # (the subscribers' side of a two-process run).
 data=() port=() larkd_pid=() lighttpd_pid=()
-pg_dir='' pg_port='' pg_pid='' pg_db=''
+pg_dir='' pg_port='' pg_pid='' pg_db='' bench_pid=''
 
 # A port in [port_min, port_max] nobody listens on (bounded tries).
 free_port() {
@@ -170,6 +170,7 @@ stop_instances() {
 }
 
 cleanup() {
+  stop_pid "$bench_pid"
   stop_instances
   pg_stop
   rm -f "${summary:-}"
@@ -229,8 +230,14 @@ run_scenario() {
   fi
   [ -n "$pg_pid" ] && opts+=(--db-pid "$pg_pid")
   echo "bench: $name ($db_kind) on port ${port[*]} (larkd ${larkd_pid[*]}, lighttpd ${lighttpd_pid[*]}, data ${data[*]})"
-  PORT=${port[0]} "$larkbench" "$base" "${opts[@]}" --json "$results" "$@" ${extra[@]+"${extra[@]}"} |
-    tee "${data[0]}/report.txt"
+  # In the background: a trapped signal interrupts `wait` at once, where it
+  # would wait for a foreground command to finish.
+  PORT=${port[0]} "$larkbench" "$base" "${opts[@]}" --json "$results" "$@" ${extra[@]+"${extra[@]}"} \
+    > >(tee "${data[0]}/report.txt") &
+  bench_pid=$!
+  wait "$bench_pid" || true
+  bench_pid=''
+  sleep 0.1 # tee's last lines
   # A larkd that logged a warning under load is worth knowing about.
   for ((i = 0; i < procs; i++)); do
     if grep -qE " (WARN|ERROR) " "${data[$i]}/larkd.log"; then
