@@ -1,26 +1,37 @@
 /*
  * larkbench - the load generator behind `make bench` (docs/BENCHMARKS.md).
  *
- * Three scenarios against a running lighttpd + larkd (tools/bench.sh starts
- * a fresh pair for each):
+ * Four scenarios against a running lighttpd + larkd (tools/bench.sh starts
+ * a fresh pair for each, on SQLite or PostgreSQL):
  *
- *   fanout      N SSE subscribers, S senders posting 1:1 messages at a fixed
+ *   fanout      N subscribers, S senders posting 1:1 messages at a fixed
  *               total rate: loss, duplicates, delivery latency (from the
- *               moment the POST was written to the moment its SSE event was
+ *               moment the POST was written to the moment its event was
  *               read), and memory per held stream.
  *   throughput  C senders posting as fast as the server answers: stored
  *               messages per second, errors by status, POST latency.
- *   idle        N held SSE streams: larkd and lighttpd memory per stream.
+ *   idle        N held streams: larkd and lighttpd memory per stream.
+ *   group       for each group size N, a group of N members whose creator
+ *               sends at a fixed rate while every member holds a stream:
+ *               POST latency, delivery latency to the members, loss,
+ *               duplicates and inbox rows written per second, per N.
+ *
+ * Subscribers are SSE streams (GET /v1/events) or, with --transport ws,
+ * WebSocket sessions (GET /v1/ws through lighttpd's mod_wstunnel: masked
+ * client frames, newline-delimited JSON, an auth line first). With
+ * --sub-port the subscribers use a second lighttpd + larkd on the same
+ * database, so every delivery crosses processes (PostgreSQL LISTEN/NOTIFY).
  *
  * Shape: one thread, one epoll loop, non-blocking sockets. A tool that holds
  * 9,000 streams and times each event to the microsecond must be neither the
  * bottleneck nor the memory hog it measures, so a connection is a small
  * struct with three bounded buffers, and the HTTP/1.1 client is the minimum
  * lighttpd's answers need: a status line, Content-Length or chunked bodies,
- * and the SSE lines (id:, event:, data:) inside a chunked stream. (DESIGN.md
- * asks the service for library parsers; this is a test tool reading one
- * known server.) Event data is parsed with jansson; tokens are minted with
- * libjwt exactly as tools/lark-token.c does.
+ * the SSE lines (id:, event:, data:) inside a chunked stream, and after a
+ * 101 the WebSocket frames of RFC 6455. (DESIGN.md asks the service for
+ * library parsers; this is a test tool reading one known server.) Event
+ * data is parsed with jansson; tokens are minted with libjwt exactly as
+ * tools/lark-token.c does.
  *
  * Every wait has a deadline and every loop a bound. The report is what was
  * observed; one JSON line follows it for scripts.
@@ -91,8 +102,17 @@
 #define WARM_CONNS 8
 /* How often deadlines are checked. */
 #define TIMEOUT_CHECK_NS (100 * NS_PER_MS)
+/* Group sizes one group run may take (--members). */
+#define GROUP_SIZES_MAX 16
+/* The largest group a run may make: larkd's own ceiling (core/limits.h). */
+#define GROUP_MEMBERS_MAX 5000
+/* An answer read by http_call (a conversation with 5,000 members, /metrics). */
+#define CALL_MAX (1024 * 1024)
+/* larkd's defaults (docs/OPERATIONS.md), for the thread layout. */
+#define LARKD_WORKERS_DEFAULT 16
+#define LARKD_WS_WORKERS_DEFAULT 4
 
-enum scenario { SC_FANOUT, SC_THROUGHPUT, SC_IDLE };
+enum scenario { SC_FANOUT, SC_THROUGHPUT, SC_IDLE, SC_GROUP };
 enum role { ROLE_SUB, ROLE_SENDER, ROLE_COUNT };
 enum cstate { CS_CLOSED, CS_CONNECTING, CS_OPEN };
 /* Where the response parser is: head, then one of three body framings. */
@@ -104,7 +124,8 @@ enum rphase {
     RP_CHUNK_DATA, /* chunked: remain bytes of chunk data */
     RP_CHUNK_END,  /* chunked: the CRLF after the data */
     RP_TRAILER,    /* chunked: trailer lines up to an empty one */
-    RP_EOF         /* body until the server closes */
+    RP_EOF,        /* body until the server closes */
+    RP_WS          /* after a 101: WebSocket frames until either side closes */
 };
 enum fail { FAIL_CONNECT, FAIL_RESET, FAIL_EOF, FAIL_PROTO, FAIL_TIMEOUT, FAIL_COUNT };
 static const char *const fail_name[FAIL_COUNT] = {"connect", "reset", "eof", "protocol", "timeout"};
@@ -123,7 +144,10 @@ struct conn {
     int close_after;     /* that answer ends the connection (Connection: close) */
     int want_out;        /* EPOLLOUT is registered */
     int busy;            /* sender: a request is written or being written */
-    int ready;           /* subscriber: its stream is up (200 head read) */
+    int ready;           /* subscriber: its stream is up (SSE: 200 head; ws: pong after auth) */
+    int ws;              /* subscriber: a WebSocket session, not an SSE stream */
+    int to_sub;          /* connects to --sub-port (subscribers, warm-up of that side) */
+    int joined;          /* group: the conversation event of the group arrived */
     uint64_t remain;     /* bytes left of a Content-Length body or of a chunk */
     size_t sse_scan;     /* subscriber: body bytes already searched for line ends */
     struct buf in;       /* bytes read, not yet parsed */
@@ -159,27 +183,34 @@ struct samples {
 
 struct opts {
     enum scenario sc;
-    struct sockaddr_in addr; /* lighttpd */
-    char host[64];           /* Host header */
-    const char *secret;      /* HS256 secret */
-    const char *prefix;      /* user ids start with this */
-    const char *json_path;   /* append the JSON line here too */
-    const char *dump_path;   /* fanout: one CSV line per message */
-    unsigned subs;           /* fanout subscribers / idle streams */
-    unsigned senders;        /* sender connections (one user each) */
-    unsigned recipients;     /* throughput: distinct recipients */
-    unsigned batch;          /* streams opened per connect batch */
-    unsigned body_bytes;     /* message body size */
-    double rate;             /* fanout: messages per second in total */
-    double duration;         /* seconds of sending */
-    double grace;            /* fanout: seconds to wait for late deliveries */
-    double settle;           /* seconds idle before the "after" memory sample */
-    double hold;             /* idle: seconds to hold the streams */
-    double timeout;          /* seconds per connect, request, batch */
-    unsigned warmup;         /* short requests before the memory samples */
-    double p99_target_ms;    /* fanout target */
-    pid_t larkd_pid, lighttpd_pid;
-    int strict; /* exit 3 when a target is missed */
+    struct sockaddr_in addr;               /* lighttpd */
+    char host[64];                         /* Host header */
+    const char *secret;                    /* HS256 secret */
+    const char *prefix;                    /* user ids start with this */
+    const char *json_path;                 /* append the JSON line here too */
+    const char *dump_path;                 /* fanout: one CSV line per message */
+    struct sockaddr_in sub_addr;           /* subscribers' lighttpd (--sub-port), else addr */
+    int two;                               /* --sub-port differs from --port: two larkd */
+    int ws;                                /* --transport ws */
+    unsigned members[GROUP_SIZES_MAX];     /* group sizes, in run order */
+    unsigned nmembers;                     /* entries of members */
+    unsigned subs;                         /* fanout subscribers / idle streams */
+    unsigned senders;                      /* sender connections (one user each) */
+    unsigned recipients;                   /* throughput: distinct recipients */
+    unsigned batch;                        /* streams opened per connect batch */
+    unsigned body_bytes;                   /* message body size */
+    double rate;                           /* fanout: messages per second in total */
+    double duration;                       /* seconds of sending */
+    double grace;                          /* fanout: seconds to wait for late deliveries */
+    double settle;                         /* seconds idle before the "after" memory sample */
+    double hold;                           /* idle: seconds to hold the streams */
+    double timeout;                        /* seconds per connect, request, batch */
+    unsigned warmup;                       /* short requests before the memory samples */
+    double p99_target_ms;                  /* fanout target */
+    pid_t larkd_pid, lighttpd_pid;         /* the instance on --port */
+    pid_t sub_larkd_pid, sub_lighttpd_pid; /* on --sub-port (two-process runs) */
+    pid_t db_pid;                          /* PostgreSQL postmaster: its CPU is the store's */
+    int strict;                            /* exit 3 when a target is missed */
 };
 
 struct stats {
@@ -204,17 +235,50 @@ struct stats {
     uint64_t reconnects;       /* reconnections of any role */
     uint64_t keepalive_closes; /* sender sockets closed by the server between requests */
     uint64_t opens;            /* connections opened */
+    uint64_t ws_errors;        /* WebSocket error lines */
+};
+
+/* One larkd's CPU at one moment. */
+struct larkd_cpu {
+    unsigned long long ticks; /* clock ticks, whole process */
+    unsigned nthreads;
+    pid_t tid[THREADS_MAX]; /* its threads, by tid (creation order) */
+    unsigned long long tticks[THREADS_MAX];
 };
 
 struct cpu_sample {
-    int64_t t;                /* ns */
-    unsigned long long larkd; /* clock ticks, whole process */
-    unsigned long long lighttpd;
+    int64_t t;                 /* ns */
+    struct larkd_cpu larkd[2]; /* [0] on --port, [1] on --sub-port (two-process runs) */
+    unsigned long long lighttpd[2];
+    unsigned long long db;       /* the PostgreSQL server's processes, clock ticks */
     unsigned long long self_us;  /* our own user + system time */
     unsigned long long sys_busy; /* clock ticks all CPUs were busy (/proc/stat) */
-    unsigned nthreads;
-    pid_t tid[THREADS_MAX]; /* larkd threads, by tid (creation order) */
-    unsigned long long tticks[THREADS_MAX];
+};
+
+/*
+ * Which larkd thread is which. larkd names none, but starts them in a fixed
+ * order (fcgi/main.c, hub.c, store_sqlite.c) and thread ids grow: main;
+ * with SQLite the checkpointer and the writer (store_open); the WebSocket
+ * command pool (hub_start, unless ws_listen is off); the hub; the FastCGI
+ * workers. The counts come from larkd's environment (tools/bench.sh passes
+ * LARK_*); a larkd configured by a file may not match, and then only the
+ * process total is reported.
+ */
+struct larkd_layout {
+    int sqlite;       /* the store is SQLite (writer and checkpointer threads) */
+    unsigned ws;      /* WebSocket command threads */
+    unsigned workers; /* FastCGI workers */
+};
+
+/* The group being measured (group scenario): one size at a time. */
+struct group_state {
+    unsigned n;             /* members, each with a stream (the creator's too) */
+    uint32_t first;         /* slot of member 0's stream: the creator's */
+    struct conn *sender;    /* the creator's sender connection */
+    char conv[80];          /* its conversation id */
+    uint8_t *deliv;         /* planned x n: arrivals of message k at member i (saturating) */
+    uint32_t *count;        /* per message: members it reached */
+    struct samples all_lat; /* per message: POST written -> the last member read it */
 };
 
 /* The one run this process does. A global because every callback of the
@@ -243,7 +307,13 @@ static struct {
     unsigned subs_ready;  /* streams up now */
     unsigned subs_failed; /* streams that could not be opened */
     struct samples post_lat, deliv_lat, send_lag, sub_lat;
+    struct samples hop;            /* fanout: event read - answer read, per message (may be < 0) */
     char errbody[ERRBODY_MAX + 1]; /* the first error answer to a send */
+    char suberr[ERRBODY_MAX + 1];  /* the first WebSocket error line */
+    struct group_state g;          /* group scenario */
+    struct larkd_layout layout[2]; /* thread layout of larkd [0] and [1] */
+    char backend[16];              /* "sqlite" or "postgres", from larkd's LARK_DB */
+    uint64_t rng;                  /* xorshift64 state: run tags, WebSocket keys and masks */
 } B;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -464,14 +534,52 @@ static int environ_get(pid_t pid, const char *key, char *out, size_t outlen)
  * processes up by socket, not by name, keeps other instances on the same
  * machine (other engineers' tests) out of the figures.
  */
-static void find_pids(void)
+static void find_pair(const struct sockaddr_in *addr, pid_t *larkd, pid_t *lighttpd)
 {
     char sock[4096];
-    if (!B.o.lighttpd_pid)
-        B.o.lighttpd_pid = pid_with_socket(tcp_listen_inode(ntohs(B.o.addr.sin_port)));
-    if (!B.o.larkd_pid && B.o.lighttpd_pid &&
-        environ_get(B.o.lighttpd_pid, "LARK_SOCKET", sock, sizeof(sock)) == 0)
-        B.o.larkd_pid = pid_with_socket(unix_listen_inode(sock));
+    if (!*lighttpd)
+        *lighttpd = pid_with_socket(tcp_listen_inode(ntohs(addr->sin_port)));
+    if (!*larkd && *lighttpd && environ_get(*lighttpd, "LARK_SOCKET", sock, sizeof(sock)) == 0)
+        *larkd = pid_with_socket(unix_listen_inode(sock));
+}
+
+/* A count from larkd's environment, or def when unset or malformed. */
+static unsigned environ_uint(pid_t pid, const char *key, unsigned def)
+{
+    char v[32];
+    unsigned n;
+    return environ_get(pid, key, v, sizeof(v)) == 0 && parse_uint(v, 100000, &n) == 0 ? n : def;
+}
+
+static void larkd_layout_read(pid_t pid, struct larkd_layout *l)
+{
+    char v[4096];
+    l->sqlite = !(environ_get(pid, "LARK_DB", v, sizeof(v)) == 0 && strncmp(v, "postgres", 8) == 0);
+    l->workers = environ_uint(pid, "LARK_WORKERS", LARKD_WORKERS_DEFAULT);
+    l->ws = environ_uint(pid, "LARK_WS_WORKERS", LARKD_WS_WORKERS_DEFAULT);
+    if (environ_get(pid, "LARK_WS_LISTEN", v, sizeof(v)) == 0 && strcmp(v, "off") == 0)
+        l->ws = 0;
+}
+
+static void find_pids(void)
+{
+    find_pair(&B.o.addr, &B.o.larkd_pid, &B.o.lighttpd_pid);
+    if (B.o.two)
+        find_pair(&B.o.sub_addr, &B.o.sub_larkd_pid, &B.o.sub_lighttpd_pid);
+    larkd_layout_read(B.o.larkd_pid, &B.layout[0]);
+    larkd_layout_read(B.o.sub_larkd_pid, &B.layout[1]);
+    snprintf(B.backend, sizeof(B.backend), "%s", B.layout[0].sqlite ? "sqlite" : "postgres");
+}
+
+/* The larkd and lighttpd that hold the subscribers' streams. */
+static pid_t sub_larkd(void)
+{
+    return B.o.two ? B.o.sub_larkd_pid : B.o.larkd_pid;
+}
+
+static pid_t sub_lighttpd(void)
+{
+    return B.o.two ? B.o.sub_lighttpd_pid : B.o.lighttpd_pid;
 }
 
 /* VmRSS of pid in KiB, or -1. */
@@ -492,8 +600,9 @@ static long proc_rss_kib(pid_t pid)
     return kib;
 }
 
-/* utime + stime (clock ticks) from a /proc/.../stat file; 0 if unreadable. */
-static unsigned long long stat_ticks(const char *path)
+/* utime + stime (clock ticks) from a /proc/.../stat file, and the parent's
+ * pid if ppid is given; 0 if unreadable. */
+static unsigned long long stat_ticks(const char *path, pid_t *ppid)
 {
     char buf[1024], *p, *end;
     unsigned long long t = 0;
@@ -508,11 +617,13 @@ static unsigned long long stat_ticks(const char *path)
     if (!(p = strrchr(buf, ')')))
         return 0;
     p++;
-    for (int field = 3; field <= 15; field++) { /* state is field 3; 14, 15 are times */
+    for (int field = 3; field <= 15; field++) { /* state is field 3, ppid 4; 14, 15 are times */
         unsigned long long v;
         while (*p == ' ')
             p++;
         v = strtoull(p, &end, 10);
+        if (field == 4 && ppid)
+            *ppid = (pid_t)v;
         if (field >= 14)
             t += v;
         while (*end && *end != ' ')
@@ -528,7 +639,33 @@ static unsigned long long pid_ticks(pid_t pid)
     if (pid <= 0)
         return 0;
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    return stat_ticks(path);
+    return stat_ticks(path, NULL);
+}
+
+/* CPU of a process and its children: the PostgreSQL postmaster and its
+ * backends, walker, writer... (one level: that is how PostgreSQL forks). A
+ * backend that exits within the window takes its ticks with it; larkd
+ * keeps its connections, so that is rare. */
+static unsigned long long tree_ticks(pid_t root)
+{
+    char path[64];
+    DIR *d;
+    struct dirent *e;
+    unsigned long long t = 0;
+    if (root <= 0 || !(d = opendir("/proc")))
+        return 0;
+    while ((e = readdir(d))) {
+        pid_t ppid = 0, p = (pid_t)strtol(e->d_name, NULL, 10);
+        unsigned long long ticks;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)p);
+        ticks = stat_ticks(path, &ppid);
+        if (p == root || ppid == root)
+            t += ticks;
+    }
+    closedir(d);
+    return t;
 }
 
 static int cmp_pid(const void *a, const void *b)
@@ -537,14 +674,15 @@ static int cmp_pid(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void larkd_threads(struct cpu_sample *c)
+static void larkd_threads(pid_t pid, struct larkd_cpu *c)
 {
     char path[96];
     DIR *d;
     struct dirent *e;
     c->nthreads = 0;
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)B.o.larkd_pid);
-    if (B.o.larkd_pid <= 0 || !(d = opendir(path)))
+    c->ticks = pid_ticks(pid);
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    if (pid <= 0 || !(d = opendir(path)))
         return;
     while (c->nthreads < THREADS_MAX && (e = readdir(d)))
         if (e->d_name[0] >= '0' && e->d_name[0] <= '9')
@@ -552,8 +690,8 @@ static void larkd_threads(struct cpu_sample *c)
     closedir(d);
     qsort(c->tid, c->nthreads, sizeof(pid_t), cmp_pid);
     for (unsigned i = 0; i < c->nthreads; i++) {
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)B.o.larkd_pid, (int)c->tid[i]);
-        c->tticks[i] = stat_ticks(path);
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)c->tid[i]);
+        c->tticks[i] = stat_ticks(path, NULL);
     }
 }
 
@@ -582,21 +720,37 @@ static void cpu_take(struct cpu_sample *c)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     c->t = now_ns();
-    c->larkd = pid_ticks(B.o.larkd_pid);
-    c->lighttpd = pid_ticks(B.o.lighttpd_pid);
+    larkd_threads(B.o.larkd_pid, &c->larkd[0]);
+    larkd_threads(B.o.two ? B.o.sub_larkd_pid : 0, &c->larkd[1]);
+    c->lighttpd[0] = pid_ticks(B.o.lighttpd_pid);
+    c->lighttpd[1] = B.o.two ? pid_ticks(B.o.sub_lighttpd_pid) : 0;
+    c->db = tree_ticks(B.o.db_pid);
     c->sys_busy = sys_busy_ticks();
     c->self_us =
         (unsigned long long)ru.ru_utime.tv_sec * 1000000 + (unsigned long long)ru.ru_utime.tv_usec +
         (unsigned long long)ru.ru_stime.tv_sec * 1000000 + (unsigned long long)ru.ru_stime.tv_usec;
-    larkd_threads(c);
 }
+
+/* One larkd's CPU between two samples, percent of one core. */
+struct larkd_use {
+    double total;
+    int known;      /* the threads matched the layout: the fields below are set */
+    double main;    /* the main thread (waits for the drain) */
+    double ckpt;    /* SQLite checkpointer */
+    double writer;  /* SQLite writer */
+    double ws_pool; /* WebSocket command threads, together */
+    double hub;     /* the event loop */
+    double workers; /* all FastCGI workers together */
+    double busiest; /* the busiest worker */
+};
 
 /* CPU use between two samples, percent of one core. */
 struct cpu_use {
-    double larkd, lighttpd, self;
-    double others;    /* every other process on the machine (the noise) */
-    double thread[4]; /* larkd main, writer, hub (creation order), busiest worker */
-    double workers;   /* all workers together */
+    struct larkd_use larkd[2]; /* [1]: the subscribers' larkd of a two-process run */
+    double lighttpd[2];
+    double db;     /* PostgreSQL server processes (--db-pid) */
+    double self;   /* larkbench */
+    double others; /* every other process on the machine (the noise) */
 };
 
 static double ticks_pct(unsigned long long a, unsigned long long b, double secs)
@@ -604,32 +758,50 @@ static double ticks_pct(unsigned long long a, unsigned long long b, double secs)
     return b >= a && secs > 0 ? 100.0 * (double)(b - a) / (double)sysconf(_SC_CLK_TCK) / secs : 0;
 }
 
-static void cpu_diff(const struct cpu_sample *a, const struct cpu_sample *b, struct cpu_use *u)
+/* Thread i of b (its share over secs) goes to its role by position. */
+static void larkd_diff(const struct larkd_cpu *a, const struct larkd_cpu *b,
+                       const struct larkd_layout *l, double secs, struct larkd_use *u)
 {
-    double secs = (double)(b->t - a->t) / NS_PER_S;
+    unsigned store = l->sqlite ? 2 : 0, hub = 1 + store + l->ws;
     memset(u, 0, sizeof(*u));
-    u->larkd = ticks_pct(a->larkd, b->larkd, secs);
-    u->lighttpd = ticks_pct(a->lighttpd, b->lighttpd, secs);
-    u->self = secs > 0 ? (double)(b->self_us - a->self_us) / 1e4 / secs : 0;
-    u->others = ticks_pct(a->sys_busy, b->sys_busy, secs) - u->larkd - u->lighttpd - u->self;
-    if (u->others < 0)
-        u->others = 0;
-    /* larkd starts its threads in a fixed order (fcgi/main.c): the SQLite
-     * writer (store_open), the hub (hub_start), then the workers; tids grow. */
-    for (unsigned i = 0; i < b->nthreads; i++) {
+    u->total = ticks_pct(a->ticks, b->ticks, secs);
+    u->known = b->nthreads == hub + 1 + l->workers;
+    for (unsigned i = 0; u->known && i < b->nthreads; i++) {
         unsigned j = 0;
         double pct;
         while (j < a->nthreads && a->tid[j] != b->tid[i])
             j++;
         pct = ticks_pct(j < a->nthreads ? a->tticks[j] : 0, b->tticks[i], secs);
-        if (i < 3) {
-            u->thread[i] = pct;
-        } else {
+        if (i == 0)
+            u->main = pct;
+        else if (i <= store)
+            *(i == 1 ? &u->ckpt : &u->writer) = pct;
+        else if (i < hub)
+            u->ws_pool += pct;
+        else if (i == hub)
+            u->hub = pct;
+        else {
             u->workers += pct;
-            if (pct > u->thread[3])
-                u->thread[3] = pct;
+            if (pct > u->busiest)
+                u->busiest = pct;
         }
     }
+}
+
+static void cpu_diff(const struct cpu_sample *a, const struct cpu_sample *b, struct cpu_use *u)
+{
+    double secs = (double)(b->t - a->t) / NS_PER_S;
+    memset(u, 0, sizeof(*u));
+    for (int k = 0; k < 2; k++) {
+        larkd_diff(&a->larkd[k], &b->larkd[k], &B.layout[k], secs, &u->larkd[k]);
+        u->lighttpd[k] = ticks_pct(a->lighttpd[k], b->lighttpd[k], secs);
+    }
+    u->db = ticks_pct(a->db, b->db, secs);
+    u->self = secs > 0 ? (double)(b->self_us - a->self_us) / 1e4 / secs : 0;
+    u->others = ticks_pct(a->sys_busy, b->sys_busy, secs) - u->larkd[0].total - u->larkd[1].total -
+                u->lighttpd[0] - u->lighttpd[1] - u->db - u->self;
+    if (u->others < 0)
+        u->others = 0;
 }
 
 /* Descriptors pid holds now, or -1. larkd holds one per parked stream, so
@@ -683,6 +855,68 @@ static int http_probe(const char *path, double timeout_s, double *ms)
         *ms = (double)(now_ns() - t0) / NS_PER_MS;
     }
     close(fd);
+    return status;
+}
+
+/*
+ * One request on a fresh blocking connection to --port, as HTTP/1.0 so that
+ * the server closes when the answer is complete (no framing to parse):
+ * method path with an optional bearer token and JSON body. Returns the
+ * status (the answer's body in *out, bounded by its max) or -1 if no whole
+ * answer came within timeout_s. Used between phases only.
+ */
+static int http_call(const char *method, const char *path, const char *token, const char *body,
+                     double timeout_s, struct buf *out)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 100000};
+    int64_t deadline = now_ns() + (int64_t)(timeout_s * NS_PER_S);
+    struct buf req, in;
+    char chunk[16384];
+    const char *head_end;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1, eof = 0;
+
+    buf_reset(out);
+    if (fd < 0)
+        return -1;
+    buf_init(&req, OUT_MAX + CALL_MAX);
+    buf_init(&in, CALL_MAX + HEAD_MAX);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    buf_printf(&req, "%s %s HTTP/1.0\r\nHost: %s\r\n", method, path, B.o.host);
+    if (token)
+        buf_printf(&req, "Authorization: Bearer %s\r\n", token);
+    if (body)
+        buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   strlen(body), body);
+    else
+        buf_puts(&req, "\r\n");
+    if (connect(fd, (const struct sockaddr *)&B.o.addr, sizeof(B.o.addr)) != 0)
+        goto out;
+    for (size_t off = 0; off < req.len && now_ns() < deadline;) { /* each pass writes or waits */
+        ssize_t n = send(fd, req.data + off, req.len - off, MSG_NOSIGNAL);
+        if (n > 0)
+            off += (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            goto out;
+    }
+    while (!eof && now_ns() < deadline) { /* each pass reads or waits 0.1 s */
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n > 0 && buf_append(&in, chunk, (size_t)n) != 0)
+            goto out;
+        if (n == 0)
+            eof = 1;
+        else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            goto out;
+    }
+    head_end = in.len ? memmem(in.data, in.len, "\r\n\r\n", 4) : NULL;
+    if (eof && head_end && in.len >= 12 && memcmp(in.data, "HTTP/1.", 7) == 0) {
+        status = (int)strtol(in.data + 9, NULL, 10);
+        buf_append(out, head_end + 4, in.len - (size_t)(head_end + 4 - in.data));
+    }
+out:
+    close(fd);
+    buf_release(&req);
+    buf_release(&in);
     return status;
 }
 
@@ -750,6 +984,7 @@ static void conn_close(struct conn *c)
 static int conn_open(struct conn *c)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP};
+    const struct sockaddr_in *to = c->to_sub ? &B.o.sub_addr : &B.o.addr;
     int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0) {
@@ -758,8 +993,7 @@ static int conn_open(struct conn *c)
     }
     /* Requests are written whole; Nagle would only add delay to them. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (const struct sockaddr *)&B.o.addr, sizeof(B.o.addr)) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) != 0 && errno != EINPROGRESS) {
         close(fd);
         B.st.fail[c->role][FAIL_CONNECT]++;
         return -1;
@@ -885,6 +1119,11 @@ static long hp_head(struct conn *c, const char *p, size_t n, int *ev)
         hp_header(c, line, (size_t)(eol - line), &chunked, &has_len, &clen);
         line = eol + 2;
     }
+    if (c->status == 101 && c->ws) { /* the handshake is done: frames follow */
+        *ev |= HP_HEAD;
+        c->phase = RP_WS;
+        return end + 2 - p;
+    }
     if (c->status < 200) { /* an interim answer: the real head follows */
         c->status = 0;
         return end + 2 - p;
@@ -921,6 +1160,97 @@ static long hp_chunk_size(struct conn *c, const char *p, size_t n)
         return -1;
     c->phase = c->remain ? RP_CHUNK_DATA : RP_TRAILER;
     return eol + 2 - p;
+}
+
+/* ---- WebSocket frames (RFC 6455) ----------------------------------------- */
+
+enum { WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
+
+/* Queue one frame from the client: FIN set, masked with a fresh key
+ * (RFC 6455 5.3: every client frame is masked). 0, or -1 if c->out is full. */
+static int ws_put_frame(struct conn *c, int opcode, const char *p, size_t n)
+{
+    unsigned char hdr[14];
+    size_t h = 0, start;
+    uint64_t key = xorshift64(&B.rng);
+
+    hdr[h++] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        hdr[h++] = (unsigned char)(0x80 | n);
+    } else if (n < 65536) {
+        hdr[h++] = 0x80 | 126;
+        hdr[h++] = (unsigned char)(n >> 8);
+        hdr[h++] = (unsigned char)n;
+    } else {
+        hdr[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (unsigned char)((uint64_t)n >> (8 * i));
+    }
+    for (int i = 0; i < 4; i++)
+        hdr[h++] = (unsigned char)(key >> (8 * i));
+    start = c->out.len;
+    if (buf_append(&c->out, hdr, h) != 0 || buf_append(&c->out, p, n) != 0) {
+        buf_truncate(&c->out, start);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        c->out.data[start + h + i] ^= (char)hdr[h - 4 + (i & 3)];
+    return 0;
+}
+
+/*
+ * One frame from the server at p[0..n): bytes used (0: need more), -1 on a
+ * protocol error. Data frames hand their payload to on_body (*body, *blen:
+ * mod_wstunnel cuts lines into frames anywhere, so payloads are one byte
+ * stream); a ping is answered with a pong (lighttpd pings idle sessions
+ * every wstunnel.ping-interval); a close ends the session (HP_DONE).
+ */
+static long ws_frame(struct conn *c, const char *p, size_t n, const char **body, size_t *blen,
+                     int *ev)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    uint64_t len;
+    size_t hdr = 2;
+    int op;
+
+    if (n < 2)
+        return 0;
+    op = u[0] & 0x0f;
+    if (u[1] & 0x80)
+        return -1; /* a server never masks (RFC 6455 5.1) */
+    len = u[1] & 0x7f;
+    if (len >= 126) {
+        hdr = len == 126 ? 4 : 10;
+        if (n < hdr)
+            return 0;
+        len = 0;
+        for (size_t i = 2; i < hdr; i++)
+            len = len << 8 | u[i];
+    }
+    if (len > EVENT_MAX)
+        return -1;
+    if (n < hdr + len)
+        return 0;
+    switch (op) {
+    case WS_CONT:
+    case WS_TEXT:
+    case WS_BINARY:
+        *body = p + hdr;
+        *blen = (size_t)len;
+        break;
+    case WS_PING:
+        /* Queued only: writing here could close c under the parser. */
+        if (ws_put_frame(c, WS_PONG, p + hdr, (size_t)len) == 0)
+            conn_watch(c, 1);
+        break;
+    case WS_PONG: break;
+    case WS_CLOSE:
+        c->phase = RP_IDLE;
+        *ev |= HP_DONE;
+        break;
+    default: return -1;
+    }
+    return (long)(hdr + len);
 }
 
 /*
@@ -960,6 +1290,7 @@ static long hp_step(struct conn *c, const char *p, size_t n, const char **body, 
             *ev |= HP_DONE;
         }
         return eol + 2 - p;
+    case RP_WS: return ws_frame(c, p, n, body, blen, ev);
     case RP_IDLE: break;
     }
     return -1; /* bytes nobody asked for */
@@ -1148,8 +1479,65 @@ static void sse_feed(struct conn *c, const char *p, size_t n)
 
 /* ---- subscribers ------------------------------------------------------- */
 
+/* base64 (RFC 4648) of n bytes into out (4 * ceil(n / 3) + 1 bytes). */
+static void base64(const unsigned char *in, size_t n, char *out)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        out[o++] = tab[v >> 18 & 63];
+        out[o++] = tab[v >> 12 & 63];
+        out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? tab[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+/* The WebSocket handshake (RFC 6455 4.1), answered by mod_wstunnel. The
+ * Sec-WebSocket-Accept of the answer is not checked: lighttpd is trusted. */
+static void ws_request(struct conn *c)
+{
+    unsigned char nonce[16];
+    char key[32];
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = xorshift64(&B.rng);
+        memcpy(nonce + i, &r, 8);
+    }
+    base64(nonce, sizeof(nonce), key);
+    buf_printf(&c->out,
+               "GET /v1/ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+               B.o.host, key);
+    c->phase = RP_HEAD;
+}
+
+/* After the 101: the auth line (API.md "WebSocket"), resuming after the
+ * last seq like Last-Event-ID, then a ping. Nothing answers a good auth,
+ * but the session's lines are handled in order and auth must finish
+ * before the next is read (fcgi/wsbridge.c), so the pong says the session
+ * is authenticated and its stream is live. */
+static void ws_hello(struct conn *c)
+{
+    static const char ping[] = "{\"type\":\"ping\"}\n";
+    buf_reset(&B.scratch);
+    buf_printf(&B.scratch, "{\"type\":\"auth\",\"token\":\"%s\"", B.tokens[c->slot]);
+    if (c->last_id)
+        buf_printf(&B.scratch, ",\"since\":%" PRIu64, c->last_id);
+    buf_puts(&B.scratch, "}\n");
+    if (ws_put_frame(c, WS_TEXT, B.scratch.data, B.scratch.len) != 0 ||
+        ws_put_frame(c, WS_TEXT, ping, sizeof(ping) - 1) != 0)
+        die("WebSocket auth line over OUT_MAX");
+    conn_watch(c, 1);
+}
+
 static void sub_request(struct conn *c)
 {
+    if (c->ws) {
+        ws_request(c);
+        return;
+    }
     buf_printf(&c->out,
                "GET /v1/events HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
                "Accept: text/event-stream\r\n",
@@ -1187,15 +1575,23 @@ static void sub_failed(struct conn *c)
     B.subs_failed++;
 }
 
-static void sub_head(struct conn *c)
+static void sub_up(struct conn *c)
 {
-    if (c->status != 200) {
-        B.st.sub_status[c->status < STATUS_MAX ? c->status : 0]++;
-        return; /* the body is read to its end, then the stream counts as failed */
-    }
     c->ready = 1;
     B.subs_ready++;
     samples_add(&B.sub_lat, B.t_recv - c->t_start);
+}
+
+static void sub_head(struct conn *c)
+{
+    if (c->status != (c->ws ? 101 : 200)) {
+        B.st.sub_status[c->status < STATUS_MAX ? c->status : 0]++;
+        return; /* the body is read to its end, then the stream counts as failed */
+    }
+    if (c->ws)
+        ws_hello(c);
+    else
+        sub_up(c);
 }
 
 /* A fanout message arrived at subscriber c. */
@@ -1218,6 +1614,37 @@ static void deliver(struct conn *c, uint64_t k)
     }
 }
 
+/* A group message arrived at member stream c. A message counts as
+ * delivered (ndeliv) once every member has it. */
+static void group_deliver(struct conn *c, uint64_t k)
+{
+    struct msg *m = &B.msgs[k];
+    uint32_t member = c->slot - B.g.first;
+    uint8_t *d;
+    if (c->slot < B.g.first || member >= B.g.n) {
+        B.st.misrouted++;
+        return;
+    }
+    d = &B.g.deliv[k * B.g.n + member];
+    if (*d) {
+        B.st.dup++;
+        *d += *d < 255;
+        return;
+    }
+    *d = 1;
+    B.st.delivered++;
+    if (m->t_write)
+        samples_add(&B.deliv_lat, B.t_recv - m->t_write);
+    if (++B.g.count[k] == B.g.n) {
+        m->ndeliv = 1;
+        m->t_deliv = B.t_recv;
+        if (m->status == 201)
+            B.st.acked_delivered++;
+        if (m->t_write)
+            samples_add(&B.g.all_lat, B.t_recv - m->t_write);
+    }
+}
+
 /* Message number of a client_msg_id of this run ("<tag>-<k>"), or -1. */
 static int64_t cmid_number(const char *cmid)
 {
@@ -1231,28 +1658,99 @@ static int64_t cmid_number(const char *cmid)
     return *end || k >= B.planned ? -1 : (int64_t)k;
 }
 
-static void sub_event(struct conn *c, const struct sse_ev *ev)
+/* A stored event of type at subscriber c, its envelope parsed (either
+ * transport): find this run's messages. */
+static void sub_envelope(struct conn *c, const char *type, json_t *root)
 {
-    json_error_t jerr;
-    json_t *root, *data;
+    json_t *data = json_object_get(root, "data");
     const char *cmid;
     int64_t k;
-    if (B.o.sc != SC_FANOUT)
-        return;
-    if (strcmp(ev->event, "message") != 0) {
+    if (strcmp(type, "message") != 0) {
+        /* group: the creation reaches every member (API.md) */
+        const char *conv = json_string_value(json_object_get(data, "conversation_id"));
+        if (strcmp(type, "conversation") == 0 && conv && strcmp(conv, B.g.conv) == 0)
+            c->joined = 1;
         B.st.other_events++;
         return;
     }
-    root = json_loadb(B.data.data, B.data.len, 0, &jerr);
-    data = json_object_get(root, "data");
     cmid = json_string_value(json_object_get(data, "client_msg_id"));
     if (!json_is_string(json_object_get(data, "sender")) || !cmid)
         B.st.bad_events++;
     else if ((k = cmid_number(cmid)) < 0)
         B.st.foreign++;
+    else if (B.o.sc == SC_GROUP)
+        group_deliver(c, (uint64_t)k);
     else
         deliver(c, (uint64_t)k);
+}
+
+static void sub_event(struct conn *c, const struct sse_ev *ev)
+{
+    json_error_t jerr;
+    json_t *root;
+    if (B.o.sc != SC_FANOUT && B.o.sc != SC_GROUP)
+        return;
+    root = json_loadb(B.data.data, B.data.len, 0, &jerr);
+    if (!root)
+        B.st.bad_events++;
+    else
+        sub_envelope(c, ev->event, root);
     json_decref(root);
+}
+
+/* One line of a WebSocket session: pong, error, or an event envelope. */
+static void ws_line_in(struct conn *c, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, 0, &jerr), *seq = json_object_get(root, "seq");
+    const char *type = json_string_value(json_object_get(root, "type"));
+
+    if (!type) {
+        B.st.bad_events++;
+    } else if (strcmp(type, "pong") == 0) {
+        if (!c->ready)
+            sub_up(c);
+    } else if (strcmp(type, "error") == 0 || strcmp(type, "reconnect") == 0) {
+        B.st.ws_errors++;
+        if (!B.suberr[0])
+            snprintf(B.suberr, sizeof(B.suberr), "%.*s", (int)len, line);
+    } else if (json_is_integer(seq)) {
+        uint64_t id = (uint64_t)json_integer_value(seq);
+        /* API.md: the per-user seq increases by exactly 1 */
+        if (c->last_id && id != c->last_id + 1)
+            B.st.seq_gaps++;
+        c->last_id = id;
+        B.st.events++;
+        if (B.o.sc == SC_FANOUT || B.o.sc == SC_GROUP)
+            sub_envelope(c, type, root);
+    } else {
+        B.st.other_events++; /* ephemeral: typing, presence */
+    }
+    json_decref(root);
+}
+
+/* Session bytes: append, then handle every complete line. */
+static void ws_feed(struct conn *c, const char *p, size_t n)
+{
+    size_t start = 0;
+    uint32_t gen = c->gen;
+    if (buf_append(&c->body, p, n) != 0) {
+        conn_fail(c, FAIL_PROTO); /* a line over EVENT_MAX */
+        return;
+    }
+    while (start < c->body.len) { /* one line per pass */
+        const char *nl = memchr(c->body.data + start, '\n', c->body.len - start);
+        size_t len;
+        if (!nl)
+            break;
+        len = (size_t)(nl - (c->body.data + start));
+        if (len)
+            ws_line_in(c, c->body.data + start, len);
+        if (c->gen != gen)
+            return;
+        start += len + 1;
+    }
+    buf_consume(&c->body, start);
 }
 
 /* ---- senders ----------------------------------------------------------- */
@@ -1262,12 +1760,13 @@ static struct conn *sender_conn(unsigned j)
     return &B.conns[B.o.subs + j];
 }
 
-/* Write one POST /v1/messages; 0, or -1 if the connection broke. */
-static int sender_post(struct conn *c, const char *to, const char *cmid)
+/* Write one POST /v1/messages to a user (field "to") or a conversation
+ * ("conversation_id"); 0, or -1 if the connection broke. */
+static int sender_post(struct conn *c, const char *field, const char *to, const char *cmid)
 {
     buf_reset(&B.scratch);
-    buf_printf(&B.scratch, "{\"to\":\"%s\",\"client_msg_id\":\"%s\",\"body\":\"%s\"}", to, cmid,
-               B.body_text);
+    buf_printf(&B.scratch, "{\"%s\":\"%s\",\"client_msg_id\":\"%s\",\"body\":\"%s\"}", field, to,
+               cmid, B.body_text);
     buf_printf(&c->out,
                "POST /v1/messages HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
                "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
@@ -1313,7 +1812,7 @@ static void sender_next(struct conn *c)
         warm_poll(c);
         return;
     }
-    if (B.o.sc == SC_FANOUT) {
+    if (B.o.sc == SC_FANOUT || B.o.sc == SC_GROUP) {
         uint64_t k;
         if (c->qlen == 0)
             return;
@@ -1321,8 +1820,12 @@ static void sender_next(struct conn *c)
         c->qhead = (c->qhead + 1) % SENDER_QUEUE;
         c->qlen--;
         c->msg = (int64_t)k;
-        user_name(to, sizeof(to), "sub", B.msgs[k].to);
         snprintf(cmid, sizeof(cmid), "%s-%" PRIu64, B.tag, k);
+        if (B.o.sc == SC_GROUP) {
+            sender_post(c, "conversation_id", B.g.conv, cmid);
+            return;
+        }
+        user_name(to, sizeof(to), "sub", B.msgs[k].to);
     } else {
         /* One recipient per sender: its direct conversation is made by the
          * first send, so the window measures the steady state of sending,
@@ -1331,7 +1834,7 @@ static void sender_next(struct conn *c)
         user_name(to, sizeof(to), "rcpt", c->idx % B.o.recipients);
         snprintf(cmid, sizeof(cmid), "%s-s%u-%" PRIu64, B.tag, c->idx, c->nsent);
     }
-    sender_post(c, to, cmid);
+    sender_post(c, "to", to, cmid);
 }
 
 static void sender_written(struct conn *c)
@@ -1398,7 +1901,9 @@ static void on_head(struct conn *c)
 static void on_body(struct conn *c, const char *p, size_t n)
 {
     if (c->role == ROLE_SUB) {
-        if (c->status == 200)
+        if (c->ws && c->status == 101)
+            ws_feed(c, p, n);
+        else if (c->status == 200)
             sse_feed(c, p, n);
     } else if (c->status != 201 && c->body.len < ERRBODY_MAX) {
         /* Keep the start of an error answer for the report. */
@@ -1493,8 +1998,11 @@ static void conns_init(unsigned nsubs, unsigned nsenders, int warm, const char *
         buf_init(&c->body, EVENT_MAX);
         user_name(user, sizeof(user), kind, c->idx);
         B.tokens[i] = mint_token(user);
-        if (c->role == ROLE_SENDER && i < wf && B.o.sc == SC_FANOUT)
+        if (c->role == ROLE_SENDER && i < wf && (B.o.sc == SC_FANOUT || B.o.sc == SC_GROUP))
             c->q = xcalloc(SENDER_QUEUE, sizeof(*c->q));
+        /* Streams and the warm-up of their server go to --sub-port. */
+        c->to_sub = c->role == ROLE_SUB || i >= wf;
+        c->ws = c->role == ROLE_SUB && B.o.ws;
     }
 }
 
@@ -1617,10 +2125,11 @@ struct mem {
     long larkd, lighttpd; /* VmRSS KiB, -1 unknown */
 };
 
+/* Of the server that holds the streams. */
 static void mem_take(struct mem *m)
 {
-    m->larkd = proc_rss_kib(B.o.larkd_pid);
-    m->lighttpd = proc_rss_kib(B.o.lighttpd_pid);
+    m->larkd = proc_rss_kib(sub_larkd());
+    m->lighttpd = proc_rss_kib(sub_lighttpd());
 }
 
 static double per_conn(long before, long after, unsigned n)
@@ -1671,23 +2180,58 @@ static void mem_print(const struct mem *a, const struct mem *b, unsigned n)
            l, h, l >= 0 && h >= 0 ? l + h : -1.0, n);
 }
 
+static json_t *larkd_use_json(const struct larkd_use *l)
+{
+    if (!l->known)
+        return json_null();
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "writer", jnum(l->writer),
+                     "checkpointer", jnum(l->ckpt), "hub", jnum(l->hub), "workers",
+                     jnum(l->workers), "busiest_worker", jnum(l->busiest), "ws_pool",
+                     jnum(l->ws_pool), "main", jnum(l->main), "total", jnum(l->total));
+}
+
 static json_t *cpu_json(const struct cpu_use *u)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:i, s:{s:o, s:o, s:o, s:o}}", "larkd", jnum(u->larkd),
-                     "lighttpd", jnum(u->lighttpd), "bench", jnum(u->self), "others",
-                     jnum(u->others), "cores", (int)sysconf(_SC_NPROCESSORS_ONLN), "larkd_threads",
-                     "writer", jnum(u->thread[1]), "hub", jnum(u->thread[2]), "workers",
-                     jnum(u->workers), "busiest_worker", jnum(u->thread[3]));
+    json_t *o =
+        json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:o}", "larkd", jnum(u->larkd[0].total),
+                  "lighttpd", jnum(u->lighttpd[0]), "postgres", jnum(u->db), "bench", jnum(u->self),
+                  "others", jnum(u->others), "cores", (int)sysconf(_SC_NPROCESSORS_ONLN),
+                  "larkd_threads", larkd_use_json(&u->larkd[0]));
+    if (B.o.two) {
+        json_object_set_new(o, "larkd_sub", jnum(u->larkd[1].total));
+        json_object_set_new(o, "lighttpd_sub", jnum(u->lighttpd[1]));
+        json_object_set_new(o, "larkd_sub_threads", larkd_use_json(&u->larkd[1]));
+    }
+    return o;
+}
+
+static void larkd_use_print(const char *who, const struct larkd_use *l)
+{
+    if (!l->known) {
+        printf("  %-26s %.0f%% (threads not as expected: no breakdown)\n", who, l->total);
+        return;
+    }
+    printf("  %-26s %.0f%%: ", who, l->total);
+    if (B.layout[0].sqlite)
+        printf("sqlite writer %.0f%%, checkpointer %.0f%%, ", l->writer, l->ckpt);
+    printf("hub %.0f%%, workers %.0f%% (busiest %.0f%%), ws pool %.0f%%, main %.0f%%\n", l->hub,
+           l->workers, l->busiest, l->ws_pool, l->main);
 }
 
 static void cpu_print(const struct cpu_use *u)
 {
-    printf("  CPU (%% of one core)        larkd %.0f%%, lighttpd %.0f%%, larkbench %.0f%%, "
-           "other processes %.0f%%  [%ld cores]\n",
-           u->larkd, u->lighttpd, u->self, u->others, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("  larkd threads              sqlite writer %.0f%%, hub %.0f%%, workers %.0f%% "
-           "(busiest %.0f%%), main %.0f%%\n",
-           u->thread[1], u->thread[2], u->workers, u->thread[3], u->thread[0]);
+    printf("  CPU (%% of one core)        larkd %.0f%%, lighttpd %.0f%%", u->larkd[0].total,
+           u->lighttpd[0]);
+    if (B.o.two)
+        printf(", subscribers' larkd %.0f%% and lighttpd %.0f%%", u->larkd[1].total,
+               u->lighttpd[1]);
+    if (B.o.db_pid > 0)
+        printf(", PostgreSQL %.0f%%", u->db);
+    printf(", larkbench %.0f%%, other processes %.0f%%  [%ld cores]\n", u->self, u->others,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    larkd_use_print(B.o.two ? "larkd threads (senders')" : "larkd threads", &u->larkd[0]);
+    if (B.o.two)
+        larkd_use_print("larkd threads (subs')", &u->larkd[1]);
 }
 
 /* {"201": n, ...} for the statuses seen, plus transport failures. */
@@ -1716,11 +2260,20 @@ static void errors_print(const char *what, const uint64_t *status, enum role rol
     json_decref(o);
 }
 
-/* Print the JSON line (and append it to --json FILE). */
+/* Print the JSON line (and append it to --json FILE), with what every
+ * scenario shares: back end, transport, larkd processes, time. */
 static void emit(json_t *root)
 {
-    char *line = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    char *line, when[32];
+    time_t t = time(NULL);
+    struct tm tm;
     FILE *f;
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    json_object_set_new(root, "backend", json_string(B.backend));
+    json_object_set_new(root, "transport", json_string(B.o.ws ? "ws" : "sse"));
+    json_object_set_new(root, "processes", json_integer(B.o.two ? 2 : 1));
+    json_object_set_new(root, "time", json_string(when));
+    line = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
     if (!line)
         die("cannot format the JSON line");
     printf("%s\n", line);
@@ -1736,8 +2289,13 @@ static void emit(json_t *root)
 
 static void header_print(const char *title)
 {
-    printf("\n== larkbench %s: http://%s  (larkd pid %d, lighttpd pid %d)\n", title, B.o.host,
-           (int)B.o.larkd_pid, (int)B.o.lighttpd_pid);
+    printf("\n== larkbench %s over %s, %s: http://%s  (larkd pid %d, lighttpd pid %d", title,
+           B.o.ws ? "WebSocket" : "SSE", B.backend, B.o.host, (int)B.o.larkd_pid,
+           (int)B.o.lighttpd_pid);
+    if (B.o.two)
+        printf("; subscribers on port %u: larkd pid %d, lighttpd pid %d",
+               ntohs(B.o.sub_addr.sin_port), (int)B.o.sub_larkd_pid, (int)B.o.sub_lighttpd_pid);
+    printf(")\n");
 }
 
 /* ---- fanout ------------------------------------------------------------- */
@@ -1762,7 +2320,7 @@ static void fan_schedule(int64_t now)
     while (B.next_msg < due) { /* bounded by B.planned */
         uint64_t k = B.next_msg++;
         uint32_t to = (uint32_t)(k % B.o.subs);
-        struct conn *s = sender_conn(to % B.o.senders);
+        struct conn *s = B.o.sc == SC_GROUP ? B.g.sender : sender_conn(to % B.o.senders);
         B.msgs[k].to = to;
         if (s->qlen == SENDER_QUEUE) {
             B.st.overflow++;
@@ -1827,7 +2385,20 @@ static void fan_tally(struct fan_result *r)
             samples_add(&B.send_lag, m->t_write - (B.t0 + msg_offset(k)));
             r->unanswered += m->status == 0;
         }
+        /* Both follow the commit: the 201 from a worker, the event from
+         * the hub (of another process, with --sub-port, after a NOTIFY). */
+        if (m->status == 201 && m->t_deliv)
+            samples_add(&B.hop, m->t_deliv - m->t_done);
     }
+}
+
+/* Percentiles of signed samples (ms); the JSON has them even when < 0. */
+static json_t *signed_json(struct samples *s)
+{
+    if (s->n == 0)
+        return json_null();
+    return json_pack("{s:I, s:f, s:f, s:f}", "n", (json_int_t)s->n, "p50_ms", round3(pct_ms(s, 50)),
+                     "p99_ms", round3(pct_ms(s, 99)), "max_ms", round3(pct_ms(s, 100)));
 }
 
 static double ms_since_t0(int64_t t)
@@ -1866,7 +2437,7 @@ static void fan_print(struct fan_result *r)
     header_print("fanout");
     printf("  subscribers                %u of %u up in %.2f s (larkd holds %ld more fds)\n",
            r->subs_up, B.o.subs, r->connect_s, r->fds1 - r->fds0);
-    lat_print("subscribe (connect->head)", &B.sub_lat);
+    lat_print(B.o.ws ? "subscribe (connect->pong)" : "subscribe (connect->head)", &B.sub_lat);
     mem_print(&r->m0, &r->m1, r->subs_up);
     printf("  senders                    %u of %u connected, one request in flight each\n",
            r->senders_open, B.o.senders);
@@ -1885,6 +2456,10 @@ static void fan_print(struct fan_result *r)
     lat_print("delivery (POST->event)", &B.deliv_lat);
     lat_print("POST (write->answer)", &B.post_lat);
     lat_print("send lag (due->written)", &B.send_lag);
+    if (B.hop.n)
+        printf("  event after its 201        p50 %.3f ms   p99 %.3f ms   max %.3f ms   (n=%zu; "
+               "< 0: the event came first)\n",
+               pct_ms(&B.hop, 50), pct_ms(&B.hop, 99), pct_ms(&B.hop, 100), B.hop.n);
     errors_print("send errors", B.st.status, ROLE_SENDER);
     errors_print("stream errors", B.st.sub_status, ROLE_SUB);
     if (B.errbody[0])
@@ -1908,6 +2483,7 @@ static void fan_emit(struct fan_result *r)
     json_object_set_new(root, "delivery_latency", lat_json(&B.deliv_lat));
     json_object_set_new(root, "post_latency", lat_json(&B.post_lat));
     json_object_set_new(root, "send_lag", lat_json(&B.send_lag));
+    json_object_set_new(root, "event_after_answer", signed_json(&B.hop));
     json_object_set_new(root, "subscribe_latency", lat_json(&B.sub_lat));
     json_object_set_new(root, "errors", errors_json(B.st.status, ROLE_SENDER));
     json_object_set_new(root, "stream_errors", errors_json(B.st.sub_status, ROLE_SUB));
@@ -1935,11 +2511,11 @@ static int run_fanout(void)
     conns_init(B.o.subs, B.o.senders, 1, "sub");
     warm_up();
     mem_take(&r.m0);
-    r.fds0 = proc_fds(B.o.larkd_pid);
+    r.fds0 = proc_fds(sub_larkd());
     r.connect_s = subs_connect(0, B.o.subs, &r.subs_up);
     loop_for(B.o.settle);
     mem_take(&r.m1);
-    r.fds1 = proc_fds(B.o.larkd_pid);
+    r.fds1 = proc_fds(sub_larkd());
     r.senders_open = senders_connect();
     fan_window(&r.cpu);
     r.grace_s = fan_grace();
@@ -2016,7 +2592,25 @@ struct idle_result {
     int probe_status;   /* a new GET /v1/healthz while they are held, -1 none */
     double probe_ms;
     double hangup_s[2]; /* lighttpd, larkd freeing them after the clients closed */
+    long held;          /* larkd's own count of held connections of the transport, -1 unknown */
 };
+
+/* lark_held_connections{transport=...} from GET /metrics (docs/OPERATIONS.md),
+ * or -1: larkd's own count of the connections its hub holds. */
+static long metrics_held(const char *transport)
+{
+    struct buf answer;
+    char key[96];
+    const char *at;
+    long v = -1;
+    buf_init(&answer, CALL_MAX);
+    snprintf(key, sizeof(key), "\nlark_held_connections{transport=\"%s\"} ", transport);
+    if (http_call("GET", "/metrics", NULL, NULL, 2.0, &answer) == 200 &&
+        (at = strstr(answer.data, key)))
+        v = strtol(at + strlen(key), NULL, 10);
+    buf_release(&answer);
+    return v;
+}
 
 /*
  * Close every stream; then the seconds until lighttpd and larkd are down to
@@ -2031,9 +2625,9 @@ static void idle_hangup(long larkd_target, long lighttpd_target, double out[2])
         conn_close(&B.conns[i]);
     while (now_ns() < deadline && (out[0] < 0 || out[1] < 0)) {
         double t = (double)(now_ns() - t0) / NS_PER_S;
-        if (out[0] < 0 && proc_fds(B.o.lighttpd_pid) <= lighttpd_target)
+        if (out[0] < 0 && proc_fds(sub_lighttpd()) <= lighttpd_target)
             out[0] = t;
-        if (out[1] < 0 && proc_fds(B.o.larkd_pid) <= larkd_target)
+        if (out[1] < 0 && proc_fds(sub_larkd()) <= larkd_target)
             out[1] = t;
         usleep(10 * 1000);
     }
@@ -2042,14 +2636,17 @@ static void idle_hangup(long larkd_target, long lighttpd_target, double out[2])
 static void idle_print(const struct idle_result *r)
 {
     header_print("idle");
-    printf("  streams                    %u of %u up in %.2f s (%.0f/s)\n", r->up, B.o.subs,
-           r->connect_s, r->connect_s > 0 ? r->up / r->connect_s : 0.0);
+    printf("  %-26s %u of %u up in %.2f s (%.0f/s)\n", B.o.ws ? "sessions" : "streams", r->up,
+           B.o.subs, r->connect_s, r->connect_s > 0 ? r->up / r->connect_s : 0.0);
     printf("  descriptors                larkd %ld -> %ld, lighttpd %ld -> %ld\n", r->larkd_fds[0],
            r->larkd_fds[1], r->lighttpd_fds[0], r->lighttpd_fds[1]);
     printf("  after %.1f s more           %u still up, %" PRIu64 " dropped\n", B.o.hold, r->still,
            B.st.sub_drops);
-    lat_print("subscribe (connect->head)", &B.sub_lat);
+    lat_print(B.o.ws ? "subscribe (connect->pong)" : "subscribe (connect->head)", &B.sub_lat);
     mem_print(&r->m0, &r->m1, r->up);
+    printf("  larkd says it holds        %ld %s connections (GET /metrics; %d of them the "
+           "warm-up's; -1: no answer)\n",
+           r->held, B.o.ws ? "ws" : "sse", WARM_STREAMS);
     errors_print("stream errors", B.st.sub_status, ROLE_SUB);
     if (r->probe_status > 0)
         printf("  new request while held     GET /v1/healthz -> %d in %.1f ms\n", r->probe_status,
@@ -2076,6 +2673,7 @@ static void idle_emit(const struct idle_result *r)
     json_object_set_new(root, "memory", mem_json(&r->m0, &r->m1, r->up));
     json_object_set_new(root, "stream_errors", errors_json(B.st.sub_status, ROLE_SUB));
     json_object_set_new(root, "dropped", json_integer((json_int_t)B.st.sub_drops));
+    json_object_set_new(root, "larkd_held", json_integer(r->held));
     emit(root);
 }
 
@@ -2086,14 +2684,16 @@ static int run_idle(void)
     conns_init(B.o.subs, 0, 1, "idle");
     warm = warm_up();
     mem_take(&r.m0);
-    r.larkd_fds[0] = proc_fds(B.o.larkd_pid);
-    r.lighttpd_fds[0] = proc_fds(B.o.lighttpd_pid);
+    r.larkd_fds[0] = proc_fds(sub_larkd());
+    r.lighttpd_fds[0] = proc_fds(sub_lighttpd());
     r.connect_s = subs_connect(0, B.o.subs, &r.up);
     loop_for(B.o.settle);
     mem_take(&r.m1);
-    r.larkd_fds[1] = proc_fds(B.o.larkd_pid);
-    r.lighttpd_fds[1] = proc_fds(B.o.lighttpd_pid);
+    r.larkd_fds[1] = proc_fds(sub_larkd());
+    r.lighttpd_fds[1] = proc_fds(sub_lighttpd());
     r.probe_status = http_probe("/v1/healthz", 2.0, &r.probe_ms);
+    /* Only while lighttpd takes new clients (see the probe). */
+    r.held = r.probe_status > 0 ? metrics_held(B.o.ws ? "ws" : "sse") : -1;
     loop_for(B.o.hold);
     r.still = B.subs_ready - warm;
     /* Targets: every stream's descriptors gone (lighttpd: client and backend). */
@@ -2105,13 +2705,299 @@ static int run_idle(void)
     return r.up == B.o.subs && r.still == r.up;
 }
 
+/* ---- group --------------------------------------------------------------- */
+
+/* One group size's figures, for its report and the closing table. */
+struct group_result {
+    unsigned n;                        /* members, each with a stream */
+    unsigned up;                       /* streams up before the group was made */
+    unsigned joined;                   /* streams that received the group's creation */
+    int create_status;                 /* POST /v1/conversations */
+    double create_ms;                  /* its latency */
+    double join_s;                     /* its answer -> every stream had the creation event */
+    double grace_s;                    /* waited for late deliveries */
+    struct cpu_use cpu;                /* during the window */
+    uint64_t acked;                    /* messages acknowledged (201) */
+    uint64_t expected;                 /* member deliveries of acknowledged messages */
+    uint64_t lost;                     /* of those, never read within the grace */
+    uint64_t incomplete;               /* acknowledged messages some member never got */
+    uint64_t unanswered;               /* POSTs written and never answered */
+    uint64_t dup;                      /* member deliveries read more than once */
+    double post[3], deliv[3], last[3]; /* p50 / p99 / max, ms */
+    double rows_per_s;                 /* inbox rows written: acked x members / window */
+};
+
+static void lat3(struct samples *s, double out[3])
+{
+    out[0] = pct_ms(s, 50);
+    out[1] = pct_ms(s, 99);
+    out[2] = pct_ms(s, 100);
+}
+
+/* POST /v1/conversations by member 0 (the creator, the sender's user) with
+ * every other member's user; the conversation id goes to B.g.conv. */
+static int group_create(struct group_result *r)
+{
+    struct buf body, answer;
+    char user[96];
+    int64_t t0;
+    json_error_t jerr;
+    json_t *root;
+
+    buf_init(&body, CALL_MAX);
+    buf_init(&answer, CALL_MAX);
+    buf_printf(&body, "{\"type\":\"group\",\"title\":\"larkbench %u\",\"members\":[", r->n);
+    for (unsigned i = 1; i < r->n; i++) {
+        user_name(user, sizeof(user), "gm", B.g.first + i);
+        buf_printf(&body, "%s\"%s\"", i > 1 ? "," : "", user);
+    }
+    buf_puts(&body, "]}");
+    t0 = now_ns();
+    r->create_status = http_call("POST", "/v1/conversations", B.tokens[B.g.sender->slot], body.data,
+                                 B.o.timeout, &answer);
+    r->create_ms = (double)(now_ns() - t0) / NS_PER_MS;
+    root = answer.len ? json_loadb(answer.data, answer.len, 0, &jerr) : NULL;
+    snprintf(B.g.conv, sizeof(B.g.conv), "%s",
+             json_string_value(json_object_get(root, "id"))
+                 ? json_string_value(json_object_get(root, "id"))
+                 : "");
+    if (r->create_status != 201 && !B.errbody[0])
+        snprintf(B.errbody, sizeof(B.errbody), "create: %d %.*s", r->create_status,
+                 (int)(answer.len < 200 ? answer.len : 200), answer.data ? answer.data : "");
+    json_decref(root);
+    buf_release(&body);
+    buf_release(&answer);
+    return r->create_status == 201 && B.g.conv[0] ? 0 : -1;
+}
+
+/* Wait (bounded) until every member's stream has the creation event. */
+static void group_wait_joined(struct group_result *r)
+{
+    int64_t t0 = now_ns(), deadline = t0 + (int64_t)(B.o.timeout * NS_PER_S);
+    for (;;) { /* ends at the deadline */
+        r->joined = 0;
+        for (unsigned i = 0; i < r->n; i++)
+            r->joined += B.conns[B.g.first + i].joined;
+        if (r->joined == r->n || now_ns() >= deadline)
+            break;
+        loop_step(5 * NS_PER_MS);
+    }
+    r->join_s = (double)(now_ns() - t0) / NS_PER_S;
+}
+
+/* Forget the previous size's counters; a new tag makes its late events foreign. */
+static void group_reset(unsigned size, uint32_t first, unsigned n)
+{
+    memset(&B.st, 0, sizeof(B.st));
+    B.post_lat.n = B.deliv_lat.n = B.send_lag.n = B.sub_lat.n = B.g.all_lat.n = 0;
+    B.errbody[0] = B.suberr[0] = '\0';
+    snprintf(B.tag, sizeof(B.tag), "%08" PRIx64, xorshift64(&B.rng) & 0xffffffffu);
+    memset(B.msgs, 0, B.planned * sizeof(*B.msgs));
+    B.next_msg = 0;
+    B.g.n = n;
+    B.g.first = first;
+    B.g.sender = sender_conn(size);
+    B.g.conv[0] = '\0';
+    B.g.deliv = xcalloc(B.planned * n, 1);
+    B.g.count = xcalloc(B.planned, sizeof(*B.g.count));
+}
+
+static void group_tally(struct group_result *r)
+{
+    for (uint64_t k = 0; k < B.next_msg; k++) {
+        const struct msg *m = &B.msgs[k];
+        if (m->t_write) {
+            samples_add(&B.send_lag, m->t_write - (B.t0 + msg_offset(k)));
+            r->unanswered += m->status == 0;
+        }
+        if (m->status == 201) {
+            r->lost += r->n - B.g.count[k];
+            r->incomplete += B.g.count[k] < r->n;
+        }
+    }
+    r->acked = B.st.acked;
+    r->dup = B.st.dup;
+    r->expected = B.st.acked * r->n;
+    r->rows_per_s = (double)r->expected / B.o.duration;
+    lat3(&B.post_lat, r->post);
+    lat3(&B.deliv_lat, r->deliv);
+    lat3(&B.g.all_lat, r->last);
+}
+
+static int group_met(const struct group_result *r)
+{
+    return r->up == r->n && r->joined == r->n && B.st.acked == B.planned && r->lost == 0 &&
+           B.st.dup == 0 && B.st.misrouted == 0 && B.st.seq_gaps == 0;
+}
+
+static void group_print(const struct group_result *r)
+{
+    header_print("group");
+    printf("  group of %u members         created in %.1f ms (status %d); streams %u of %u up, "
+           "%u had the creation after %.2f s\n",
+           r->n, r->create_ms, r->create_status, r->up, r->n, r->joined, r->join_s);
+    printf("  messages                   planned %" PRIu64 " (%.0f/s x %.1f s, one sender: the "
+           "creator), sent %" PRIu64 ", acknowledged (201) %" PRIu64 ", unanswered %" PRIu64 "\n",
+           B.planned, B.o.rate, B.o.duration, B.st.sent, B.st.acked, r->unanswered);
+    printf("  member deliveries          %" PRIu64 " read, %" PRIu64
+           " expected (acked x members), waited %.2f s after the window\n",
+           B.st.delivered, r->expected, r->grace_s);
+    printf("  LOST (acked, not read)      %" PRIu64 " (in %" PRIu64
+           " messages)   duplicated %" PRIu64 "   misrouted %" PRIu64 "   seq gaps %" PRIu64 "\n",
+           r->lost, r->incomplete, B.st.dup, B.st.misrouted, B.st.seq_gaps);
+    printf("  stream drops               %" PRIu64 " (reconnects %" PRIu64 ")\n", B.st.sub_drops,
+           B.st.reconnects);
+    lat_print("POST (write->answer)", &B.post_lat);
+    lat_print("delivery (each member)", &B.deliv_lat);
+    lat_print("delivery (last member)", &B.g.all_lat);
+    lat_print("send lag (due->written)", &B.send_lag);
+    printf("  inbox rows written         %.0f/s (acked messages x %u members / %.1f s)\n",
+           r->rows_per_s, r->n, B.o.duration);
+    errors_print("send errors", B.st.status, ROLE_SENDER);
+    errors_print("stream errors", B.st.sub_status, ROLE_SUB);
+    if (B.errbody[0])
+        printf("  first error answer         %s\n", B.errbody);
+    if (B.suberr[0])
+        printf("  first WebSocket error      %s\n", B.suberr);
+    cpu_print(&r->cpu);
+    printf("  target (%u members: 0 lost, 0 duplicated, all sent and acked): %s\n", r->n,
+           group_met(r) ? "MET" : "MISSED");
+}
+
+static void group_emit(const struct group_result *r)
+{
+    json_t *root = json_pack(
+        "{s:s, s:i, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+        "scenario", "group", "members", (int)r->n, "rate", B.o.rate, "duration_s", B.o.duration,
+        "planned", (json_int_t)B.planned, "sent", (json_int_t)B.st.sent, "acked",
+        (json_int_t)B.st.acked, "delivered", (json_int_t)B.st.delivered, "expected",
+        (json_int_t)r->expected, "lost", (json_int_t)r->lost, "incomplete_messages",
+        (json_int_t)r->incomplete, "duplicated", (json_int_t)B.st.dup, "misrouted",
+        (json_int_t)B.st.misrouted, "seq_gaps", (json_int_t)B.st.seq_gaps, "stream_drops",
+        (json_int_t)B.st.sub_drops, "inbox_rows_per_s", jnum(r->rows_per_s));
+    json_object_set_new(root, "create",
+                        json_pack("{s:i, s:o, s:i, s:i}", "status", r->create_status, "ms",
+                                  jnum(r->create_ms), "streams_up", (int)r->up, "joined",
+                                  (int)r->joined));
+    json_object_set_new(root, "post_latency", lat_json(&B.post_lat));
+    json_object_set_new(root, "delivery_latency", lat_json(&B.deliv_lat));
+    json_object_set_new(root, "last_member_latency", lat_json(&B.g.all_lat));
+    json_object_set_new(root, "send_lag", lat_json(&B.send_lag));
+    json_object_set_new(root, "errors", errors_json(B.st.status, ROLE_SENDER));
+    json_object_set_new(root, "stream_errors", errors_json(B.st.sub_status, ROLE_SUB));
+    json_object_set_new(root, "cpu_pct", cpu_json(&r->cpu));
+    json_object_set_new(root, "target_met", json_boolean(group_met(r)));
+    emit(root);
+}
+
+/* Close this size's streams and sender: the next size has its own users. */
+static void group_close(void)
+{
+    B.sub_reconnect = 0;
+    for (unsigned i = 0; i < B.g.n; i++) {
+        struct conn *c = &B.conns[B.g.first + i];
+        if (c->ready) {
+            c->ready = 0;
+            B.subs_ready--;
+        }
+        conn_close(c);
+    }
+    conn_close(B.g.sender);
+    free(B.g.deliv);
+    free(B.g.count);
+    B.g.deliv = NULL;
+    B.g.count = NULL;
+}
+
+/* One group size: streams, creation, the window, the tally. */
+static void group_one(unsigned size, uint32_t first, unsigned n, struct group_result *r)
+{
+    int64_t deadline;
+    memset(r, 0, sizeof(*r));
+    r->n = n;
+    group_reset(size, first, n);
+    subs_connect(first, n, &r->up);
+    if (r->up == n && group_create(r) == 0) {
+        group_wait_joined(r);
+        conn_open(B.g.sender);
+        deadline = now_ns() + (int64_t)(B.o.timeout * NS_PER_S);
+        while (B.g.sender->state != CS_OPEN && now_ns() < deadline)
+            loop_step(10 * NS_PER_MS);
+        fan_window(&r->cpu);
+        r->grace_s = fan_grace();
+    }
+    group_tally(r);
+    group_print(r);
+    group_emit(r);
+    group_close();
+}
+
+static void group_table(const struct group_result *r, unsigned n)
+{
+    printf("\n== group fan-out over %s, %s%s, %.0f msg/s for %.1f s per size: members vs "
+           "latency (ms)\n",
+           B.o.ws ? "WebSocket" : "SSE", B.backend, B.o.two ? ", two larkd" : "", B.o.rate,
+           B.o.duration);
+    printf("  %7s | %-24s | %-24s | %-24s | %6s %4s | %12s | %5s %5s %6s\n", "members",
+           "POST p50 / p99 / max", "delivery p50 / p99 / max", "last member p50/p99/max", "lost",
+           "dup", "inbox rows/s", "larkd", "pg", "others");
+    for (unsigned i = 0; i < n; i++)
+        printf("  %7u | %6.2f / %6.2f / %6.1f | %6.2f / %6.2f / %6.1f | %6.2f / %6.2f / %6.1f | "
+               "%6" PRIu64 " %4" PRIu64 " | %12.0f | %4.0f%% %4.0f%% %5.0f%%\n",
+               r[i].n, r[i].post[0], r[i].post[1], r[i].post[2], r[i].deliv[0], r[i].deliv[1],
+               r[i].deliv[2], r[i].last[0], r[i].last[1], r[i].last[2], r[i].lost, r[i].dup,
+               r[i].rows_per_s, r[i].cpu.larkd[0].total + r[i].cpu.larkd[1].total, r[i].cpu.db,
+               r[i].cpu.others);
+}
+
+static int run_group(void)
+{
+    static struct group_result res[GROUP_SIZES_MAX];
+    unsigned total = 0;
+    uint32_t first = 0;
+    int met = 1;
+    for (unsigned i = 0; i < B.o.nmembers; i++)
+        total += B.o.members[i];
+    B.planned = (uint64_t)(B.o.rate * B.o.duration + 0.5);
+    if (B.planned == 0 || B.planned > MSGS_MAX / GROUP_MEMBERS_MAX)
+        die("group: --rate x --duration must plan 1 to 4,000 messages");
+    B.msgs = xcalloc(B.planned, sizeof(*B.msgs));
+    /* Slots: every size's member streams, then one sender per size (its
+     * user is the creator, who is member 0 and holds a stream too). */
+    conns_init(total, B.o.nmembers, 1, "gm");
+    for (unsigned i = 0; i < B.o.nmembers; first += B.o.members[i++]) {
+        free(B.tokens[first]);
+        B.tokens[first] = xstrdup(B.tokens[sender_conn(i)->slot]);
+    }
+    warm_up();
+    first = 0;
+    for (unsigned i = 0; i < B.o.nmembers; first += B.o.members[i++]) {
+        group_one(i, first, B.o.members[i], &res[i]);
+        met &= group_met(&res[i]);
+    }
+    group_table(res, B.o.nmembers);
+    conns_free();
+    free(B.msgs);
+    free(B.g.all_lat.v);
+    return met;
+}
+
 /* ---- command line ------------------------------------------------------- */
+
+static void usage_scenarios(FILE *out);
+static void usage_options(FILE *out);
 
 static void usage(FILE *out)
 {
+    usage_scenarios(out);
+    usage_options(out);
+}
+
+static void usage_scenarios(FILE *out)
+{
     fprintf(
         out,
-        "usage: larkbench fanout|throughput|idle [options]\n"
+        "usage: larkbench fanout|throughput|idle|group [options]\n"
         "\n"
         "Load-test a running lighttpd + larkd on 127.0.0.1:PORT (tools/bench.sh starts\n"
         "one per scenario). Prints a report, then one JSON line. docs/BENCHMARKS.md\n"
@@ -2144,49 +3030,87 @@ static void usage(FILE *out)
         "              held --hold s: VmRSS and descriptors before/after, KiB per stream,\n"
         "              whether a new request (GET /v1/healthz) is still answered while\n"
         "              they are held, streams that dropped, and how long larkd takes to\n"
-        "              free them once the clients close them.\n"
+        "              free them once the clients close them; with --transport ws,\n"
+        "              WebSocket sessions instead, and larkd's own count of them\n"
+        "              (GET /metrics).\n"
+        "  group       for each size N of --members in turn: N streams (users\n"
+        "              PREFIX-gm-<i>, and the creator PREFIX-snd-<s>) are opened, the\n"
+        "              creator makes a group of all N (POST /v1/conversations) and, once\n"
+        "              every stream has the group's creation event, posts to it at\n"
+        "              --rate msg/s for --duration s on one keep-alive connection (open\n"
+        "              loop, as fanout). Every member's stream records every message.\n"
+        "              Reports per N: POST latency, delivery latency to each member and\n"
+        "              to the last member of each message, lost (acknowledged but not\n"
+        "              read by a member within --grace s), duplicated, SSE id gaps,\n"
+        "              inbox rows written per second (acknowledged x N / window), CPU;\n"
+        "              then one table of all sizes.\n"
         "\n"
-        "Options (defaults: fanout / throughput / idle):\n"
-        "  --port N           lighttpd's port (default $PORT, else 8080), on --host\n"
-        "  --host ADDR        IPv4 address (127.0.0.1)\n"
-        "  --secret S         HS256 secret (default $LARK_JWT_SECRET, else the dev secret)\n"
-        "  --subs N           streams (1000 / - / 9000)\n"
-        "  --senders N        sender connections (50 / 64 / -)\n"
-        "  --rate R           fanout: total messages per second (1000)\n"
-        "  --duration S       seconds of sending (20 / 10 / -)\n"
-        "  --grace S          fanout: wait for late deliveries after the window (5)\n"
-        "  --recipients N     throughput: distinct recipients (64); fewer than --senders\n"
-        "                     makes recipients whose inbox several senders append to\n"
-        "  --body-bytes N     message body size (64)\n"
-        "  --batch N          streams opened per batch (200)\n"
-        "  --settle S         idle time before the 'after' memory sample (1)\n"
-        "  --hold S           idle: how long to hold the streams after that (2)\n"
-        "  --warmup N         fanout, idle: short requests (GET /v1/poll?timeout=0 on\n"
-        "                     8 connections) before the 'before' memory sample, plus\n"
-        "                     16 streams held to the end, so that larkd's once-per-thread\n"
-        "                     costs (SQLite read connection, malloc arena) are not\n"
-        "                     charged per stream; 0 = no warm-up (2000)\n"
-        "  --timeout S        connect / request / batch deadline (10)\n"
-        "  --p99-target MS    fanout delivery p99 target (10)\n"
-        "  --prefix P         user id prefix (b)\n"
-        "  --larkd-pid PID    process to measure; default: whoever listens on the\n"
-        "                     FastCGI socket named LARK_SOCKET in lighttpd's environment\n"
-        "  --lighttpd-pid PID default: whoever listens on the port\n"
-        "  --json FILE        also append the JSON line to FILE\n"
-        "  --dump FILE        fanout: write one CSV line per message (number, recipient,\n"
-        "                     status, and due/written/answered/delivered times in ms\n"
-        "                     from the window's start; -1 = never), to find when the\n"
-        "                     slow ones happened\n"
-        "  --strict           exit 3 when a target is missed\n"
-        "  --help             this text\n"
-        "\n"
-        "CPU figures are %% of one core over the sending window, from /proc/PID/stat;\n"
-        "larkd's threads are named by creation order (writer, hub, then workers);\n"
-        "'other processes' is the machine's busy time (/proc/stat) minus larkd,\n"
-        "lighttpd and the bench: the noise from anything else running.\n"
-        "The bench raises its open-file limit to the hard limit; it needs one\n"
-        "descriptor per connection. Exit: 0 done (targets met or not, unless\n"
-        "--strict), 2 usage or set-up error, 3 target missed with --strict.\n");
+        "Subscribers (fanout, idle, group) hold SSE streams, or with --transport ws\n"
+        "WebSocket sessions: GET /v1/ws upgraded by mod_wstunnel, masked text frames,\n"
+        "the auth line (resuming with since after a reconnection) and a ping; the\n"
+        "pong says the session is authenticated (larkd handles a session's lines in\n"
+        "order). With --sub-port they connect to a second lighttpd + larkd on the\n"
+        "same PostgreSQL database while senders stay on --port: every delivery then\n"
+        "crosses processes (LISTEN/NOTIFY); memory figures are the second pair's.\n"
+        "\n");
+}
+
+static void usage_options(FILE *out)
+{
+    fprintf(out,
+            "Options (defaults: fanout / throughput / idle / group):\n"
+            "  --port N           lighttpd's port (default $PORT, else 8080), on --host\n"
+            "  --host ADDR        IPv4 address (127.0.0.1)\n"
+            "  --secret S         HS256 secret (default $LARK_JWT_SECRET, else the dev secret)\n"
+            "  --subs N           streams (1000 / - / 9000 / -)\n"
+            "  --senders N        sender connections (50 / 64 / - / -)\n"
+            "  --rate R           fanout: total messages per second (1000); group: the\n"
+            "                     creator's messages per second (20)\n"
+            "  --duration S       seconds of sending (20 / 10 / - / 10 per size)\n"
+            "  --grace S          fanout, group: wait for late deliveries after the window (5)\n"
+            "  --members LIST     group: sizes, comma-separated, each 2-5000 (10,100,300,500)\n"
+            "  --transport T      sse or ws: how subscribers receive (sse)\n"
+            "  --sub-port N       subscribers connect here (a second lighttpd + larkd)\n"
+            "  --sub-larkd-pid PID, --sub-lighttpd-pid PID\n"
+            "                     that pair's processes; default: found by --sub-port\n"
+            "  --db-pid PID       the PostgreSQL postmaster: its CPU and its backends' is\n"
+            "                     reported apart from 'other processes'\n"
+            "  --recipients N     throughput: distinct recipients (64); fewer than --senders\n"
+            "                     makes recipients whose inbox several senders append to\n"
+            "  --body-bytes N     message body size (64)\n"
+            "  --batch N          streams opened per batch (200)\n"
+            "  --settle S         idle time before the 'after' memory sample (1)\n"
+            "  --hold S           idle: how long to hold the streams after that (2)\n"
+            "  --warmup N         fanout, idle, group: short requests (GET /v1/poll?timeout=0 on\n"
+            "                     8 connections) before the 'before' memory sample, plus\n"
+            "                     16 streams held to the end, so that larkd's once-per-thread\n"
+            "                     costs (SQLite read connection, malloc arena) are not\n"
+            "                     charged per stream; 0 = no warm-up (2000)\n"
+            "  --timeout S        connect / request / batch deadline (10)\n"
+            "  --p99-target MS    fanout delivery p99 target (10)\n"
+            "  --prefix P         user id prefix (b)\n"
+            "  --larkd-pid PID    process to measure; default: whoever listens on the\n"
+            "                     FastCGI socket named LARK_SOCKET in lighttpd's environment\n"
+            "  --lighttpd-pid PID default: whoever listens on the port\n"
+            "  --json FILE        also append the JSON line to FILE\n"
+            "  --dump FILE        fanout: write one CSV line per message (number, recipient,\n"
+            "                     status, and due/written/answered/delivered times in ms\n"
+            "                     from the window's start; -1 = never), to find when the\n"
+            "                     slow ones happened\n"
+            "  --strict           exit 3 when a target is missed\n"
+            "  --help             this text\n"
+            "\n"
+            "CPU figures are %% of one core over the sending window, from /proc/PID/stat;\n"
+            "larkd's threads are named by creation order (main; with SQLite the\n"
+            "checkpointer and the writer; the WebSocket command pool; the hub; the\n"
+            "workers), their counts read from larkd's LARK_WORKERS / LARK_WS_WORKERS /\n"
+            "LARK_WS_LISTEN / LARK_DB environment (no breakdown if the threads differ);\n"
+            "'other processes' is the machine's busy time (/proc/stat) minus larkd,\n"
+            "lighttpd, PostgreSQL (--db-pid) and the bench: the noise from anything\n"
+            "else running.\n"
+            "The bench raises its open-file limit to the hard limit; it needs one\n"
+            "descriptor per connection. Exit: 0 done (targets met or not, unless\n"
+            "--strict), 2 usage or set-up error, 3 target missed with --strict.\n");
 }
 
 enum {
@@ -2212,40 +3136,99 @@ enum {
     OPT_STRICT,
     OPT_WARMUP,
     OPT_DUMP,
+    OPT_MEMBERS,
+    OPT_TRANSPORT,
+    OPT_SUB_PORT,
+    OPT_SUB_LARKD,
+    OPT_SUB_LIGHTTPD,
+    OPT_DB_PID,
     OPT_HELP
 };
 
-static const struct option long_opts[] = {{"port", required_argument, NULL, OPT_PORT},
-                                          {"host", required_argument, NULL, OPT_HOST},
-                                          {"secret", required_argument, NULL, OPT_SECRET},
-                                          {"subs", required_argument, NULL, OPT_SUBS},
-                                          {"senders", required_argument, NULL, OPT_SENDERS},
-                                          {"rate", required_argument, NULL, OPT_RATE},
-                                          {"duration", required_argument, NULL, OPT_DURATION},
-                                          {"grace", required_argument, NULL, OPT_GRACE},
-                                          {"recipients", required_argument, NULL, OPT_RECIPIENTS},
-                                          {"body-bytes", required_argument, NULL, OPT_BODY},
-                                          {"batch", required_argument, NULL, OPT_BATCH},
-                                          {"settle", required_argument, NULL, OPT_SETTLE},
-                                          {"hold", required_argument, NULL, OPT_HOLD},
-                                          {"timeout", required_argument, NULL, OPT_TIMEOUT},
-                                          {"p99-target", required_argument, NULL, OPT_P99},
-                                          {"prefix", required_argument, NULL, OPT_PREFIX},
-                                          {"larkd-pid", required_argument, NULL, OPT_LARKD},
-                                          {"lighttpd-pid", required_argument, NULL, OPT_LIGHTTPD},
-                                          {"json", required_argument, NULL, OPT_JSON},
-                                          {"strict", no_argument, NULL, OPT_STRICT},
-                                          {"warmup", required_argument, NULL, OPT_WARMUP},
-                                          {"dump", required_argument, NULL, OPT_DUMP},
-                                          {"help", no_argument, NULL, OPT_HELP},
-                                          {NULL, 0, NULL, 0}};
+static const struct option long_opts[] = {
+    {"port", required_argument, NULL, OPT_PORT},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"secret", required_argument, NULL, OPT_SECRET},
+    {"subs", required_argument, NULL, OPT_SUBS},
+    {"senders", required_argument, NULL, OPT_SENDERS},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"recipients", required_argument, NULL, OPT_RECIPIENTS},
+    {"body-bytes", required_argument, NULL, OPT_BODY},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"settle", required_argument, NULL, OPT_SETTLE},
+    {"hold", required_argument, NULL, OPT_HOLD},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"p99-target", required_argument, NULL, OPT_P99},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"larkd-pid", required_argument, NULL, OPT_LARKD},
+    {"lighttpd-pid", required_argument, NULL, OPT_LIGHTTPD},
+    {"json", required_argument, NULL, OPT_JSON},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"dump", required_argument, NULL, OPT_DUMP},
+    {"members", required_argument, NULL, OPT_MEMBERS},
+    {"transport", required_argument, NULL, OPT_TRANSPORT},
+    {"sub-port", required_argument, NULL, OPT_SUB_PORT},
+    {"sub-larkd-pid", required_argument, NULL, OPT_SUB_LARKD},
+    {"sub-lighttpd-pid", required_argument, NULL, OPT_SUB_LIGHTTPD},
+    {"db-pid", required_argument, NULL, OPT_DB_PID},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0}};
 
-/* One option's value; -1 if it is malformed or out of range. */
-static int set_opt(int c, const char *v, unsigned *port, const char **host)
+/* --members 10,100,300,500: group sizes, 2 to GROUP_MEMBERS_MAX each. */
+static int parse_members(const char *v)
+{
+    char item[16];
+    B.o.nmembers = 0;
+    while (*v) { /* one size per pass; each consumes at least one byte */
+        size_t len = strcspn(v, ",");
+        unsigned n;
+        if (len == 0 || len >= sizeof(item) || B.o.nmembers == GROUP_SIZES_MAX)
+            return -1;
+        memcpy(item, v, len);
+        item[len] = '\0';
+        if (parse_uint(item, GROUP_MEMBERS_MAX, &n) != 0 || n < 2)
+            return -1;
+        B.o.members[B.o.nmembers++] = n;
+        v += len + (v[len] == ',');
+    }
+    return B.o.nmembers ? 0 : -1;
+}
+
+static int set_pid(const char *v, pid_t *out)
 {
     unsigned pid;
+    if (parse_uint(v, 1u << 30, &pid) != 0 || pid == 0)
+        return -1;
+    *out = (pid_t)pid;
+    return 0;
+}
+
+/* The options of the group, WebSocket and two-process runs. */
+static int set_opt_more(int c, const char *v, unsigned *sub_port)
+{
     switch (c) {
-    case OPT_PORT: return parse_uint(v, 65535, port);
+    case OPT_MEMBERS: return parse_members(v);
+    case OPT_TRANSPORT:
+        if (strcmp(v, "sse") != 0 && strcmp(v, "ws") != 0)
+            return -1;
+        B.o.ws = strcmp(v, "ws") == 0;
+        return 0;
+    case OPT_SUB_PORT: return parse_uint(v, 65535, sub_port);
+    case OPT_SUB_LARKD: return set_pid(v, &B.o.sub_larkd_pid);
+    case OPT_SUB_LIGHTTPD: return set_pid(v, &B.o.sub_lighttpd_pid);
+    case OPT_DB_PID: return set_pid(v, &B.o.db_pid);
+    default: return -1;
+    }
+}
+
+/* One option's value; -1 if it is malformed or out of range. ports: --port, --sub-port. */
+static int set_opt(int c, const char *v, unsigned ports[2], const char **host)
+{
+    switch (c) {
+    case OPT_PORT: return parse_uint(v, 65535, &ports[0]);
     case OPT_HOST: *host = v; return 0;
     case OPT_SECRET: B.o.secret = v; return 0;
     case OPT_SUBS: return parse_uint(v, CONNS_MAX / 2, &B.o.subs);
@@ -2261,14 +3244,13 @@ static int set_opt(int c, const char *v, unsigned *port, const char **host)
     case OPT_TIMEOUT: return parse_double(v, 0.1, 600, &B.o.timeout);
     case OPT_P99: return parse_double(v, 0, 1e6, &B.o.p99_target_ms);
     case OPT_PREFIX: B.o.prefix = v; return 0;
-    case OPT_LARKD: return parse_uint(v, 1u << 30, &pid) ? -1 : (B.o.larkd_pid = (pid_t)pid, 0);
-    case OPT_LIGHTTPD:
-        return parse_uint(v, 1u << 30, &pid) ? -1 : (B.o.lighttpd_pid = (pid_t)pid, 0);
+    case OPT_LARKD: return set_pid(v, &B.o.larkd_pid);
+    case OPT_LIGHTTPD: return set_pid(v, &B.o.lighttpd_pid);
     case OPT_JSON: B.o.json_path = v; return 0;
     case OPT_STRICT: B.o.strict = 1; return 0;
     case OPT_WARMUP: return parse_uint(v, 1000000, &B.o.warmup);
     case OPT_DUMP: B.o.dump_path = v; return 0;
-    default: return -1;
+    default: return set_opt_more(c, v, &ports[1]);
     }
 }
 
@@ -2286,27 +3268,60 @@ static void scenario_defaults(void)
         B.o.subs = 0;
     if (B.o.duration == 0)
         B.o.duration = fan ? 20 : 10;
+    if (B.o.rate == 0)
+        B.o.rate = B.o.sc == SC_GROUP ? 20 : 1000;
+    if (B.o.sc == SC_GROUP) {
+        static const unsigned sizes[] = {10, 100, 300, 500};
+        if (!B.o.nmembers) {
+            memcpy(B.o.members, sizes, sizeof(sizes));
+            B.o.nmembers = sizeof(sizes) / sizeof(sizes[0]);
+        }
+        /* Slots: every size's member streams, then one sender per size. */
+        B.o.subs = 0;
+        for (unsigned i = 0; i < B.o.nmembers; i++)
+            B.o.subs += B.o.members[i];
+        B.o.senders = B.o.nmembers;
+    }
+}
+
+/* The scenario named by argv[1]; -1 if none is. */
+static int scenario_parse(const char *name)
+{
+    static const struct {
+        const char *name;
+        enum scenario sc;
+    } names[] = {{"fanout", SC_FANOUT},
+                 {"throughput", SC_THROUGHPUT},
+                 {"idle", SC_IDLE},
+                 {"group", SC_GROUP}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(name, names[i].name) == 0) {
+            B.o.sc = names[i].sc;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int set_addr(struct sockaddr_in *a, const char *host, unsigned port)
+{
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
 }
 
 static int parse_args(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *env_port = getenv("PORT");
-    unsigned port = 8080;
+    unsigned ports[2] = {8080, 0};
     int c;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
         return argc < 2 ? -1 : 1;
-    if (strcmp(argv[1], "fanout") == 0)
-        B.o.sc = SC_FANOUT;
-    else if (strcmp(argv[1], "throughput") == 0)
-        B.o.sc = SC_THROUGHPUT;
-    else if (strcmp(argv[1], "idle") == 0)
-        B.o.sc = SC_IDLE;
-    else
+    if (scenario_parse(argv[1]) != 0)
         return -1;
-    if (env_port && parse_uint(env_port, 65535, &port) != 0)
-        port = 8080;
+    if (env_port && parse_uint(env_port, 65535, &ports[0]) != 0)
+        ports[0] = 8080;
     B.o = (struct opts){.sc = B.o.sc,
-                        .rate = 1000,
                         .grace = 5,
                         .recipients = 64,
                         .body_bytes = 64,
@@ -2322,20 +3337,20 @@ static int parse_args(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
         if (c == OPT_HELP)
             return 1;
-        if (set_opt(c, optarg, &port, &host) != 0) {
+        if (set_opt(c, optarg, ports, &host) != 0) {
             fprintf(stderr, "larkbench: bad option value: %s\n", argv[optind - 1]);
             return -1;
         }
     }
-    if (optind != argc || port == 0 || !B.o.batch || !B.o.recipients)
+    if (optind != argc || ports[0] == 0 || !B.o.batch || !B.o.recipients)
         return -1;
     if (!B.o.secret || !*B.o.secret)
         B.o.secret = CONFIG_DEV_SECRET;
-    B.o.addr.sin_family = AF_INET;
-    B.o.addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &B.o.addr.sin_addr) != 1)
+    B.o.two = ports[1] && ports[1] != ports[0];
+    if (set_addr(&B.o.addr, host, ports[0]) != 0 ||
+        set_addr(&B.o.sub_addr, host, B.o.two ? ports[1] : ports[0]) != 0)
         return -1;
-    snprintf(B.o.host, sizeof(B.o.host), "%s:%u", host, port);
+    snprintf(B.o.host, sizeof(B.o.host), "%s:%u", host, ports[0]);
     scenario_defaults();
     return 0;
 }
@@ -2358,19 +3373,24 @@ static void raise_nofile(unsigned need)
 
 static void bench_init(void)
 {
-    uint64_t seed = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
+    B.rng = (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(B.o.subs + B.o.senders + WARM_STREAMS + WARM_CONNS);
     if ((B.epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         die("epoll_create1");
     /* A tag per run: events of an earlier run on the same database are foreign. */
-    snprintf(B.tag, sizeof(B.tag), "%08" PRIx64, xorshift64(&seed) & 0xffffffffu);
+    snprintf(B.tag, sizeof(B.tag), "%08" PRIx64, xorshift64(&B.rng) & 0xffffffffu);
     B.body_text = xmalloc(B.o.body_bytes + 1);
     memset(B.body_text, 'x', B.o.body_bytes);
     B.body_text[B.o.body_bytes] = '\0';
     buf_init(&B.scratch, OUT_MAX);
     buf_init(&B.data, EVENT_MAX);
     find_pids();
+    if (B.o.two && (B.o.sub_larkd_pid <= 0 || B.o.sub_lighttpd_pid <= 0))
+        fprintf(stderr,
+                "larkbench: the subscribers' larkd or lighttpd was not found (larkd %d, "
+                "lighttpd %d); use --sub-larkd-pid/--sub-lighttpd-pid\n",
+                (int)B.o.sub_larkd_pid, (int)B.o.sub_lighttpd_pid);
     if (B.o.larkd_pid <= 0 || B.o.lighttpd_pid <= 0)
         fprintf(stderr,
                 "larkbench: larkd or lighttpd process not found (larkd %d, lighttpd %d);"
@@ -2388,6 +3408,7 @@ static void bench_release(void)
     free(B.post_lat.v);
     free(B.deliv_lat.v);
     free(B.send_lag.v);
+    free(B.hop.v);
     free(B.sub_lat.v);
 }
 
@@ -2403,6 +3424,7 @@ int main(int argc, char **argv)
     switch (B.o.sc) {
     case SC_FANOUT: met = run_fanout(); break;
     case SC_THROUGHPUT: met = run_throughput(); break;
+    case SC_GROUP: met = run_group(); break;
     default: met = run_idle(); break;
     }
     bench_release();
