@@ -99,6 +99,29 @@ static int pg_sqlstate_is(const PGresult *res, const char *state)
     return s && strncmp(s, state, strlen(state)) == 0;
 }
 
+/* An established connection failed (a server restart, a dead peer): the
+ * next use may reconnect at once; backoff is for failed connects. */
+static void pg_lost(struct pg_db *d)
+{
+    if (d->pg)
+        PQfinish(d->pg);
+    d->pg = NULL;
+    memset(d->prepared, 0, sizeof(d->prepared));
+    d->notify_prepared = 0;
+    d->backoff_ms = 0;
+    d->retry_at = 0;
+}
+
+/* Routes the server's notices (e.g. "terminating connection") to the log. */
+static void pg_notice(void *arg, const char *message)
+{
+    size_t len = strlen(message);
+    (void)arg;
+    while (len && message[len - 1] == '\n')
+        len--;
+    log_warn("postgresql notice: %.*s", (int)len, message);
+}
+
 static void pg_drop(struct pg_db *d)
 {
     if (d->pg)
@@ -138,6 +161,7 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
         pg_drop(d);
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     }
+    PQsetNoticeProcessor(d->pg, pg_notice, NULL);
     snprintf(set, sizeof(set), "SET statement_timeout = %d", PG_STATEMENT_TIMEOUT_MS);
     res = PQexec(d->pg, set);
     PQclear(res);
@@ -167,8 +191,14 @@ static int pg_fail(struct pg_db *d, PGresult *res, struct lark_err *err, const c
               state ? state : "-");
     if (broken || pg_sqlstate_is(res, "08") || pg_sqlstate_is(res, "57") ||
         pg_sqlstate_is(res, "53")) {
-        if (broken)
-            pg_drop(d);
+        if (broken) {
+            pg_lost(d);
+            /* a stale connection (the server restarted since its last
+             * use) fails its first statement: if that was BEGIN nothing
+             * was done, and a fresh connection may well succeed */
+            if (strcmp(what, "BEGIN") == 0)
+                d->retry_txn = 1;
+        }
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     }
     return lark_err_set(err, LARK_EINTERNAL, "database error");
@@ -520,7 +550,7 @@ static int64_t pg_listener_poll(struct store *base, int *reconnected)
     }
     if (!PQconsumeInput(l->pg)) {
         log_warn("postgresql: the listening connection failed: %s", PQerrorMessage(l->pg));
-        pg_drop(l);
+        pg_lost(l);
         return l->retry_at - time_mono_ms();
     }
     while ((note = PQnotifies(l->pg)) != NULL) {
@@ -560,7 +590,7 @@ static int pg_push_watch_drain(struct store_conn *base, int *changed, struct lar
         return lark_err_set(err, LARK_EUNAVAIL, "not listening");
     if (!PQconsumeInput(w->pg)) {
         log_warn("postgresql: the push listening connection failed: %s", PQerrorMessage(w->pg));
-        pg_drop(w);
+        pg_lost(w);
         *changed = 1; /* notifications may have been missed: look again */
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     }
