@@ -176,6 +176,8 @@ static void user_detach(struct hub *h, struct hub_conn *c, int hangup)
     c->user = NULL;
     c->unext = c->uprev = NULL;
     metrics_held_remove((enum transport)c->kind, hangup);
+    if (c->kind == TRANSPORT_POLL && !hangup && !h->draining)
+        hub_gap_open(h, u->id); /* its next poll is on its way */
     if (!u->conns) {
         hub_presence_user_gone(h, u->id);
         hmap_remove(&h->users, &u->node);
@@ -433,9 +435,8 @@ void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
     json_t *ev, *one;
     const char *type;
     struct buf frame;
+    int polled = 0;
 
-    if (!u)
-        return;
     ev = json_loads(json, 0, NULL);
     type = json_string_value(json_object_get(ev, "type"));
     if (!type) {
@@ -447,17 +448,22 @@ void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
     buf_init(&frame, EVENTS_ANSWER_MAX);
     /* API.md: an ephemeral SSE event has no id: line */
     buf_printf(&frame, "event: %s\ndata: %s\n\n", type, json);
-    for (struct hub_conn *c = u->conns, *next; c; c = next) {
+    for (struct hub_conn *c = u ? u->conns : NULL, *next; c; c = next) {
         next = c->unext; /* answering a poll detaches it from the user */
         if (c->state != CONN_OPEN)
             continue;
-        if (c->kind == TRANSPORT_SSE)
+        if (c->kind == TRANSPORT_SSE) {
             conn_write(h, c, frame.data, frame.len);
-        else if (c->kind == TRANSPORT_POLL)
+        } else if (c->kind == TRANSPORT_POLL) {
+            /* detaching opens a gap: look it up before the answer */
+            polled = 1;
             poll_answer(h, c, one);
-        else if (c->kind == TRANSPORT_WS)
+        } else if (c->kind == TRANSPORT_WS) {
             ws_write_event(h, c, ev);
+        }
     }
+    if (!polled)
+        hub_gap_keep(h, user, json);
     buf_release(&frame);
     json_decref(one);
 }
@@ -585,6 +591,14 @@ static void hub_adopt(struct hub *h, struct hub_park_item *it)
         conn_drain(h, c);
         return;
     }
+    if (c->kind == TRANSPORT_POLL) {
+        json_t *kept = hub_gap_take(h, it->user);
+        if (kept) {
+            poll_answer(h, c, kept);
+            json_decref(kept);
+            return;
+        }
+    }
     conn_schedule(h, c, now);
     /* An event may have committed between the worker's check and now. */
     conn_mark_dirty(h, c);
@@ -665,6 +679,10 @@ static void hub_take_queue(struct hub *h)
         hub_adopt(h, &parks[i]);
         free(parks[i].user);
     }
+    /* Viewports first: a watch call answered before a presence change was
+     * committed must see that change even when both arrive in one turn. */
+    for (size_t i = 0; i < nw; i++)
+        hub_presence_watch(h, &watches[i]); /* takes the item's strings */
     for (size_t i = 0; i < nn; i++) {
         struct hub_note_item *it = &notes[i];
         if (it->kind == STORE_NOTE_WAKE)
@@ -676,8 +694,6 @@ static void hub_take_queue(struct hub *h)
         free(it->user);
         free(it->json);
     }
-    for (size_t i = 0; i < nw; i++)
-        hub_presence_watch(h, &watches[i]); /* takes the item's strings */
     free(parks);
     free(notes);
     free(watches);
@@ -819,6 +835,7 @@ static void *hub_main(void *arg)
         hub_run_timers(h);
         hub_run_dirty(h);
         h->presence_wait_ms = hub_presence_tick(h);
+        hub_gap_sweep(h);
         ws_tick(h);
         conn_free_graveyard(h);
         hub_check_drained(h);
@@ -849,6 +866,7 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     pthread_mutex_init(&h->qmu, NULL);
     pthread_cond_init(&h->drained_cv, NULL);
     hmap_init(&h->users);
+    hmap_init(&h->gaps);
     heap_init(&h->timers);
     hub_presence_init(h);
     buf_init(&h->scratch, LIMIT_HUB_PENDING_MAX + 2 * FCGIREC_HEADER_LEN * 64);
@@ -932,6 +950,7 @@ void hub_free(struct hub *h)
     free(h->notes);
     store_conn_close(h->db);
     hub_presence_release(h);
+    hub_gap_release(h);
     hmap_release(&h->ws_sessions);
     hmap_release(&h->users);
     heap_release(&h->timers);
