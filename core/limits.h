@@ -63,6 +63,11 @@
 /* Bytes the hub queues for one held connection before it drops it as a
  * slow consumer (lighttpd normally reads everything at once). */
 #define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
+/* A long-poll client is away between an answer and its next poll: typing
+ * and presence (never stored) sent meanwhile wait this long for it... */
+#define LIMIT_POLL_GAP_MS 10000
+/* ...at most this many per user, the oldest dropped first. */
+#define LIMIT_POLL_GAP_EVENTS 32
 /* SSE "?padding=1": API.md "a 2 KiB comment". */
 #define LIMIT_SSE_PADDING 2048
 /* API.md: a presence viewport holds at most 200 users. */

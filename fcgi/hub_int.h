@@ -117,6 +117,9 @@ struct hub {
     int64_t next_touch_ms;    /* wall clock: touch every connected user */
     int64_t next_expire_ms;   /* wall clock: expire users not seen for ttl */
     int64_t presence_wait_ms; /* until hub_presence_tick is next due */
+    /* long-poll gaps (hub_gap.c) */
+    struct hmap gaps;     /* user id -> struct hub_gap */
+    int64_t gap_sweep_ms; /* mono ms: next sweep of expired gaps */
     /* WebSocket bridge (wsbridge.c) */
     int ws_fd;               /* listening socket for mod_wstunnel, -1 if none */
     char *ws_path;           /* its path, owned */
@@ -130,6 +133,18 @@ struct hub {
     int store_fd;                             /* registered descriptor, -1 if none */
     int64_t store_due_ms;                     /* mono ms: call store_listener_poll again */
 };
+
+/* ---- hub_gap.c: ephemeral events kept between a user's long-polls ---- */
+
+/* A poll of user's was answered: keep its ephemeral events for a while. */
+void hub_gap_open(struct hub *h, const char *user);
+/* Keep an ephemeral event (envelope text, copied) if user is in a gap. */
+void hub_gap_keep(struct hub *h, const char *user, const char *json);
+/* End user's gap: its kept events (new array, the caller's), or NULL. */
+json_t *hub_gap_take(struct hub *h, const char *user);
+/* Free expired gaps (cheap unless a sweep is due). */
+void hub_gap_sweep(struct hub *h);
+void hub_gap_release(struct hub *h);
 
 /* ---- hub.c ---- */
 

@@ -305,6 +305,25 @@ test('typing reaches the other members live, is never stored, and is rate-limite
   sb.close();
 });
 
+test('a long-poll client between two polls gets the typing sent meanwhile, once', async () => {
+  const a = new Api(s.url, 'tg-a');
+  const b = new Api(s.url, 'tg-b');
+  const conv = (await a.send('tg-b', 'hello')).json.conversation_id;
+  const bHead = await head(b);
+  // ben's held poll ends empty: he is now between two polls, not connected
+  const first = await b.poll(`?since=${bHead}&timeout=1`);
+  assert.deepEqual(first.json.events, []);
+  assert.equal((await a.post(`/v1/conversations/${conv}/typing`)).status, 204);
+  await sleep(200);
+  // his next poll gets it (without the gap it would wait out its timeout, empty)
+  const p = await b.poll(`?since=${bHead}&timeout=5`);
+  assert.deepEqual(p.json.events, [{ type: 'typing', data: { conversation_id: conv, user: 'tg-a' } }]);
+  assert.equal(p.json.next, bHead);
+  // kept once: the poll after that has nothing
+  const q = await b.poll(`?since=${bHead}&timeout=1`);
+  assert.deepEqual(q.json.events, []);
+});
+
 test('presence: heartbeat, query, watch; online then offline after ttl, watchers only', async () => {
   const watcher = new Api(s.url, 'p-watcher');
   const other = new Api(s.url, 'p-other');

@@ -53,6 +53,8 @@ export class PushRig {
       ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=23',
       UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
       ...this.stack.env,
+      // the stack's own database (a fresh PostgreSQL one on that back end)
+      ...('LARK_DB' in this.stack.larkdEnv() ? { LARK_DB: this.stack.larkdEnv().LARK_DB } : {}),
       ...this.env,
     };
   }
