@@ -29,6 +29,7 @@ struct config {
     char *db;          /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
     char *migrations;  /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
     char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
+    int sqlite_page_size; /* PRAGMA page_size of a new SQLite database; 0: SQLite's */
     /* FastCGI */
     char *listen;        /* LARK_LISTEN: unix socket path larkd listens on */
     char *ws_listen;     /* LARK_WS_LISTEN: unix socket for mod_wstunnel, "off" = none */

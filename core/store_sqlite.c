@@ -631,9 +631,22 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
         rc = lark_err_set(err, LARK_EINVAL, "sqlite_sync must be FULL or NORMAL");
         goto fail;
     }
+    if (cfg->sqlite_page_size & (cfg->sqlite_page_size - 1)) {
+        rc = lark_err_set(err, LARK_EINVAL, "sqlite_page_size must be a power of two");
+        goto fail;
+    }
     rc = sq_db_open(&s->writer, s->path, s, err);
     if (rc)
         goto fail;
+    /* Only a new database takes it: it must come before the first write,
+     * which switching to WAL is. An existing file keeps its page size. */
+    if (cfg->sqlite_page_size) {
+        char *page = xasprintf("PRAGMA page_size = %d", cfg->sqlite_page_size);
+        rc = sq_pragma(&s->writer, page, err);
+        free(page);
+        if (rc)
+            goto fail;
+    }
     sync = xasprintf("PRAGMA synchronous = %s", cfg->sqlite_sync);
     if ((rc = sq_pragma(&s->writer, "PRAGMA journal_mode = WAL", err)) ||
         (rc = sq_pragma(&s->writer, sync, err)) ||

@@ -85,6 +85,7 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.listen, "var/larkd.sock");
     ck_assert_str_eq(cfg.migrations, LARK_MIGRATIONS_DIR);
     ck_assert_str_eq(cfg.sqlite_sync, "FULL");
+    ck_assert_int_eq(cfg.sqlite_page_size, 4096);
     ck_assert_str_eq(cfg.jwt_alg, "HS256");
     ck_assert_str_eq(cfg.jwt_secret, CONFIG_DEV_SECRET);
     ck_assert_str_eq(cfg.jwt_key_file, "");

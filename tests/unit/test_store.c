@@ -35,6 +35,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -291,7 +292,7 @@ START_TEST(test_reopen_keeps_data)
 }
 END_TEST
 
-static int open_gives(const char *db, const char *migrations, const char *sync)
+static int open_paged(const char *db, const char *migrations, const char *sync, int page_size)
 {
     struct config c;
     struct lark_err err = {0};
@@ -302,6 +303,7 @@ static int open_gives(const char *db, const char *migrations, const char *sync)
     c.db = xstrdup(db);
     c.migrations = xstrdup(migrations);
     c.sqlite_sync = xstrdup(sync);
+    c.sqlite_page_size = page_size;
     rc = store_open(&c, &s, &err);
     if (rc) {
         ck_assert_ptr_null(s);
@@ -311,6 +313,41 @@ static int open_gives(const char *db, const char *migrations, const char *sync)
     config_release(&c);
     return rc;
 }
+
+static int open_gives(const char *db, const char *migrations, const char *sync)
+{
+    return open_paged(db, migrations, sync, 0);
+}
+
+/* The page size SQLite wrote in the database header (bytes 16-17). */
+static int file_page_size(const char *path)
+{
+    unsigned char head[18];
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(head, 1, sizeof(head), f) : 0;
+
+    if (f)
+        fclose(f);
+    ck_assert_uint_eq(n, sizeof(head));
+    return head[16] << 8 | head[17];
+}
+
+/* sqlite_page_size shapes a new database only; an existing file keeps its
+ * own, and a size SQLite cannot use is refused rather than ignored. */
+START_TEST(test_page_size)
+{
+    char *path = unit_path(dir, "paged.db");
+    char *db = xasprintf("sqlite:%s", path);
+
+    ck_assert_int_eq(open_paged(db, LARK_MIGRATIONS_DIR, "FULL", 1000), LARK_EINVAL);
+    ck_assert_int_eq(open_paged(db, LARK_MIGRATIONS_DIR, "FULL", 1024), 0);
+    ck_assert_int_eq(file_page_size(path), 1024);
+    ck_assert_int_eq(open_paged(db, LARK_MIGRATIONS_DIR, "FULL", 8192), 0);
+    ck_assert_int_eq(file_page_size(path), 1024);
+    free(db);
+    free(path);
+}
+END_TEST
 
 START_TEST(test_open_errors)
 {
@@ -1310,6 +1347,7 @@ static Suite *store_suite(void)
     tcase_add_test(basic, test_ping);
     tcase_add_test(basic, test_reopen_keeps_data);
     tcase_add_test(basic, test_open_errors);
+    tcase_add_test(basic, test_page_size);
     tcase_add_test(basic, test_migration_failure_rolls_back);
     tcase_add_test(basic, test_send_message_fields);
     tcase_add_test(basic, test_send_meta_and_type);
