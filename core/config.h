@@ -25,10 +25,10 @@ struct lark_err;
 
 struct config {
     /* storage */
-    char *data_dir;    /* LARK_DATA: directory for the SQLite file and socket */
-    char *db;          /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
-    char *migrations;  /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
-    char *sqlite_sync; /* PRAGMA synchronous for SQLite: FULL or NORMAL */
+    char *data_dir;       /* LARK_DATA: directory for the SQLite file and socket */
+    char *db;             /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
+    char *migrations;     /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
+    char *sqlite_sync;    /* PRAGMA synchronous for SQLite: FULL or NORMAL */
     int sqlite_page_size; /* PRAGMA page_size of a new SQLite database; 0: SQLite's */
     /* FastCGI */
     char *listen;        /* LARK_LISTEN: unix socket path larkd listens on */
