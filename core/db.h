@@ -73,7 +73,6 @@ enum db_stmt {
     DB_MEMBER_PROMOTE,
     DB_MEMBER_READ_GET,
     DB_MEMBER_READ_SET,
-    DB_READ_SENDERS,
     DB_UNREAD,
     /* presence; $1 is a JSON array of user ids */
     DB_PRESENCE_LOCK,

@@ -145,10 +145,11 @@ int op_ensure_user(struct db *d, const char *user, int64_t now, struct lark_err 
 int op_add_member(struct db *d, const char *conv, const char *user, const char *role, int64_t now,
                   struct lark_err *err);
 
-/* Append one event to every member's inbox: the message msg_seq
- * (payload NULL) or a JSON payload. Notes each new inbox head. */
-int op_fanout(struct db *d, const char *conv, const char *type, uint64_t msg_seq,
-              const char *payload, int64_t now, struct lark_err *err);
+/* Append one event to the inbox of every member but except (NULL: every
+ * member): the message msg_seq (payload NULL) or a JSON payload. Notes
+ * each new inbox head. */
+int op_fanout(struct db *d, const char *conv, const char *except, const char *type,
+              uint64_t msg_seq, const char *payload, int64_t now, struct lark_err *err);
 
 /* Append one event with a JSON payload to user's inbox. */
 int op_inbox_append(struct db *d, const char *user, const char *type, const char *conv,

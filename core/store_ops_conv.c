@@ -209,7 +209,7 @@ int op_group_create(struct db *d, void *arg, struct lark_err *err)
     extra = json_obj();
     json_put(extra, "conversation", json_incref(*ctx->conv));
     payload = event_payload(conv, "created", extra);
-    rc = op_fanout(d, conv, "conversation", 0, payload, now, err);
+    rc = op_fanout(d, conv, NULL, "conversation", 0, payload, now, err);
     free(payload);
     return rc;
 }
@@ -243,7 +243,7 @@ static int member_event(struct db *d, const char *conv, const char *user, const 
     json_put(extra, "user", json_string(user));
     json_put(extra, "by", json_string(actor));
     payload = event_payload(conv, action, extra);
-    rc = op_fanout(d, conv, "member", 0, payload, now, err);
+    rc = op_fanout(d, conv, NULL, "member", 0, payload, now, err);
     free(payload);
     return rc;
 }
@@ -324,23 +324,14 @@ int op_member_remove(struct db *d, void *arg, struct lark_err *err)
 
 /* ---- read receipts ------------------------------------------------------------ */
 
-/* The senders (other than user) of the messages of conv in (from, to]. */
-static int read_senders(struct db *d, const char *conv, const char *user, uint64_t from,
-                        uint64_t to, json_t *senders, struct lark_err *err)
-{
-    return op_collect(d, DB_READ_SENDERS, DB_ARGS(DBT(conv), DBI(from), DBI(to), DBT(user)),
-                      op_col0, NULL, senders, err);
-}
-
 int op_read(struct db *d, void *arg, struct lark_err *err)
 {
     struct op_read *ctx = arg;
-    json_t *senders = json_arr(), *s;
     int64_t old = 0, last = 0, now = time_now_ms(), count = 0;
+    char *payload;
     uint64_t to;
     char type[8];
     int found = 0;
-    size_t i;
     int rc;
 
     if ((rc = op_check_member(d, ctx->conv, ctx->user, NULL, err)) ||
@@ -353,19 +344,13 @@ int op_read(struct db *d, void *arg, struct lark_err *err)
     *ctx->read_seq = (uint64_t)old > to ? (uint64_t)old : to;
     if (to <= (uint64_t)old)
         goto out;
-    /* receipts to the senders of what was just read */
-    if ((rc = read_senders(d, ctx->conv, ctx->user, (uint64_t)old, to, senders, err)) ||
-        (rc = op_lock_users(d, senders, err)))
-        goto out;
-    json_array_foreach (senders, i, s) {
-        char *payload = op_receipt_payload(ctx->conv, ctx->user, "read", to);
-        rc = op_inbox_append(d, json_string_value(s), "receipt", ctx->conv, payload, now, err);
-        free(payload);
-        if (rc)
-            goto out;
-    }
-    rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)), err);
+    /* API.md: a read receipt to the other members */
+    payload = op_receipt_payload(ctx->conv, ctx->user, "read", to);
+    rc = op_fanout(d, ctx->conv, ctx->user, "receipt", 0, payload, now, err);
+    free(payload);
+    if (rc == 0)
+        rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)),
+                     err);
 out:
-    json_decref(senders);
     return rc;
 }

@@ -114,14 +114,14 @@ int op_check_member(struct db *d, const char *conv, const char *user, const char
     return lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", conv);
 }
 
-int op_fanout(struct db *d, const char *conv, const char *type, uint64_t msg_seq,
-              const char *payload, int64_t now, struct lark_err *err)
+int op_fanout(struct db *d, const char *conv, const char *except, const char *type,
+              uint64_t msg_seq, const char *payload, int64_t now, struct lark_err *err)
 {
     struct db_rows *r = NULL;
     int rc = db_exec(d, DB_LOCK_MEMBERS, DB_ARGS(DBT(conv)), err);
 
     if (rc == 0)
-        rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv)), &r, err);
+        rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv), DBT(except)), &r, err);
     while (rc == 0 && (rc = db_next(r, err)) == 1) {
         struct store_note n = {
             .kind = STORE_NOTE_WAKE, .user = db_text(r, 0), .seq = (uint64_t)db_int(r, 1)};
@@ -133,7 +133,8 @@ int op_fanout(struct db *d, const char *conv, const char *type, uint64_t msg_seq
         return rc;
     return db_exec(
         d, DB_INBOX_INSERT_MEMBERS,
-        DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload), DBI(now)),
+        DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload), DBI(now),
+                DBT(except)),
         err);
 }
 
@@ -259,7 +260,7 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                          DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
                  err);
     if (rc == 0)
-        rc = op_fanout(d, conv, "message", (uint64_t)seq, NULL, now, err);
+        rc = op_fanout(d, conv, NULL, "message", (uint64_t)seq, NULL, now, err);
     /* in the same transaction: a 201 promises the offline members' pushes
      * too (store.h, "push jobs") */
     if (rc == 0)

@@ -36,12 +36,13 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_LOCK_MEMBERS] = NULL,
     [DB_LOCK_USERS] = NULL,
     [DB_INBOX_BUMP_MEMBERS] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id IN"
-                              " (SELECT user_id FROM members WHERE conversation_id = ?1)"
-                              " RETURNING id, inbox_head",
+                              " (SELECT user_id FROM members WHERE conversation_id = ?1"
+                              " AND user_id IS NOT ?2) RETURNING id, inbox_head",
     [DB_INBOX_INSERT_MEMBERS] =
         "INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq, payload, created_at)"
         " SELECT u.id, u.inbox_head, ?2, ?1, ?3, ?4, ?5"
-        " FROM members mb JOIN users u ON u.id = mb.user_id WHERE mb.conversation_id = ?1",
+        " FROM members mb JOIN users u ON u.id = mb.user_id WHERE mb.conversation_id = ?1"
+        " AND mb.user_id IS NOT ?6",
     [DB_INBOX_BUMP_USER] = "UPDATE users SET inbox_head = inbox_head + 1 WHERE id = ?1"
                            " RETURNING inbox_head",
     [DB_INBOX_INSERT] = "INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq,"
@@ -93,8 +94,6 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_MEMBER_READ_SET] = "UPDATE members SET read_seq = ?3,"
                            " delivered_seq = MAX(delivered_seq, ?3)"
                            " WHERE conversation_id = ?1 AND user_id = ?2",
-    [DB_READ_SENDERS] = "SELECT DISTINCT sender FROM messages WHERE conversation_id = ?1"
-                        " AND seq > ?2 AND seq <= ?3 AND sender <> ?4 ORDER BY sender",
     [DB_UNREAD] = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?1 AND seq > ?2"
                   " AND sender <> ?3",
 

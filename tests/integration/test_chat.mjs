@@ -269,6 +269,41 @@ test('reading: the sender gets a read receipt and unread counts drop', async () 
   assert.equal(r.status, 400);
 });
 
+test('reading: every other member gets the read receipt, the reader none (API.md)', async () => {
+  const ann = new Api(s.url, 'rr-ann');
+  const ben = new Api(s.url, 'rr-ben');
+  const cat = new Api(s.url, 'rr-cat');
+  const say = (u, body) => u.post('/v1/messages', { conversation_id: g.id, body });
+  const g = (await ann.post('/v1/conversations', { type: 'group', title: 'Reads', members: ['rr-ben', 'rr-cat'] })).json;
+  await say(ann, 'one');
+  await say(ann, 'two');
+  const last = (await say(ben, 'three, from ben')).json.seq;
+  // acknowledge everything first: the delivered receipts that causes come in
+  // a second round, which acknowledges only receipts (they make nothing more)
+  for (const u of [ann, ben, cat]) await head(u);
+  const heads = [];
+  for (const u of [ann, ben, cat]) heads.push(await head(u));
+  const r = await cat.post(`/v1/conversations/${g.id}/read`, { seq: last });
+  assert.deepEqual(r.json, { read_seq: last });
+  const want = { conversation_id: g.id, user: 'rr-cat', status: 'read', up_to: last };
+  const got = await Promise.all([ann, ben, cat].map((u, i) => inbox(u, heads[i])));
+  assert.deepEqual(got[0].map((e) => [e.type, e.data]), [['receipt', want]], 'the sender of one and two');
+  assert.deepEqual(got[1].map((e) => [e.type, e.data]), [['receipt', want]], 'the sender of three');
+  assert.deepEqual(got[2], [], 'nothing to the reader');
+  // a member who sent nothing in the range still hears of it
+  const seq4 = (await say(ann, 'four')).json.seq;
+  const h = await Promise.all([ben, cat].map(head));
+  await ann.post(`/v1/conversations/${g.id}/read`, { seq: seq4 });
+  for (const [i, u] of [ben, cat].entries()) {
+    const evs = await inbox(u, h[i]);
+    assert.deepEqual(evs.map((e) => e.data), [{ conversation_id: g.id, user: 'rr-ann', status: 'read', up_to: seq4 }]);
+  }
+  // reading again up to the same place tells nobody anything new
+  const h2 = await head(ben);
+  await cat.post(`/v1/conversations/${g.id}/read`, { seq: last });
+  assert.deepEqual(await inbox(ben, h2), []);
+});
+
 test('typing reaches the other members live, is never stored, and is rate-limited', async () => {
   const a = new Api(s.url, 't-a');
   const b = new Api(s.url, 't-b');
