@@ -349,8 +349,7 @@ int op_read(struct db *d, void *arg, struct lark_err *err)
     rc = op_fanout(d, ctx->conv, ctx->user, "receipt", 0, payload, now, err);
     free(payload);
     if (rc == 0)
-        rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)),
-                     err);
+        rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)), err);
 out:
     return rc;
 }

@@ -131,11 +131,10 @@ int op_fanout(struct db *d, const char *conv, const char *except, const char *ty
     db_done(r);
     if (rc < 0)
         return rc;
-    return db_exec(
-        d, DB_INBOX_INSERT_MEMBERS,
-        DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload), DBI(now),
-                DBT(except)),
-        err);
+    return db_exec(d, DB_INBOX_INSERT_MEMBERS,
+                   DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload),
+                           DBI(now), DBT(except)),
+                   err);
 }
 
 int op_inbox_append(struct db *d, const char *user, const char *type, const char *conv,
