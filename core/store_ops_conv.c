@@ -339,17 +339,16 @@ int op_read(struct db *d, void *arg, struct lark_err *err)
                       err)) ||
         (rc = conv_info(d, ctx->conv, type, &count, err)) ||
         (rc = db_int1(d, DB_MSG_LAST_SEQ, DB_ARGS(DBT(ctx->conv)), &last, &found, err)))
-        goto out;
+        return rc;
     to = ctx->seq < (uint64_t)last ? ctx->seq : (uint64_t)last;
     *ctx->read_seq = (uint64_t)old > to ? (uint64_t)old : to;
     if (to <= (uint64_t)old)
-        goto out;
+        return 0;
     /* API.md: a read receipt to the other members */
     payload = op_receipt_payload(ctx->conv, ctx->user, "read", to);
     rc = op_fanout(d, ctx->conv, ctx->user, "receipt", 0, payload, now, err);
     free(payload);
     if (rc == 0)
         rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)), err);
-out:
     return rc;
 }
