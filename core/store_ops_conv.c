@@ -327,17 +327,15 @@ int op_member_remove(struct db *d, void *arg, struct lark_err *err)
 int op_read(struct db *d, void *arg, struct lark_err *err)
 {
     struct op_read *ctx = arg;
-    int64_t old = 0, last = 0, now = time_now_ms(), count = 0;
+    int64_t old = 0, last = 0, now = time_now_ms();
     char *payload;
     uint64_t to;
-    char type[8];
     int found = 0;
     int rc;
 
     if ((rc = op_check_member(d, ctx->conv, ctx->user, NULL, err)) ||
         (rc = db_int1(d, DB_MEMBER_READ_GET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user)), &old, &found,
                       err)) ||
-        (rc = conv_info(d, ctx->conv, type, &count, err)) ||
         (rc = db_int1(d, DB_MSG_LAST_SEQ, DB_ARGS(DBT(ctx->conv)), &last, &found, err)))
         return rc;
     to = ctx->seq < (uint64_t)last ? ctx->seq : (uint64_t)last;
