@@ -89,7 +89,7 @@ static const struct config_key config_keys[] = {
     I("send_burst", "LARK_SEND_BURST", send_burst, LIMIT_SEND_BURST_DEFAULT, 1, 1000000,
       "sends per user in a burst"),
     I("sse_keepalive", "LARK_SSE_KEEPALIVE", sse_keepalive, 15, 1, 15,
-      "seconds between SSE keep-alive comments (API.md: at most 15)"),
+      "seconds between SSE ping events (API.md: at most 15)"),
     I("sse_retry_ms", "LARK_SSE_RETRY_MS", sse_retry_ms, 2000, 100, 600000,
       "reconnect delay SSE clients are told, milliseconds"),
     I("poll_trickle", "LARK_POLL_TRICKLE", poll_trickle, 3, 1, 60,

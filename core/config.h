@@ -55,7 +55,7 @@ struct config {
     int send_rate;        /* sends per user per second, 0 = unlimited */
     int send_burst;       /* sends per user in a burst */
     /* held connections */
-    int sse_keepalive;  /* seconds between SSE keep-alive comments */
+    int sse_keepalive;  /* seconds between SSE ping events */
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */
     int poll_trickle;   /* seconds between whitespace bytes on a held poll */
     int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */

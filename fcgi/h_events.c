@@ -19,8 +19,12 @@
 
 #include <string.h>
 
-/* Room for the padding comment and the retry: line. */
-#define SSE_PREAMBLE_MAX (LIMIT_SSE_PADDING + 64)
+/* API.md: right after retry:, an event the page can see, so that a client
+ * learns within milliseconds that events reach it through whatever proxies
+ * sit between (a buffering proxy holds it back, and the client falls back). */
+#define SSE_HELLO "event: hello\ndata: {}\n\n"
+/* Room for the padding comment, the retry: line and the hello event. */
+#define SSE_PREAMBLE_MAX (LIMIT_SSE_PADDING + 64 + sizeof(SSE_HELLO))
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -105,7 +109,7 @@ int h_events(struct req *r)
         preamble[LIMIT_SSE_PADDING - 1] = '\n';
         n = LIMIT_SSE_PADDING;
     }
-    n += (size_t)snprintf(preamble + n, sizeof(preamble) - n, "retry: %d\n\n",
+    n += (size_t)snprintf(preamble + n, sizeof(preamble) - n, "retry: %d\n\n" SSE_HELLO,
                           r->app->cfg.sse_retry_ms);
     if (reply_start_stream(r, "text/event-stream",
                            "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", preamble,

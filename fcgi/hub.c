@@ -508,9 +508,12 @@ static void conn_timer(struct hub *h, struct hub_conn *c, int64_t now)
     switch (c->state) {
     case CONN_OPEN:
         if (c->kind == TRANSPORT_SSE) {
-            /* API.md: a comment at least every 15 s; also how a vanished
-             * client is noticed (lighttpd reports it on write). */
-            if (conn_write(h, c, ": keep-alive\n\n", 14) == 0)
+            /* API.md: a ping event at least every 15 s - an event, not a
+             * comment, because EventSource hides comments and the page must
+             * tell a quiet stream from one a proxy holds back; also how a
+             * vanished client is noticed (lighttpd reports it on write). */
+            static const char ping[] = "event: ping\ndata: {}\n\n";
+            if (conn_write(h, c, ping, sizeof(ping) - 1) == 0)
                 conn_schedule(h, c, now);
         } else if (now >= c->deadline_ms) {
             poll_answer(h, c, NULL);

@@ -13,7 +13,7 @@
  *   - is woken (eventfd) after each commit that appends inbox events, reads
  *     the new events from the store and writes them as FastCGI records
  *     (fcgirec.h) - SSE frames, or a long-poll's JSON answer;
- *   - runs one timer per connection: SSE keep-alive comments, the
+ *   - runs one timer per connection: SSE ping events, the
  *     long-poll deadline and the whitespace trickle that lets lighttpd
  *     notice a vanished long-poll client;
  *   - owns SIGTERM/SIGINT (signalfd) and drains: held long-polls are

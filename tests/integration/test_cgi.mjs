@@ -63,7 +63,7 @@ test('CGI: send, history, poll, events and errors each in one process', async ()
   r = cgi('GET', '/v1/events?since=0', { tok: b });
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-type'], 'text/event-stream');
-  assert.match(r.body, /^retry: \d+\n\nid: 1\nevent: message\ndata: \{/);
+  assert.match(r.body, /^retry: \d+\n\nevent: hello\ndata: \{\}\n\nid: 1\nevent: message\ndata: \{/);
   r = cgi('POST', '/v1/messages', { tok: a, body: { to: 'cgi-bob' } });
   assert.equal(r.status, 400);
   assert.equal(r.json.error.code, 'missing_field');

@@ -54,10 +54,17 @@ test('a client that leaves an SSE stream is freed', async () => {
   }, 'the SSE hangup to be noticed', 10000);
 });
 
-test('SSE sends keep-alive comments while idle', async () => {
+test('SSE opens with retry: then a hello event, and keeps alive with ping events', async () => {
   const u = new Api(s.url, 'idle-reader');
   const sse = new RawSSE(s.url, '/v1/events', { tok: u.tok });
-  await sse.until((x) => x.comments.filter((c) => c === 'keep-alive').length >= 2, 'two keep-alives', 10000);
+  await sse.until((x) => x.hellos.length === 1, 'the hello event', 5000);
+  // API.md: retry: first, then at once event: hello (data {}, no id:)
+  assert.match(sse.raw, /^retry: \d+\n\nevent: hello\ndata: \{\}\n\n/);
+  assert.deepEqual(sse.hellos[0].json, {});
+  await sse.until((x) => x.pings.length >= 2, 'two ping events', 10000);
+  for (const p of sse.pings) assert.deepEqual(p.json, {}, 'a ping is data {} with no id');
+  assert.equal(sse.comments.length, 0, 'keep-alives are events the page can see, not comments');
+  assert.equal(sse.events.length, 0, 'no stored event was invented');
   sse.close();
 });
 

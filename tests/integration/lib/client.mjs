@@ -69,11 +69,14 @@ export class Api {
 /**
  * A raw SSE stream: parses the wire format itself so tests can check ids,
  * event names and comments exactly. events: [{id, event, data, json}],
- * comments: [text]; retry: last retry value.
+ * without the stream's own hello and ping events (API.md), which go to
+ * hellos and pings; comments: [text]; retry: last retry value.
  */
 export class RawSSE {
   constructor(base, path, { tok, headers = {} } = {}) {
     this.events = [];
+    this.hellos = [];
+    this.pings = [];
     this.comments = [];
     this.retry = null;
     this.raw = '';
@@ -120,7 +123,9 @@ export class RawSSE {
     }
     if (isEvent) {
       try { ev.json = JSON.parse(ev.data); } catch { ev.json = undefined; }
-      this.events.push(ev);
+      if (ev.event === 'hello' && ev.id === null) this.hellos.push(ev);
+      else if (ev.event === 'ping' && ev.id === null) this.pings.push(ev);
+      else this.events.push(ev);
     }
   }
 
