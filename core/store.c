@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/pushstat.h"
@@ -42,8 +43,10 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
 
 void store_close(struct store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    store_later_stop(s); /* its queue is written through the back end */
+    s->ops->close(s);
 }
 
 const char *store_backend(const struct store *s)
@@ -63,36 +66,11 @@ void store_emit_notes(struct store *s, const struct store_note *notes, size_t n)
         s->listener(s->listener_arg, notes, n);
 }
 
-void note_buf_add(struct note_buf *nb, const struct store_note *note)
+void store_events_free(struct store_event *evs, size_t n)
 {
-    if (nb->n == nb->cap) {
-        nb->cap = nb->cap ? nb->cap * 2 : 64;
-        nb->v = xrealloc(nb->v, nb->cap * sizeof(*nb->v));
-        nb->owned = xrealloc(nb->owned, 2 * nb->cap * sizeof(*nb->owned));
-    }
-    nb->v[nb->n] = *note;
-    nb->owned[2 * nb->n] = xstrdup(note->user);
-    nb->owned[2 * nb->n + 1] = note->json ? xstrdup(note->json) : NULL;
-    nb->v[nb->n].user = nb->owned[2 * nb->n];
-    nb->v[nb->n].json = nb->owned[2 * nb->n + 1];
-    nb->n++;
-}
-
-void note_buf_truncate(struct note_buf *nb, size_t n)
-{
-    while (nb->n > n) {
-        nb->n--;
-        free(nb->owned[2 * nb->n]);
-        free(nb->owned[2 * nb->n + 1]);
-    }
-}
-
-void note_buf_release(struct note_buf *nb)
-{
-    note_buf_truncate(nb, 0);
-    free(nb->v);
-    free(nb->owned);
-    memset(nb, 0, sizeof(*nb));
+    for (size_t i = 0; evs && i < n; i++)
+        evdata_unref(evs[i].data);
+    free(evs);
 }
 
 int store_conn_open(struct store *s, struct store_conn **out, struct lark_err *err)
@@ -106,9 +84,10 @@ void store_conn_close(struct store_conn *c)
         c->store->ops->conn_close(c);
 }
 
-int store_listener_fd(struct store *s)
+int store_listener_fd(struct store *s, int *want_write)
 {
-    return s->ops->listener_fd ? s->ops->listener_fd(s) : -1;
+    *want_write = 0;
+    return s->ops->listener_fd ? s->ops->listener_fd(s, want_write) : -1;
 }
 
 int64_t store_listener_poll(struct store *s, int *reconnected)
@@ -168,35 +147,65 @@ int store_history(struct store_conn *c, const char *user, const char *conversati
 }
 
 int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
-                     json_t **events, uint64_t *last, struct lark_err *err)
+                     struct store_event **evs, size_t *n, uint64_t *head, struct lark_err *err)
 {
     struct db *d = reader(c, err);
-    *events = NULL;
-    *last = after;
-    return d ? op_inbox_read(d, user, after, limit, events, last, err) : LARK_EUNAVAIL;
+    uint64_t acked = 0;
+    int rc;
+
+    *evs = NULL;
+    *n = 0;
+    *head = 0;
+    if (!d)
+        return LARK_EUNAVAIL;
+    /* the head first: an event committed between the two reads is
+     * returned and lifts the head below, never the other way round */
+    rc = op_inbox_state(d, user, head, &acked, err);
+    if (rc == 0)
+        rc = op_inbox_read(d, user, after, limit, evs, n, err);
+    if (rc == 0 && *n && (*evs)[*n - 1].seq > *head)
+        *head = (*evs)[*n - 1].seq;
+    return rc;
 }
 
 int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,
                       struct lark_err *err)
 {
     struct db *d = reader(c, err);
+    uint64_t queued;
+    int rc;
+
     *head = 0;
     *acked = 0;
-    return d ? op_inbox_state(d, user, head, acked, err) : LARK_EUNAVAIL;
+    if (!d)
+        return LARK_EUNAVAIL;
+    rc = op_inbox_state(d, user, head, acked, err);
+    queued = store_later_acked(c->store, user);
+    if (rc == 0 && queued > *acked)
+        *acked = queued < *head ? queued : *head;
+    return rc;
 }
 
 int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
               struct lark_err *err)
 {
     struct op_ack ctx = {user, seq};
+    struct db *d = reader(c, err);
     uint64_t head = 0;
-    int rc = store_inbox_state(c, user, &head, acked, err);
+    int rc;
 
+    *acked = 0;
+    if (!d)
+        return LARK_EUNAVAIL;
+    /* what is stored, not what is queued: this one is durable on return */
+    rc = op_inbox_state(d, user, &head, acked, err);
     /* Most acks repeat what is stored; only a real advance costs a write. */
     if (rc || *acked >= seq || *acked >= head)
         return rc;
     rc = write_op(c, op_ack, &ctx, err);
-    return rc ? rc : store_inbox_state(c, user, &head, acked, err);
+    if (rc == 0)
+        rc = op_inbox_state(d, user, &head, acked, err);
+    return rc;
 }
 
 int store_group_create(struct store_conn *c, const struct store_group_in *in, json_t **conv,

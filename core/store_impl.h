@@ -14,6 +14,7 @@
 #define LARK_STORE_IMPL_H
 
 #include "core/store.h"
+#include "core/store_notes.h"
 
 struct db;
 
@@ -43,13 +44,14 @@ struct store_ops {
                    struct lark_err *err);
     /*
      * Cross-process notes (may be NULL: one process only). listener_fd is
-     * a descriptor to poll for input, -1 while disconnected; listener_poll
-     * takes what arrived (handing notes to the listener), reconnects when
-     * due, sets *reconnected after a reconnection (notes may have been
-     * missed meanwhile) and returns the ms until it wants to run again.
-     * Hub thread only.
+     * a descriptor to poll (for output when *want_write, while it
+     * connects), -1 between connection attempts; listener_poll advances
+     * the connection without blocking, takes what arrived (handing notes
+     * to the listener), sets *reconnected after a reconnection (notes may
+     * have been missed meanwhile) and returns the ms until it wants to run
+     * again. Hub thread only.
      */
-    int (*listener_fd)(struct store *s);
+    int (*listener_fd)(struct store *s, int *want_write);
     int64_t (*listener_poll)(struct store *s, int *reconnected);
     /* Push daemons' wake-ups: store_push_watch and store_push_watch_drain
      * (store.h), on the calling thread's connection. */
@@ -57,11 +59,14 @@ struct store_ops {
     int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
 };
 
+struct store_later;
+
 struct store {
     const struct store_ops *ops;
     store_note_fn listener; /* may be NULL */
     void *listener_arg;
-    int64_t push_window_ms; /* cfg->push_window_ms, for the push jobs sends make */
+    int64_t push_window_ms;    /* cfg->push_window_ms, for the push jobs sends make */
+    struct store_later *later; /* store_later.c: queued acks and presence; NULL until used */
 };
 
 struct store_conn {
@@ -94,21 +99,16 @@ json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
  */
 char *store_direct_key(const char *a, const char *b);
 
-/* Notes gathered in a transaction, delivered after its commit. The user
- * (and json) strings are copied; v[i] points at the copies. */
-struct note_buf {
-    struct store_note *v;
-    char **owned; /* 2 per note: user, json */
-    size_t n, cap;
-};
-
-void note_buf_add(struct note_buf *nb, const struct store_note *note);
-/* Drop the notes after the first n. */
-void note_buf_truncate(struct note_buf *nb, size_t n);
-void note_buf_release(struct note_buf *nb);
-
 /* Hand notes to this process's listener, if any. */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
+
+/* The highest position store_ack_later has queued for user and not yet
+ * written (0 if none); store_inbox_state folds it in. */
+uint64_t store_later_acked(struct store *s, const char *user);
+
+/* Write what is queued and stop the thread (store_close, before the back
+ * end closes). Accepts s->later == NULL. */
+void store_later_stop(struct store *s);
 
 /* A device object {platform, token, app, created_at} (API.md). */
 json_t *store_device_json(const char *platform, const char *token, const char *app,

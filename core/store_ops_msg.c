@@ -14,6 +14,7 @@
 
 #include "core/db.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/mem.h"
@@ -115,20 +116,30 @@ int op_check_member(struct db *d, const char *conv, const char *user, const char
 }
 
 int op_fanout(struct db *d, const char *conv, const char *except, const char *type,
-              uint64_t msg_seq, const char *payload, int64_t now, struct lark_err *err)
+              uint64_t msg_seq, const char *payload, const char *data, int64_t now,
+              struct lark_err *err)
 {
     struct db_rows *r = NULL;
+    struct evdata *ev;
     int rc = db_exec(d, DB_LOCK_MEMBERS, DB_ARGS(DBT(conv)), err);
 
-    if (rc == 0)
-        rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv), DBT(except)), &r, err);
+    if (rc)
+        return rc;
+    if (!data)
+        data = payload;
+    /* rendered once for every member: the hub delivers it as it is */
+    ev = evdata_new(type, data, strlen(data));
+    rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv), DBT(except)), &r, err);
     while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        struct store_note n = {
-            .kind = STORE_NOTE_WAKE, .user = db_text(r, 0), .seq = (uint64_t)db_int(r, 1)};
+        struct store_note n = {.kind = STORE_NOTE_EVENT,
+                               .user = db_text(r, 0),
+                               .seq = (uint64_t)db_int(r, 1),
+                               .data = ev};
         db_note(d, &n);
         rc = 0;
     }
     db_done(r);
+    evdata_unref(ev);
     if (rc < 0)
         return rc;
     return db_exec(d, DB_INBOX_INSERT_MEMBERS,
@@ -153,8 +164,12 @@ int op_inbox_append(struct db *d, const char *user, const char *type, const char
                      DB_ARGS(DBT(user), DBI(seq), DBT(type), DBT(conv), DBT(payload), DBI(now)),
                      err);
     if (rc == 0) {
-        struct store_note n = {.kind = STORE_NOTE_WAKE, .user = user, .seq = (uint64_t)seq};
+        struct store_note n = {.kind = STORE_NOTE_EVENT,
+                               .user = user,
+                               .seq = (uint64_t)seq,
+                               .data = evdata_new(type, payload, strlen(payload))};
         db_note(d, &n);
+        evdata_unref(n.data);
     }
     return rc;
 }
@@ -222,6 +237,7 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
     char conv[IDS_CONV_LEN];
     char id[IDS_UUID_LEN];
     struct store_msg_row row;
+    char *text;
     int found = 0;
     int rc;
 
@@ -258,14 +274,16 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                  DB_ARGS(DBT(conv), DBI(seq), DBT(row.id), DBT(row.sender), DBT(row.client_msg_id),
                          DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
                  err);
-    if (rc == 0)
-        rc = op_fanout(d, conv, NULL, "message", (uint64_t)seq, NULL, now, err);
+    if (rc)
+        return rc;
+    ctx->out->message = store_msg_json(&row);
+    text = json_dump(ctx->out->message, 0, NULL);
+    rc = op_fanout(d, conv, NULL, "message", (uint64_t)seq, NULL, text, now, err);
+    free(text);
     /* in the same transaction: a 201 promises the offline members' pushes
      * too (store.h, "push jobs") */
     if (rc == 0)
         rc = op_push_enqueue(d, conv, (uint64_t)seq, in->sender, now, ctx->push_window_ms, err);
-    if (rc == 0)
-        ctx->out->message = store_msg_json(&row);
     return rc;
 }
 
@@ -402,35 +420,43 @@ int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *ack
     return rc < 0 ? rc : 0;
 }
 
-int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit, json_t **events,
-                  uint64_t *last, struct lark_err *err)
+int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit,
+                  struct store_event **evs, size_t *n, struct lark_err *err)
 {
     struct db_rows *r = NULL;
-    json_t *arr = json_arr();
+    struct store_event *v = NULL;
+    size_t cap = 0, count = 0;
     int rc = db_query(d, DB_INBOX_READ, DB_ARGS(DBT(user), DBI(after), DBI(limit)), &r, err);
 
     while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        uint64_t seq = (uint64_t)db_int(r, 0);
         const char *type = db_text(r, 1);
-        json_t *data;
-        if (strcmp(type, "message") == 0 && !db_is_null(r, 3)) {
+        json_t *data = NULL;
+        char *text = NULL;
+        size_t len;
+        if (strcmp(type, "message") == 0 && !db_is_null(r, 3))
             data = op_row_msg(r, 3);
-        } else {
+        else
             data = json_loads(db_text(r, 2), 0, NULL);
-            if (!data)
-                data = json_obj();
+        /* the same bytes the send's note carried (json_dump, compact) */
+        text = data ? json_dump(data, 0, &len) : NULL;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
         }
-        json_push(arr, store_envelope(seq, type, data));
-        *last = seq;
+        v[count].seq = (uint64_t)db_int(r, 0);
+        v[count].data = text ? evdata_new(type, text, len) : evdata_new(type, "{}", 2);
+        count++;
+        json_decref(data);
+        free(text);
         rc = 0;
     }
     db_done(r);
     if (rc < 0) {
-        json_decref(arr);
-        *last = after;
+        store_events_free(v, count);
         return rc;
     }
-    *events = arr;
+    *evs = v;
+    *n = count;
     return 0;
 }
 

@@ -460,7 +460,7 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
     if (s->notes.n) {
         int64_t now = time_mono_ns();
         for (size_t i = 0; i < s->notes.n; i++)
-            if (s->notes.v[i].kind == STORE_NOTE_WAKE)
+            if (s->notes.v[i].kind == STORE_NOTE_EVENT)
                 s->notes.v[i].commit_ns = now;
         store_emit_notes(&s->base, s->notes.v, s->notes.n);
         note_buf_truncate(&s->notes, 0);

@@ -23,6 +23,7 @@
 #include "fcgi/hub.h"
 #include "fcgi/ratelimit.h"
 #include "fcgi/router.h"
+#include "fcgi/wsbridge.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -178,7 +179,9 @@ static int serve(struct app *app)
     int listen_fd = -1, nworkers = 0, status = 1;
 
     if (FCGX_Init() != 0 || open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0 ||
-        hub_new(app, &app->hub, &err) != 0) {
+        hub_new(app, &app->hub, &err) != 0 ||
+        (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
+         ws_bridge_open(app->hub, app->cfg.ws_listen, app->cfg.ws_workers, &err) != 0)) {
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
     }
@@ -209,6 +212,8 @@ static int serve(struct app *app)
     status = 0;
     log_info("stopped");
 out:
+    if (app->hub)
+        ws_bridge_close(app->hub);
     hub_free(app->hub);
     app->hub = NULL;
     if (listen_fd >= 0) {
