@@ -21,7 +21,11 @@
 #      docs/OPERATIONS.md, "Testing on PostgreSQL").
 #   4. browser tests: the demo page in headless Chromium (Debian's
 #      /usr/bin/chromium through playwright-core) against the ASan build;
-#      a missing Chromium fails this step (tools/deps.sh test installs it)
+#      a missing Chromium fails this step (tools/deps.sh test installs it).
+#      They include the proxy matrix (test_proxies.mjs, about a minute):
+#      squid, tinyproxy, privoxy, nginx and HAProxy from Debian's packages
+#      on loopback in front of one shared stack; raw SSE and long-poll
+#      checks through each, and the demo page behind each
 #
 # Ends with one summary line; exits non-zero if anything failed.
 set -uo pipefail
