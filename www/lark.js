@@ -67,8 +67,8 @@ const DEFAULTS = {
   backoffCap: 30000, // ms, no reconnect waits longer
   ackDelay: 250, // ms, acks of a burst of events go out as one
   // ms for a stream's first event (SSE hello, the answer to a WebSocket
-  // ping). It came in 6-39 ms through every proxy that streams (measured,
-  // docs/PROXIES.md); a buffering one never sends it.
+  // ping). It came within tens of ms through every proxy that streams
+  // (measured, docs/PROXIES.md); a buffering one never lets it through.
   openTimeout: 4000,
   keepalive: 15000, // ms between the server's SSE pings (its sse_keepalive)
   stuckMargin: 5000, // ms beyond 2 keep-alive intervals before a quiet stream is stuck

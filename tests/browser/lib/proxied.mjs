@@ -64,6 +64,6 @@ export async function visit(browser, stack, proxy, { user, sender, transport = '
   }
   await shownP;
   await loaded;
-  const settled = await page.evaluate(() => window.larkDemo.lark && window.larkDemo.lark.transport);
+  const settled = await page.evaluate(() => (window.larkDemo && window.larkDemo.lark ? window.larkDemo.lark.transport : null));
   return { context, page, errors, firstMs, sent, transport: settled, api };
 }
