@@ -269,7 +269,7 @@ export function nginxConf(variant, { port, upstream, dir }) {
   }[variant];
   return `# nginx as a reverse proxy in front of lark: ${variant}
 daemon off;
-master_process on;
+master_process off;   # one process: nothing left behind if a test is killed
 worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
