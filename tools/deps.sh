@@ -11,7 +11,11 @@
 #         playwright-core; no browser is ever downloaded) and fonts for
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
-#         and iproute2 (ip netns: the several-hosts suite)
+#         and iproute2 (ip netns: the several-hosts suite), and the proxies
+#         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
+#         tinyproxy, privoxy, nginx, haproxy - run there with private
+#         configurations; the system services their packages may start are
+#         stopped here
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -22,7 +26,8 @@ mode=${1:-run}
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
-           chromium fonts-dejavu-core fonts-noto-color-emoji)
+           chromium fonts-dejavu-core fonts-noto-color-emoji
+           squid tinyproxy privoxy nginx haproxy)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -52,6 +57,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
+  # ...and the proxies theirs (3128, 8888, 8118, 80); the proxy matrix
+  # starts its own on free ports.
+  for svc in squid tinyproxy privoxy nginx haproxy; do
+    if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
+      $sudo service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if [ "$mode" = test ]; then
