@@ -38,7 +38,7 @@ PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/noti
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote \
+              test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
               test_backoff test_push_reply test_store_push
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)

@@ -14,6 +14,7 @@
 #include "core/store_ops.h"
 #include "core/timeutil.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,10 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
     }
     if (ops) {
         rc = ops->open(cfg, db, out, err);
-        if (rc == 0)
+        if (rc == 0) {
             (*out)->push_window_ms = cfg->push_window_ms;
+            pthread_mutex_init(&(*out)->listener_mu, NULL);
+        }
         return rc;
     }
     return lark_err_set(err, LARK_EINVAL,
@@ -46,6 +49,7 @@ void store_close(struct store *s)
     if (!s)
         return;
     store_later_stop(s); /* its queue is written through the back end */
+    pthread_mutex_destroy(&s->listener_mu);
     s->ops->close(s);
 }
 
@@ -56,14 +60,23 @@ const char *store_backend(const struct store *s)
 
 void store_set_listener(struct store *s, store_note_fn fn, void *arg)
 {
+    pthread_mutex_lock(&s->listener_mu);
     s->listener = fn;
     s->listener_arg = arg;
+    pthread_mutex_unlock(&s->listener_mu);
 }
 
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n)
 {
-    if (s->listener && n)
+    if (!n)
+        return;
+    /* held during the call: once store_set_listener returns, the old
+     * listener is neither running nor called again (the hub's is short:
+     * it copies the notes and queues them) */
+    pthread_mutex_lock(&s->listener_mu);
+    if (s->listener)
         s->listener(s->listener_arg, notes, n);
+    pthread_mutex_unlock(&s->listener_mu);
 }
 
 void store_events_free(struct store_event *evs, size_t n)

@@ -98,7 +98,9 @@ void store_close(struct store *s);
 /* Name of the back end ("sqlite", "postgresql"). */
 const char *store_backend(const struct store *s);
 
-/* Set the listener before any connection writes. fn may be NULL. */
+/* Set the listener (fn may be NULL). Once it returns, the previous
+ * listener is neither running nor called again: set NULL before freeing
+ * what arg points at. */
 void store_set_listener(struct store *s, store_note_fn fn, void *arg);
 
 /*

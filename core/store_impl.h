@@ -16,6 +16,8 @@
 #include "core/store.h"
 #include "core/store_notes.h"
 
+#include <pthread.h>
+
 struct db;
 
 /* A write operation (store_ops.h), run by write() inside a transaction. */
@@ -63,7 +65,8 @@ struct store_later;
 
 struct store {
     const struct store_ops *ops;
-    store_note_fn listener; /* may be NULL */
+    pthread_mutex_t listener_mu; /* guards listener, held while it runs */
+    store_note_fn listener;      /* may be NULL */
     void *listener_arg;
     int64_t push_window_ms;    /* cfg->push_window_ms, for the push jobs sends make */
     struct store_later *later; /* store_later.c: queued acks and presence; NULL until used */

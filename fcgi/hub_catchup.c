@@ -96,6 +96,7 @@ static void read_request(struct hub *h, struct hub_user *u)
     j->after = from;
     j->limit = LIMIT_HUB_BATCH;
     hub_user_set_reading(u, 1);
+    metrics_catchup_read();
     hub_pool_submit(h->readers, read_run, j);
 }
 

@@ -212,6 +212,7 @@ static int serve(struct app *app)
     status = 0;
     log_info("stopped");
 out:
+    store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
     hub_free(app->hub);
