@@ -7,8 +7,13 @@
  * internals. Each function pointer has exactly the contract of the
  * store_* function of the same name in store.h.
  *
- * Shared helpers for back ends (message rendering, direct-chat keys) live
- * here too, so both back ends produce byte-identical JSON.
+ * Below the ops table, what the store's own files share, each defined
+ * in one file that calls nothing above it: the JSON renderers
+ * (store_json.c: both back ends produce byte-identical JSON, made in one
+ * place), handing notes to the listener (store_notes.c), the direct-chat
+ * key (store_ops.c) and the queue of writes nobody waits for
+ * (store_later.c). store.c calls down into all of them and the back ends;
+ * none calls back into store.c.
  */
 #ifndef LARK_STORE_IMPL_H
 #define LARK_STORE_IMPL_H
@@ -98,11 +103,11 @@ json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
 
 /*
  * The key that makes a direct chat unique: the two ids in byte order,
- * joined by '\n' (which no user id contains). Caller frees.
+ * joined by '\n' (which no user id contains). Caller frees. (store_ops.c)
  */
 char *store_direct_key(const char *a, const char *b);
 
-/* Hand notes to this process's listener, if any. */
+/* Hand notes to this process's listener, if any (store_notes.c). */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
 
 /* The highest position store_ack_later has queued for user and not yet

@@ -154,7 +154,8 @@ static void later_write(struct store *s, struct store_conn **conn)
 
     later_take(l, &b, &touch);
     pthread_mutex_unlock(&l->mu);
-    rc = *conn ? 0 : store_conn_open(s, conn, &err);
+    /* the back end's own connection: this file sits below store.c */
+    rc = *conn ? 0 : s->ops->conn_open(s, conn, &err);
     if (rc == 0)
         rc = s->ops->write(*conn, later_op, &b, &err);
     if (rc)
@@ -190,6 +191,7 @@ static void *later_main(void *arg)
     struct store_later *l = s->later;
     struct store_conn *conn = NULL;
 
+    pthread_setname_np(pthread_self(), "lark-later");
     pthread_mutex_lock(&l->mu);
     for (;;) {
         int64_t wait;
@@ -214,7 +216,8 @@ static void *later_main(void *arg)
             break; /* one last try; what still fails is lost (re-delivery) */
     }
     pthread_mutex_unlock(&l->mu);
-    store_conn_close(conn);
+    if (conn)
+        s->ops->conn_close(conn);
     return NULL;
 }
 

@@ -1,11 +1,15 @@
 /*
- * store_notes.c - copied notes (see store_notes.h).
+ * store_notes.c - copied notes (see store_notes.h), and handing notes to
+ * this process's listener.
  */
 #include "core/store_notes.h"
+
+#include "core/store_impl.h"
 
 #include "core/evdata.h"
 #include "core/mem.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,4 +45,17 @@ void note_buf_release(struct note_buf *nb)
     free(nb->v);
     free(nb->owned);
     memset(nb, 0, sizeof(*nb));
+}
+
+void store_emit_notes(struct store *s, const struct store_note *notes, size_t n)
+{
+    if (!n)
+        return;
+    /* held during the call: once store_set_listener returns, the old
+     * listener is neither running nor called again (the hub's is short:
+     * it copies the notes and queues them) */
+    pthread_mutex_lock(&s->listener_mu);
+    if (s->listener)
+        s->listener(s->listener_arg, notes, n);
+    pthread_mutex_unlock(&s->listener_mu);
 }

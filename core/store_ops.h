@@ -131,7 +131,7 @@ int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);
 int op_push_dead_list(struct db *d, int64_t before_id, unsigned limit, json_t **out,
                       struct lark_err *err);
 
-/* ---- shared by the operation files --------------------------------------- */
+/* ---- shared by the operation files (store_ops.c) ------------------------- */
 
 /* 0 if user belongs to conv (*role, if not NULL: "admin" or "member");
  * LARK_ENOTMEMBER or LARK_ENOTFOUND otherwise. */

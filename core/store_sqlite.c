@@ -479,6 +479,7 @@ static void *sq_writer_main(void *arg)
 {
     struct sq_store *s = arg;
 
+    pthread_setname_np(pthread_self(), "lark-writer");
     for (;;) {
         struct sq_op *batch, *last;
         int n = 1;
@@ -546,6 +547,7 @@ static void *sq_ckpt_main(void *arg)
 {
     struct sq_store *s = arg;
 
+    pthread_setname_np(pthread_self(), "lark-ckpt");
     for (;;) {
         struct timespec ts;
         int log = 0, done = 0, rc;

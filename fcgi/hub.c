@@ -38,29 +38,6 @@
 /* Longest epoll wait when nothing is due (ms). */
 #define HUB_IDLE_WAIT_MS 60000
 
-/* ---- timers ---------------------------------------------------------------- */
-
-void hub_timer_set(struct hub *h, struct hub_timer *t, int64_t due)
-{
-    heap_set(&h->timers, &t->node, due);
-}
-
-void hub_timer_cancel(struct hub *h, struct hub_timer *t)
-{
-    heap_remove(&h->timers, &t->node);
-}
-
-static void hub_run_timers(struct hub *h)
-{
-    int64_t now = time_mono_ms();
-    struct heap_node *top;
-    while ((top = heap_top(&h->timers)) && top->key <= now) {
-        struct hub_timer *t = HMAP_ENTRY(top, struct hub_timer, node);
-        heap_remove(&h->timers, top);
-        t->fn(h, t, now);
-    }
-}
-
 /* ---- notes from the store (any thread) -------------------------------------- */
 
 /* A stored event: into the user's tail; its connections catch up. */
@@ -105,33 +82,7 @@ void hub_notes(void *arg, const struct store_note *notes, size_t n)
     hub_post(arg, notes_run, nb);
 }
 
-/* ---- ephemeral events and watch lists -------------------------------------- */
-
-void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
-{
-    struct hub_user *u = hub_user_find(h, user, 0);
-    struct hub_ephemeral e = {.json = json, .len = strlen(json)};
-    int polled = 0;
-
-    if (!u)
-        return;
-    e.ev = json_loads(json, 0, NULL);
-    e.type = json_string_value(json_object_get(e.ev, "type"));
-    if (!e.type) {
-        json_decref(e.ev);
-        return;
-    }
-    for (struct hub_conn *c = hub_user_conns(u), *next; c; c = next) {
-        next = c->unext; /* answering a poll detaches it from the user */
-        if (c->state != CONN_OPEN)
-            continue;
-        polled |= c->tr->between_requests;
-        c->tr->ephemeral(h, c, &e);
-    }
-    if (!polled)
-        hub_user_keep_ephemeral(u, json, e.len); /* a poll may be on its way */
-    json_decref(e.ev);
-}
+/* ---- watch lists ------------------------------------------------------------------ */
 
 struct watch_job {
     char *watcher;
@@ -312,6 +263,7 @@ static void *hub_main(void *arg)
     struct hub *h = arg;
     struct epoll_event evs[HUB_EVENTS];
 
+    pthread_setname_np(pthread_self(), "lark-hub");
     for (;;) {
         int stop;
         int n = epoll_wait(h->ep, evs, HUB_EVENTS, hub_timeout(h));

@@ -197,7 +197,7 @@ void hub_run_dirty(struct hub *h)
 int hub_catchup_start(struct hub *h, struct lark_err *err)
 {
     h->evbuf = xcalloc(LIMIT_HUB_TAIL_EVENTS, sizeof(*h->evbuf));
-    h->readers = hub_pool_new(h->app, LIMIT_HUB_READERS, "hub readers", err);
+    h->readers = hub_pool_new(h->app, LIMIT_HUB_READERS, "hub readers", "reader", err);
     return h->readers ? 0 : LARK_EINTERNAL;
 }
 

@@ -54,9 +54,10 @@ struct hub_timer {
     void (*fn)(struct hub *h, struct hub_timer *t, int64_t now);
 };
 
-/* Arm t for due (monotonic ms) / disarm it. */
+/* hub_timer.c: arm t for due (monotonic ms) / disarm it / run the due ones. */
 void hub_timer_set(struct hub *h, struct hub_timer *t, int64_t due);
 void hub_timer_cancel(struct hub *h, struct hub_timer *t);
+void hub_run_timers(struct hub *h);
 
 /* An ephemeral event on its way to live connections. */
 struct hub_ephemeral {
@@ -160,8 +161,10 @@ void hub_queue_run(struct hub *h);
  * not be opened: fail the job); owns arg. */
 typedef void (*hub_pool_fn)(struct app *app, struct store_conn *db, void *arg);
 
-/* Start n threads (each opens its own store connection). Any thread. */
-struct hub_pool *hub_pool_new(struct app *app, int n, const char *name, struct lark_err *err);
+/* Start n threads (each opens its own store connection), named "lark-" +
+ * thread_name (at most 10 characters) for ps and perf. Any thread. */
+struct hub_pool *hub_pool_new(struct app *app, int n, const char *name, const char *thread_name,
+                              struct lark_err *err);
 /* Queue fn(arg) for the next free thread. Any thread. */
 void hub_pool_submit(struct hub_pool *p, hub_pool_fn fn, void *arg);
 /* Run what is queued, stop the threads and free. Accepts NULL. */
@@ -240,6 +243,9 @@ size_t hub_user_events(const struct hub_user *u, uint64_t from, struct store_eve
 int hub_user_reading(const struct hub_user *u);
 void hub_user_set_reading(struct hub_user *u, int reading);
 
+/* Deliver an ephemeral event (envelope text) to user's live connections,
+ * or keep it for its next poll. */
+void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json);
 /* Ephemeral events kept for a long-poll client between two polls (API.md:
  * typing and presence); only while one of the user's polls was answered
  * within LIMIT_HUB_LINGER_MS (else nothing is kept). */
@@ -262,19 +268,10 @@ void hub_run_dirty(struct hub *h);
 int hub_catchup_start(struct hub *h, struct lark_err *err);
 void hub_catchup_stop(struct hub *h);
 
-/* ---- hub.c ---------------------------------------------------------------- */
-
-/* Deliver an ephemeral event (envelope text) to user's live connections,
- * or keep it for a lingering long-poll user. */
-void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json);
-
 /* ---- hub_presence.c --------------------------------------------------------- */
 
 void hub_presence_init(struct hub *h);
 void hub_presence_release(struct hub *h);
-/* A user record was created / freed. */
-void hub_presence_user_appeared(struct hub *h, const char *user);
-void hub_presence_user_gone(struct hub *h, const char *user);
 /* A watch list from a worker: replace watcher's list. */
 void hub_presence_watch(struct hub *h, const char *watcher, char **users, size_t n);
 /* A presence note: tell the watchers of user. */
@@ -314,8 +311,10 @@ struct hub {
     /* presence (hub_presence.c) */
     struct hmap watchers; /* watcher id -> struct hub_watcher */
     struct hmap watched;  /* watched id -> struct hub_watched */
-    char **appeared;      /* users whose record was created: touch them */
+    char **appeared;      /* users whose record hub_user.c created: touch them */
     size_t nappeared, capappeared;
+    char **gone; /* users whose record hub_user.c freed: end their viewports */
+    size_t ngone, capgone;
     int64_t next_touch_ms;    /* wall clock: touch every known user */
     int64_t next_expire_ms;   /* wall clock: expire users not seen for ttl */
     int64_t presence_wait_ms; /* until hub_presence_tick is next due */

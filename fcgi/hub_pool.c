@@ -15,6 +15,7 @@
 #include "core/mem.h"
 #include "fcgi/app.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,8 @@ struct pool_job {
 
 struct hub_pool {
     struct app *app;
-    const char *name; /* for the log */
+    const char *name;     /* for the log */
+    char thread_name[16]; /* for ps and perf: "lark-" + a short word */
     pthread_t *threads;
     int n;
     pthread_mutex_t mu; /* guards the queue and stop */
@@ -41,6 +43,7 @@ static void *pool_main(void *arg)
     struct store_conn *db = NULL;
     struct lark_err err = {0};
 
+    pthread_setname_np(pthread_self(), p->thread_name);
     if (store_conn_open(p->app->store, &db, &err) != 0)
         log_error("%s: a thread has no store connection: %s", p->name, err.msg);
     for (;;) {
@@ -64,12 +67,14 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-struct hub_pool *hub_pool_new(struct app *app, int n, const char *name, struct lark_err *err)
+struct hub_pool *hub_pool_new(struct app *app, int n, const char *name, const char *thread_name,
+                              struct lark_err *err)
 {
     struct hub_pool *p = xcalloc(1, sizeof(*p));
 
     p->app = app;
     p->name = name;
+    snprintf(p->thread_name, sizeof(p->thread_name), "lark-%s", thread_name);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = xcalloc((size_t)(n > 0 ? n : 1), sizeof(*p->threads));

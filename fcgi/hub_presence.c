@@ -191,24 +191,31 @@ void hub_presence_changed(struct hub *h, const char *user, int online, int64_t l
     free(text);
 }
 
-void hub_presence_user_appeared(struct hub *h, const char *user)
+/* Users whose record hub_user.c created or freed since the last tick: the
+ * new ones are touched at once (one write for a reconnect storm) and their
+ * viewports are no longer orphans; a freed one's viewport ends (API.md:
+ * with the last connection, and the lingering after it) - unless it was
+ * set since, while the user had no record (then it waits for a
+ * connection, HUB_WATCH_GRACE_MS). */
+static void presence_take_users(struct hub *h, int64_t now)
 {
-    struct hub_watcher *w = watcher_find(h, user);
-    if (w)
-        w->orphan_since = 0;
-    if (h->nappeared == h->capappeared) {
-        h->capappeared = h->capappeared ? h->capappeared * 2 : 64;
-        h->appeared = xrealloc(h->appeared, h->capappeared * sizeof(*h->appeared));
+    for (size_t i = 0; i < h->ngone; i++) {
+        struct hub_watcher *w = watcher_find(h, h->gone[i]);
+        if (w && !w->orphan_since && !hub_user_find(h, w->id, 0))
+            watcher_drop(h, w);
+        free(h->gone[i]);
     }
-    h->appeared[h->nappeared++] = xstrdup(user);
-}
-
-void hub_presence_user_gone(struct hub *h, const char *user)
-{
-    struct hub_watcher *w = watcher_find(h, user);
-    if (w)
-        watcher_drop(h, w); /* API.md: the viewport ends with the last connection
-                               (and the lingering after it, hub_user.c) */
+    h->ngone = 0;
+    if (!h->nappeared)
+        return;
+    for (size_t i = 0; i < h->nappeared; i++) {
+        struct hub_watcher *w = watcher_find(h, h->appeared[i]);
+        if (w)
+            w->orphan_since = 0;
+    }
+    store_presence_touch_later(h->app->store, (const char *const *)h->appeared, h->nappeared, now);
+    while (h->nappeared)
+        free(h->appeared[--h->nappeared]);
 }
 
 struct id_list {
@@ -252,12 +259,7 @@ int64_t hub_presence_tick(struct hub *h)
 
     if (h->draining)
         return 60000;
-    if (h->nappeared) {
-        store_presence_touch_later(h->app->store, (const char *const *)h->appeared, h->nappeared,
-                                   now);
-        while (h->nappeared)
-            free(h->appeared[--h->nappeared]);
-    }
+    presence_take_users(h, now);
     if (now >= h->next_touch_ms) {
         presence_touch_all(h, now);
         h->next_touch_ms = now + (int64_t)cfg->presence_interval * 1000;
@@ -278,6 +280,9 @@ void hub_presence_release(struct hub *h)
     while (h->nappeared)
         free(h->appeared[--h->nappeared]);
     free(h->appeared);
+    while (h->ngone)
+        free(h->gone[--h->ngone]);
+    free(h->gone);
     hmap_release(&h->watchers);
     hmap_release(&h->watched);
 }

@@ -31,6 +31,7 @@
 #include "fcgi/hub_int.h"
 
 #include "core/evdata.h"
+#include "core/json.h"
 #include "core/limits.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
@@ -68,6 +69,16 @@ struct hub_user {
     struct hub_kept *kept; /* NULL unless lingering after a poll with events kept */
     char id[];
 };
+
+/* Note a user id for hub_presence.c's next tick. */
+static void id_list_add(char ***v, size_t *n, size_t *cap, const char *id)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *v = xrealloc(*v, *cap * sizeof(**v)); /* NOLINT(bugprone-sizeof-expression) */
+    }
+    (*v)[(*n)++] = xstrdup(id);
+}
 
 const char *hub_user_id(const struct hub_user *u)
 {
@@ -116,7 +127,7 @@ struct hub_user *hub_user_find(struct hub *h, const char *id, int create)
     u = xcalloc(1, sizeof(*u) + len);
     memcpy(u->id, id, len);
     hmap_insert(&h->users, &u->node, hash);
-    hub_presence_user_appeared(h, id);
+    id_list_add(&h->appeared, &h->nappeared, &h->capappeared, id); /* hub_presence.c */
     return u;
 }
 
@@ -333,12 +344,40 @@ char **hub_user_take_ephemeral(struct hub_user *u, size_t *n)
     return v;
 }
 
+/* ---- ephemeral events ------------------------------------------------------- */
+
+void hub_deliver_ephemeral(struct hub *h, const char *user, const char *json)
+{
+    struct hub_user *u = hub_user_find(h, user, 0);
+    struct hub_ephemeral e = {.json = json, .len = strlen(json)};
+    int polled = 0;
+
+    if (!u)
+        return;
+    e.ev = json_loads(json, 0, NULL);
+    e.type = json_string_value(json_object_get(e.ev, "type"));
+    if (!e.type) {
+        json_decref(e.ev);
+        return;
+    }
+    for (struct hub_conn *c = hub_user_conns(u), *next; c; c = next) {
+        next = c->unext; /* answering a poll detaches it from the user */
+        if (c->state != CONN_OPEN)
+            continue;
+        polled |= c->tr->between_requests;
+        c->tr->ephemeral(h, c, &e);
+    }
+    if (!polled)
+        hub_user_keep_ephemeral(u, json, e.len); /* a poll may be on its way */
+    json_decref(e.ev);
+}
+
 /* ---- freeing --------------------------------------------------------------- */
 
 static void user_free(struct hub *h, struct hub_user *u)
 {
     hmap_remove(&h->users, &u->node);
-    hub_presence_user_gone(h, u->id);
+    id_list_add(&h->gone, &h->ngone, &h->capgone, u->id); /* hub_presence.c */
     tail_clear(u);
     free(u->ring);
     if (u->kept) {

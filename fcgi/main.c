@@ -77,6 +77,7 @@ static void *worker_main(void *arg)
     struct lark_err err = {0};
     FCGX_Request fr;
 
+    pthread_setname_np(pthread_self(), "lark-worker");
     if (store_conn_open(w->app->store, &db, &err) != 0) {
         log_error("worker cannot open a store connection: %s", err.msg);
         return NULL;

@@ -605,7 +605,7 @@ int ws_bridge_open(struct hub *h, const char *path, int threads, struct lark_err
     hmap_init(&b->sessions);
     h->ws = b;
     rc = ws_listen(b, h, path, err);
-    if (rc == 0 && !(b->pool = hub_pool_new(h->app, threads, "WebSocket commands", err)))
+    if (rc == 0 && !(b->pool = hub_pool_new(h->app, threads, "WebSocket commands", "ws", err)))
         rc = LARK_EINTERNAL;
     if (rc)
         ws_bridge_close(h);
