@@ -38,6 +38,13 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store \
               test_backoff test_push_reply test_store_push
+# larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
+# per job. Its parsers are pure and linked into their own unit tests.
+BENCH_PARSERS := tools/larkbench/httpresp.c tools/larkbench/sse.c tools/larkbench/ws.c \
+                 tools/larkbench/procstat.c
+BENCH_SRC := $(BENCH_PARSERS) tools/larkbench/larkbench.c
+BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc
+UNIT_TESTS += $(BENCH_TESTS)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -67,8 +74,14 @@ $(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
+$(BUILD)/larkbench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+# larkbench's parser tests: the parsers and core only (no larkd modules).
+$(BENCH_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+		$(BENCH_PARSERS:%.c=$(BUILD)/%.o) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
