@@ -42,7 +42,9 @@ UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_
 # per job. Its parsers are pure and linked into their own unit tests.
 BENCH_PARSERS := tools/larkbench/httpresp.c tools/larkbench/sse.c tools/larkbench/ws.c \
                  tools/larkbench/procstat.c
-BENCH_SRC := $(BENCH_PARSERS) tools/larkbench/larkbench.c
+BENCH_SRC := $(BENCH_PARSERS) $(addprefix tools/larkbench/,main.c util.c conn.c sample.c \
+             call.c subs.c senders.c target_lark.c target_nchan.c report.c fanout.c \
+             throughput.c idle.c group.c compare.c)
 BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc
 UNIT_TESTS += $(BENCH_TESTS)
 

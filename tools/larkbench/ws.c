@@ -110,6 +110,12 @@ void ws_msg_release(struct ws_msg *m)
     buf_release(&m->data);
 }
 
+void ws_msg_reset(struct ws_msg *m)
+{
+    buf_reset(&m->data);
+    m->active = m->complete = 0;
+}
+
 int ws_msg_add(struct ws_msg *m, int fin, int opcode, const void *p, size_t n)
 {
     if (m->complete) {

@@ -95,6 +95,9 @@ struct ws_msg {
 void ws_msg_init(struct ws_msg *m, size_t max);
 void ws_msg_release(struct ws_msg *m);
 
+/* Forget a half-assembled message (the connection closed). */
+void ws_msg_reset(struct ws_msg *m);
+
 /*
  * Add a data frame (TEXT, BINARY or CONT) whose unmasked payload is
  * p[0..n). Returns 1 when it completes a message (m->data, m->opcode hold
