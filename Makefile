@@ -3,6 +3,7 @@
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
+#   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -56,7 +57,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
+.PHONY: all asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
@@ -128,6 +129,12 @@ print-fuzzers:
 bench: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
 	tools/bench.sh
+
+# lark side by side with Nchan (installs nginx-light + libnginx-mod-nchan
+# when missing; docs/BENCHMARKS.md "Side by side with Nchan")
+bench-peers: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench
+	tools/bench-peers.sh
 
 # ---- fuzzing ------------------------------------------------------------
 
