@@ -75,7 +75,10 @@ static int meas_read(const char *line, const char *prefix, struct meas *m)
         m->rate = num(o, "rate", NULL);
         m->p50 = num(o, "delivery_latency", "p50_ms");
         m->p99 = num(o, "delivery_latency", "p99_ms");
-        m->achieved = num(o, "send_rate", NULL);
+        /* Accepted by the window's end (older lines: by the drain's end). */
+        m->achieved = num(o, "window_rate", NULL);
+        if (m->achieved < 0)
+            m->achieved = num(o, "send_rate", NULL);
         m->lag_p99 = num(o, "send_lag", "p99_ms");
         m->lost = (long long)num(o, "lost", NULL);
         m->dup = (long long)num(o, "duplicated", NULL);

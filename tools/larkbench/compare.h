@@ -6,7 +6,8 @@
  * rounds are labelled "<run>/<n>" by --round), pairs lark's and Nchan's
  * measurement of each round, transport and rate, and prints per transport
  * and rate: Nchan's and lark's delivery p50 / p99 (medians over rounds),
- * achieved rate, send lag p99, lost and duplicated (summed), and the
+ * achieved rate (publishes accepted by the end of the sending window, per
+ * second of it), send lag p99, lost and duplicated (summed), and the
  * lark/Nchan ratios of p50 and p99 (the median of the rounds' ratios: a
  * ratio is taken within one round, a few seconds apart, so the shared
  * machine's drift between rounds cancels out). With --json OUT, one JSON

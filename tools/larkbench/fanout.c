@@ -177,7 +177,8 @@ static void fan_print(struct fan_result *r)
            ", acknowledged (%s) %" PRIu64 ", unanswered %" PRIu64 ", not sent %" PRIu64 "\n",
            B.planned, B.o.rate, secs, B.st.sent, B.o.target == &target_lark ? "201" : "201, 202",
            B.st.acked, r->unanswered, B.planned - B.st.sent);
-    printf("  send throughput            %.1f msg/s acknowledged\n", (double)B.st.acked / secs);
+    printf("  send throughput            %.1f msg/s acknowledged (%.1f msg/s within the window)\n",
+           (double)B.st.acked / secs, (double)B.st.ok_in_window / secs);
     printf("  delivered                  %" PRIu64 " (of them acknowledged %" PRIu64
            "), waited %.2f s after the window\n",
            B.st.delivered, B.st.acked_delivered, r->grace_s);
@@ -220,6 +221,9 @@ static void fan_emit(struct fan_result *r)
         json_integer(r->subs_up));
     if (B.o.transport == TR_POLL)
         json_object_set_new(root, "polls", json_integer((json_int_t)B.st.polls));
+    /* Answers read by the window's end: below --rate when the server falls behind
+     * (send_rate also counts the answers read after it). */
+    json_object_set_new(root, "window_rate", jnum((double)B.st.ok_in_window / B.o.duration));
     json_object_set_new(root, "delivery_latency", lat_json(&B.deliv_lat));
     json_object_set_new(root, "post_latency", lat_json(&B.post_lat));
     json_object_set_new(root, "send_lag", lat_json(&B.send_lag));
