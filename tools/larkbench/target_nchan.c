@@ -103,7 +103,9 @@ static void nchan_header(void *arg, const char *name, size_t nlen, const char *v
 
 static void nchan_ws_open(struct conn *c)
 {
-    sub_up(c, B.t_recv); /* subscribed before the 101 is written */
+    /* Nchan writes the 101 as it enqueues the subscriber on its channel
+     * (websocket_enqueue, src/subscribers/websocket.c). */
+    sub_up(c, B.t_recv);
 }
 
 static int nchan_ws_data(struct conn *c, int fin, int opcode, const char *p, size_t n)
