@@ -70,14 +70,17 @@ nchan_module() {
 }
 
 if ! command -v nginx >/dev/null || [ -z "$(nchan_module)" ]; then
-  echo "bench-peers: installing nginx-light libnginx-mod-nchan"
+  # An nginx already there (nginx-core, nginx-full...) only needs the module:
+  # Debian's nginx flavours replace one another.
+  pkgs=(libnginx-mod-nchan)
+  command -v nginx >/dev/null || pkgs=(nginx-light "${pkgs[@]}")
+  echo "bench-peers: installing ${pkgs[*]}"
   sudo=
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   # Another engineer's apt may hold the lock: wait for it, bounded.
-  $sudo apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 \
-    nginx-light libnginx-mod-nchan
+  $sudo apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${pkgs[@]}"
   # Debian starts its nginx on port 80; the bench runs its own.
   if command -v service >/dev/null; then $sudo service nginx stop >/dev/null 2>&1 || true; fi
 fi
@@ -153,9 +156,9 @@ start_nchan() {
   srv_port=$(free_port)
   sed -e "s|@PORT@|$srv_port|g" -e "s|@DIR@|$dir|g" -e "s|@MODULE@|$module|g" \
     tools/nchan.conf >"$dir/nginx.conf"
-  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" 2>>"$dir/error.log" &
+  nginx -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" 2>>"$dir/nginx.stderr" &
   pids=($!)
-  wait_answers "$srv_port" /pub/none || { echo "bench-peers: nginx did not start:" >&2; tail "$dir/error.log" >&2; return 1; }
+  wait_answers "$srv_port" /pub/none || { echo "bench-peers: nginx did not start:" >&2; tail "$dir/error.log" "$dir/nginx.stderr" >&2; return 1; }
 }
 
 # As tools/bench.sh's start_instance: the same environment and order.
@@ -195,8 +198,12 @@ measure() {
   printf 'bench-peers: round %s %-5s %-4s %5s msg/s: %s\n' "$round" "$target" "$tr" "$rate" \
     "$(grep -E '^  delivery \(POST->event\)' "$out" | sed -E 's/^  delivery \(POST->event\) +//')"
   grep -E '^  LOST|^  send lag' "$out" | sed 's/^ */             /' || true
+  # A server that logged trouble under load is worth knowing about.
   if [ "$target" = lark ] && grep -qE " (WARN|ERROR) " "$dir/larkd.log"; then
     echo "             larkd logged $(grep -cE ' (WARN|ERROR) ' "$dir/larkd.log") warnings/errors; first: $(grep -m1 -E ' (WARN|ERROR) ' "$dir/larkd.log")"
+  fi
+  if [ "$target" = nchan ] && grep -qE "\[(error|crit|alert|emerg)\]" "$dir/error.log"; then
+    echo "             nginx logged $(grep -cE '\[(error|crit|alert|emerg)\]' "$dir/error.log") errors; first: $(grep -m1 -E '\[(error|crit|alert|emerg)\]' "$dir/error.log")"
   fi
   stop_server
 }
