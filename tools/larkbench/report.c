@@ -83,13 +83,14 @@ static json_t *larkd_use_json(const struct larkd_use *l)
 
 json_t *cpu_json(const struct cpu_use *u)
 {
-    json_t *o =
-        json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:o}", "larkd", jnum(u->larkd[0].total),
+    json_t *o;
+    if (B.o.nginx_pid > 0) /* Nchan: nginx is the whole server */
+        return json_pack("{s:o, s:o, s:o, s:i}", "nginx", jnum(u->nginx), "bench", jnum(u->self),
+                         "others", jnum(u->others), "cores", (int)sysconf(_SC_NPROCESSORS_ONLN));
+    o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:i, s:o}", "larkd", jnum(u->larkd[0].total),
                   "lighttpd", jnum(u->lighttpd[0]), "postgres", jnum(u->db), "bench", jnum(u->self),
                   "others", jnum(u->others), "cores", (int)sysconf(_SC_NPROCESSORS_ONLN),
                   "larkd_threads", larkd_use_json(&u->larkd[0]));
-    if (B.o.nginx_pid > 0)
-        json_object_set_new(o, "nginx", jnum(u->nginx));
     if (B.o.two) {
         json_object_set_new(o, "larkd_sub", jnum(u->larkd[1].total));
         json_object_set_new(o, "lighttpd_sub", jnum(u->lighttpd[1]));
