@@ -40,13 +40,14 @@ UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_
               test_heap test_fcgirec test_events test_ratelimit test_router test_store \
               test_backoff test_push_reply test_store_push
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
-# per job. Its parsers are pure and linked into their own unit tests.
+# per job. Its parsers (and the bench-peers table) are pure and linked into
+# their own unit tests.
 BENCH_PARSERS := tools/larkbench/httpresp.c tools/larkbench/sse.c tools/larkbench/ws.c \
-                 tools/larkbench/procstat.c
+                 tools/larkbench/procstat.c tools/larkbench/compare.c
 BENCH_SRC := $(BENCH_PARSERS) $(addprefix tools/larkbench/,main.c util.c conn.c sample.c \
              call.c subs.c senders.c target_lark.c target_nchan.c report.c fanout.c \
-             throughput.c idle.c group.c compare.c)
-BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc
+             throughput.c idle.c group.c)
+BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc test_bench_compare
 UNIT_TESTS += $(BENCH_TESTS)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
