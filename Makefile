@@ -140,6 +140,8 @@ bench-peers: deps
 # ---- fuzzing ------------------------------------------------------------
 
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply
+# larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
+FUZZERS += fuzz_bench
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
@@ -155,6 +157,12 @@ build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
 		$(FUZZ_PUSH) $(LIBS)
+
+# larkbench's parsers are pure: core and the three of them.
+BENCH_FUZZ_SRC := $(filter-out %/procstat.c %/compare.c,$(BENCH_PARSERS))
+build-fuzz/fuzz_bench: tests/fuzz/fuzz_bench.c $(FUZZ_CORE) $(BENCH_FUZZ_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) $(BENCH_FUZZ_SRC) $(LIBS)
 
 fuzz: fuzz-build
 	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)

@@ -177,6 +177,11 @@ START_TEST(test_limits)
     ck_assert_int_eq(sse_feed(&p, "data: ", 6), 0);
     ck_assert_int_eq(sse_feed(&p, line, sizeof(line)), LARK_ETOOLARGE);
     sse_restart(&p);
+    /* The same line whole in one read, even a comment nobody would keep. */
+    line[0] = ':';
+    line[sizeof(line) - 1] = '\n';
+    ck_assert_int_eq(sse_feed(&p, line, sizeof(line)), LARK_ETOOLARGE);
+    sse_restart(&p);
     ck_assert_int_eq(sse_feed(&p, "data: ok\n\n", 10), 0);
     ck_assert_str_eq(s.text.data, "message||0|ok\n");
     /* Data lines that together pass max. */

@@ -133,6 +133,8 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t n)
         if (!e)
             return buf_append(&p->line, s, len) == 0 ? 0 : LARK_ETOOLARGE;
         if (p->line.len == 0) {
+            if (len > p->line.max)
+                return LARK_ETOOLARGE; /* as if it had come in pieces */
             rc = line(p, s, len);
         } else {
             if (buf_append(&p->line, s, len) != 0)
