@@ -140,12 +140,12 @@ bench-peers: deps
 # ---- fuzzing ------------------------------------------------------------
 
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply
-# larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
-FUZZERS += fuzz_bench
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
+# larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
+FUZZERS += fuzz_bench
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
