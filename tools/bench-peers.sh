@@ -197,7 +197,7 @@ measure() {
   cat "$out" >>"$log"
   printf 'bench-peers: round %s %-5s %-4s %5s msg/s: %s\n' "$round" "$target" "$tr" "$rate" \
     "$(grep -E '^  delivery \(POST->event\)' "$out" | sed -E 's/^  delivery \(POST->event\) +//')"
-  grep -E '^  LOST|^  send lag' "$out" | sed 's/^ */             /' || true
+  grep -E '^  LOST|^  POST|^  send lag|^  event after' "$out" | sed 's/^ */             /' || true
   # A server that logged trouble under load is worth knowing about.
   if [ "$target" = lark ] && grep -qE " (WARN|ERROR) " "$dir/larkd.log"; then
     echo "             larkd logged $(grep -cE ' (WARN|ERROR) ' "$dir/larkd.log") warnings/errors; first: $(grep -m1 -E ' (WARN|ERROR) ' "$dir/larkd.log")"
