@@ -3,6 +3,7 @@
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
+#   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -40,6 +41,16 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
               test_backoff test_push_reply test_store_push
+# larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
+# per job. Its parsers (and the bench-peers table) are pure and linked into
+# their own unit tests.
+BENCH_PARSERS := tools/larkbench/httpresp.c tools/larkbench/sse.c tools/larkbench/ws.c \
+                 tools/larkbench/procstat.c tools/larkbench/compare.c
+BENCH_SRC := $(BENCH_PARSERS) $(addprefix tools/larkbench/,main.c util.c conn.c sample.c \
+             call.c subs.c senders.c target_lark.c target_nchan.c report.c fanout.c \
+             throughput.c idle.c group.c)
+BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc test_bench_compare
+UNIT_TESTS += $(BENCH_TESTS)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -49,7 +60,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
+.PHONY: all asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
@@ -69,8 +80,14 @@ $(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
+$(BUILD)/larkbench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+# larkbench's parser tests: the parsers and core only (no larkd modules).
+$(BENCH_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+		$(BENCH_PARSERS:%.c=$(BUILD)/%.o) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -116,6 +133,12 @@ bench: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
 	tools/bench.sh
 
+# lark side by side with Nchan (installs nginx-light + libnginx-mod-nchan
+# when missing; docs/BENCHMARKS.md "Side by side with Nchan")
+bench-peers: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench
+	tools/bench-peers.sh
+
 # ---- fuzzing ------------------------------------------------------------
 
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote
@@ -123,6 +146,8 @@ FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
+# larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
+FUZZERS += fuzz_bench
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
@@ -134,6 +159,12 @@ build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
 		$(FUZZ_PUSH) $(LIBS)
+
+# larkbench's parsers are pure: core and the three of them.
+BENCH_FUZZ_SRC := $(filter-out %/procstat.c %/compare.c,$(BENCH_PARSERS))
+build-fuzz/fuzz_bench: tests/fuzz/fuzz_bench.c $(FUZZ_CORE) $(BENCH_FUZZ_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) $(BENCH_FUZZ_SRC) $(LIBS)
 
 fuzz: fuzz-build
 	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)
