@@ -28,12 +28,22 @@ START_TEST(test_parse_stat)
     ck_assert_int_eq(st.state, 'S');
     ck_assert_int_eq(st.ppid, 4200);
     ck_assert_uint_eq(st.ticks, 168);
+    ck_assert_str_eq(st.comm, "larkd");
     /* A command name with blanks and a ')' of its own. */
     ck_assert_int_eq(
         procstat_parse_stat("17 (a b) (c)) R 1 17 17 0 -1 0 0 0 0 0 7 8 0 0 20 0 1 0", &st), 0);
     ck_assert_int_eq(st.state, 'R');
     ck_assert_int_eq(st.ppid, 1);
     ck_assert_uint_eq(st.ticks, 15);
+    ck_assert_str_eq(st.comm, "a b) (c)");
+    /* a thread name as larkd sets it; longer ones are cut to fit */
+    ck_assert_int_eq(procstat_parse_stat("18 (lark-writer) S 1 17 17 0 -1 0 0 0 0 0 1 1 0 0", &st),
+                     0);
+    ck_assert_str_eq(st.comm, "lark-writer");
+    ck_assert_int_eq(procstat_parse_stat(
+                         "19 (abcdefghijklmnopqrstuvwxyz) S 1 17 17 0 -1 0 0 0 0 0 1 1 0 0", &st),
+                     0);
+    ck_assert_str_eq(st.comm, "abcdefghijklmno");
     ck_assert_int_eq(procstat_parse_stat("17 larkd S 1 2 3", &st), LARK_EINVAL);
     ck_assert_int_eq(procstat_parse_stat("17 (larkd) S 1 2 3", &st), LARK_EINVAL);
     ck_assert_int_eq(procstat_parse_stat("17 (larkd) S x 2 3 4 5 6 7 8 9 10 11 12 13", &st),

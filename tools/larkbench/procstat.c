@@ -31,10 +31,11 @@ int procstat_fields(char *line, char **f, int max)
 
 int procstat_parse_stat(const char *text, struct procstat_stat *out)
 {
-    const char *p = strrchr(text, ')');
+    const char *p = strrchr(text, ')'), *open = strchr(text, '(');
     memset(out, 0, sizeof(*out));
-    if (!p)
+    if (!p || !open || open > p)
         return LARK_EINVAL;
+    snprintf(out->comm, sizeof(out->comm), "%.*s", (int)(p - open - 1), open + 1);
     p++;
     for (int field = 3; field <= 15; field++) { /* state is 3, ppid 4; 14, 15 are times */
         unsigned long long v = 0;
@@ -320,7 +321,9 @@ void procstat_threads(pid_t pid, struct procstat_threads *t)
     qsort(t->tid, t->n, sizeof(pid_t), cmp_pid);
     for (unsigned i = 0; i < t->n; i++) {
         struct procstat_stat st;
-        t->ticks[i] = stat_of(pid, t->tid[i], &st) == 0 ? st.ticks : 0;
+        int ok = stat_of(pid, t->tid[i], &st) == 0;
+        t->ticks[i] = ok ? st.ticks : 0;
+        snprintf(t->comm[i], sizeof(t->comm[i]), "%s", ok ? st.comm : "");
     }
 }
 

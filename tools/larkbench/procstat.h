@@ -23,18 +23,23 @@
 /* The most threads of one process that are listed. */
 #define PROCSTAT_THREADS_MAX 512
 
+/* Longest command (thread) name the kernel keeps, with its NUL. */
+#define PROCSTAT_COMM_MAX 16
+
 /* One /proc/PID/stat (or /proc/PID/task/TID/stat) line. */
 struct procstat_stat {
-    char state;               /* field 3: R, S, D, Z... */
-    pid_t ppid;               /* field 4 */
-    unsigned long long ticks; /* utime + stime (fields 14 and 15), clock ticks */
+    char comm[PROCSTAT_COMM_MAX]; /* field 2, without its parentheses (cut to fit) */
+    char state;                   /* field 3: R, S, D, Z... */
+    pid_t ppid;                   /* field 4 */
+    unsigned long long ticks;     /* utime + stime (fields 14 and 15), clock ticks */
 };
 
 /* A process's threads at one moment, by tid in creation order. */
 struct procstat_threads {
     unsigned n;
     pid_t tid[PROCSTAT_THREADS_MAX];
-    unsigned long long ticks[PROCSTAT_THREADS_MAX]; /* utime + stime of each */
+    unsigned long long ticks[PROCSTAT_THREADS_MAX];     /* utime + stime of each */
+    char comm[PROCSTAT_THREADS_MAX][PROCSTAT_COMM_MAX]; /* each one's name (larkd names them) */
 };
 
 /* Split line in place on blanks into at most max fields; the count. */

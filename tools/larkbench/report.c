@@ -75,10 +75,11 @@ static json_t *larkd_use_json(const struct larkd_use *l)
 {
     if (!l->known)
         return json_null();
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "writer", jnum(l->writer),
-                     "checkpointer", jnum(l->ckpt), "hub", jnum(l->hub), "workers",
-                     jnum(l->workers), "busiest_worker", jnum(l->busiest), "ws_pool",
-                     jnum(l->ws_pool), "main", jnum(l->main), "total", jnum(l->total));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "writer",
+                     jnum(l->writer), "checkpointer", jnum(l->ckpt), "hub", jnum(l->hub), "readers",
+                     jnum(l->readers), "later", jnum(l->later), "workers", jnum(l->workers),
+                     "busiest_worker", jnum(l->busiest), "ws_pool", jnum(l->ws_pool), "main",
+                     jnum(l->main), "total", jnum(l->total));
 }
 
 json_t *cpu_json(const struct cpu_use *u)
@@ -102,14 +103,15 @@ json_t *cpu_json(const struct cpu_use *u)
 static void larkd_use_print(const char *who, const struct larkd_use *l)
 {
     if (!l->known) {
-        printf("  %-26s %.0f%% (threads not as expected: no breakdown)\n", who, l->total);
+        printf("  %-26s %.0f%% (threads without larkd's names: no breakdown)\n", who, l->total);
         return;
     }
     printf("  %-26s %.0f%%: ", who, l->total);
     if (B.layout[0].sqlite)
         printf("sqlite writer %.0f%%, checkpointer %.0f%%, ", l->writer, l->ckpt);
-    printf("hub %.0f%%, workers %.0f%% (busiest %.0f%%), ws pool %.0f%%, main %.0f%%\n", l->hub,
-           l->workers, l->busiest, l->ws_pool, l->main);
+    printf("hub %.0f%%, readers %.0f%%, later %.0f%%, workers %.0f%% (busiest %.0f%%), "
+           "ws pool %.0f%%, main %.0f%%\n",
+           l->hub, l->readers, l->later, l->workers, l->busiest, l->ws_pool, l->main);
 }
 
 void cpu_print(const struct cpu_use *u)

@@ -7,14 +7,11 @@
 #include "tools/larkbench/target.h"
 
 #include <arpa/inet.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-/* larkd's defaults (docs/OPERATIONS.md), for the thread layout. */
-#define LARKD_WORKERS_DEFAULT 16
-#define LARKD_WS_WORKERS_DEFAULT 4
 
 /*
  * lighttpd is whoever listens on the port; larkd is whoever listens on the
@@ -30,24 +27,11 @@ static void find_pair(const struct sockaddr_in *addr, pid_t *larkd, pid_t *light
         *larkd = procstat_unix_listener(sock);
 }
 
-/* A count from larkd's environment, or def when unset or malformed. */
-static unsigned environ_uint(pid_t pid, const char *key, unsigned def)
-{
-    char v[32];
-    unsigned n;
-    return procstat_environ(pid, key, v, sizeof(v)) == 0 && parse_uint(v, 100000, &n) == 0 ? n
-                                                                                           : def;
-}
-
 static void layout_read(pid_t pid, struct sample_layout *l)
 {
     char v[4096];
     l->sqlite =
         !(procstat_environ(pid, "LARK_DB", v, sizeof(v)) == 0 && strncmp(v, "postgres", 8) == 0);
-    l->workers = environ_uint(pid, "LARK_WORKERS", LARKD_WORKERS_DEFAULT);
-    l->ws = environ_uint(pid, "LARK_WS_WORKERS", LARKD_WS_WORKERS_DEFAULT);
-    if (procstat_environ(pid, "LARK_WS_LISTEN", v, sizeof(v)) == 0 && strcmp(v, "off") == 0)
-        l->ws = 0;
 }
 
 void sample_find_pids(void)
@@ -104,33 +88,52 @@ static double ticks_pct(unsigned long long a, unsigned long long b, double secs)
     return b >= a && secs > 0 ? 100.0 * (double)(b - a) / (double)sysconf(_SC_CLK_TCK) / secs : 0;
 }
 
-/* Thread i of b (its share over secs) goes to its role by position. */
-static void larkd_diff(const struct larkd_cpu *a, const struct larkd_cpu *b,
-                       const struct sample_layout *l, double secs, struct larkd_use *u)
+/* The role a larkd thread's name says, or NULL for a name larkd does not
+ * give (then no breakdown: an older larkd). */
+static double *larkd_role(struct larkd_use *u, const char *comm, int *worker)
 {
-    unsigned store = l->sqlite ? 2 : 0, hub = 1 + store + l->ws;
+    static const struct {
+        const char *name;
+        size_t off;
+    } roles[] = {
+        {"larkd", offsetof(struct larkd_use, main)},
+        {"lark-writer", offsetof(struct larkd_use, writer)},
+        {"lark-ckpt", offsetof(struct larkd_use, ckpt)},
+        {"lark-hub", offsetof(struct larkd_use, hub)},
+        {"lark-reader", offsetof(struct larkd_use, readers)},
+        {"lark-later", offsetof(struct larkd_use, later)},
+        {"lark-ws", offsetof(struct larkd_use, ws_pool)},
+        {"lark-worker", offsetof(struct larkd_use, workers)},
+    };
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (strcmp(comm, roles[i].name) == 0) {
+            *worker = strcmp(comm, "lark-worker") == 0;
+            return (double *)(void *)((char *)u + roles[i].off);
+        }
+    return NULL;
+}
+
+/* Thread i of b (its share over secs) goes to its role by name. */
+static void larkd_diff(const struct larkd_cpu *a, const struct larkd_cpu *b, double secs,
+                       struct larkd_use *u)
+{
     memset(u, 0, sizeof(*u));
     u->total = ticks_pct(a->ticks, b->ticks, secs);
-    u->known = b->th.n == hub + 1 + l->workers;
+    u->known = b->th.n > 0;
     for (unsigned i = 0; u->known && i < b->th.n; i++) {
         unsigned j = 0;
-        double pct;
+        int worker = 0;
+        double pct, *role = larkd_role(u, b->th.comm[i], &worker);
+        if (!role) {
+            u->known = 0;
+            break;
+        }
         while (j < a->th.n && a->th.tid[j] != b->th.tid[i])
             j++;
         pct = ticks_pct(j < a->th.n ? a->th.ticks[j] : 0, b->th.ticks[i], secs);
-        if (i == 0)
-            u->main = pct;
-        else if (i <= store)
-            *(i == 1 ? &u->ckpt : &u->writer) = pct;
-        else if (i < hub)
-            u->ws_pool += pct;
-        else if (i == hub)
-            u->hub = pct;
-        else {
-            u->workers += pct;
-            if (pct > u->busiest)
-                u->busiest = pct;
-        }
+        *role += pct;
+        if (worker && pct > u->busiest)
+            u->busiest = pct;
     }
 }
 
@@ -139,7 +142,7 @@ void cpu_diff(const struct cpu_sample *a, const struct cpu_sample *b, struct cpu
     double secs = (double)(b->t - a->t) / NS_PER_S;
     memset(u, 0, sizeof(*u));
     for (int k = 0; k < 2; k++) {
-        larkd_diff(&a->larkd[k], &b->larkd[k], &B.layout[k], secs, &u->larkd[k]);
+        larkd_diff(&a->larkd[k], &b->larkd[k], secs, &u->larkd[k]);
         u->lighttpd[k] = ticks_pct(a->lighttpd[k], b->lighttpd[k], secs);
     }
     u->db = ticks_pct(a->db, b->db, secs);

@@ -4,13 +4,10 @@
  * and "other processes" (the machine's busy time minus all those: the
  * noise of a shared machine), from two /proc readings (procstat.h).
  *
- * larkd names none of its threads, but starts them in a fixed order
- * (fcgi/main.c, hub.c, store_sqlite.c) and thread ids grow: main; with
- * SQLite the checkpointer and the writer (store_open); the WebSocket
- * command pool (hub_start, unless ws_listen is off); the hub; the FastCGI
- * workers. The counts come from larkd's environment (tools/bench.sh passes
- * LARK_*); a larkd configured by a file may not match, and then only the
- * process total is reported.
+ * larkd names its threads (lark-writer, lark-ckpt, lark-hub, lark-worker,
+ * lark-reader, lark-ws, lark-later; the main thread keeps "larkd"), so
+ * each thread's CPU goes to its role by name; a larkd whose threads carry
+ * other names (an older build) is reported as a whole.
  *
  * The processes are the run's (B.o: --larkd-pid and the others), found by
  * the sockets they listen on unless given. One thread.
@@ -22,11 +19,9 @@
 
 #include <stdint.h>
 
-/* larkd's thread counts, from its environment. */
+/* What larkd's environment says about it. */
 struct sample_layout {
-    int sqlite;       /* the store is SQLite (writer and checkpointer threads) */
-    unsigned ws;      /* WebSocket command threads */
-    unsigned workers; /* FastCGI workers */
+    int sqlite; /* the store is SQLite (writer and checkpointer threads) */
 };
 
 /* One larkd's CPU at one moment. */
@@ -48,12 +43,14 @@ struct cpu_sample {
 /* One larkd's CPU between two samples, percent of one core. */
 struct larkd_use {
     double total;
-    int known;      /* the threads matched the layout: the fields below are set */
+    int known;      /* the threads carry larkd's names: the fields below are set */
     double main;    /* the main thread (waits for the drain) */
     double ckpt;    /* SQLite checkpointer */
     double writer;  /* SQLite writer */
     double ws_pool; /* WebSocket command threads, together */
     double hub;     /* the event loop */
+    double readers; /* the hub's catch-up readers, together */
+    double later;   /* queued acknowledgements and presence */
     double workers; /* all FastCGI workers together */
     double busiest; /* the busiest worker */
 };
