@@ -37,7 +37,7 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
             fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
-TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/fsyncbench
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
               test_backoff test_push_reply test_store_push
@@ -76,6 +76,9 @@ $(BUILD)/lark-push: $(PUSH_OBJ) $(CORE_OBJ)
 
 $(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/fsyncbench: $(BUILD)/tools/fsyncbench.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
@@ -136,7 +139,7 @@ bench: deps
 # lark side by side with Nchan (installs nginx-light + libnginx-mod-nchan
 # when missing; docs/BENCHMARKS.md "Side by side with Nchan")
 bench-peers: deps
-	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench
+	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
 
 # ---- fuzzing ------------------------------------------------------------

@@ -30,6 +30,7 @@
 #   PEERS_SUBS          1000        subscribers (one user and channel each)
 #   PEERS_SENDERS       50          sender connections
 #   PEERS_GRACE         5           seconds to wait for late deliveries
+#   PEERS_FSYNC_SECONDS 5           seconds of tools/fsyncbench per rate and round
 #   PEERS_LOG           $BUILD/bench-peers.log (reports, appended to)
 #   BENCH_RESULTS       $BUILD/bench-results.jsonl (appended to)
 #   BENCH_PORT_MIN/MAX  18000/18999: free ports are picked in this range
@@ -44,6 +45,7 @@ top=$PWD
 build=${BUILD:-build}
 rounds=${PEERS_ROUNDS:-3}
 seconds=${PEERS_SECONDS:-20}
+fsync_seconds=${PEERS_FSYNC_SECONDS:-5}
 read -r -a rates <<<"${PEERS_RATES:-1000 3000}"
 read -r -a transports <<<"${PEERS_TRANSPORTS:-sse poll ws}"
 subs=${PEERS_SUBS:-1000}
@@ -216,6 +218,13 @@ echo "bench-peers: $(nginx -v 2>&1), Nchan $(dpkg-query -W -f='${Version}' libng
 echo "bench-peers: reports in $log, JSON lines in $results"
 echo "== $run" >>"$log"
 for ((round = 1; round <= rounds; round++)); do
+  # The floor a durable message stands on, now, on the disk lark writes to:
+  # lark can come within one fsync of Nchan, not below (tools/fsyncbench.c).
+  for rate in "${rates[@]}"; do
+    printf 'bench-peers: round %s ' "$round"
+    "$build/fsyncbench" --rate "$rate" --seconds "$fsync_seconds" --dir "${TMPDIR:-/tmp}" \
+      --round "$run/$round" --json "$results" || echo "fsyncbench failed"
+  done
   for tr in "${transports[@]}"; do
     for rate in "${rates[@]}"; do
       if ((round % 2)); then order=(nchan lark); else order=(lark nchan); fi

@@ -74,6 +74,15 @@ START_TEST(test_medians_and_ratios)
     line(f, "run1/2", "nchan", "sse", 1000, 0.2, 4.0, 1000, 2.0, 0, 0);
     line(f, "run1/3", "nchan", "sse", 1000, 0.5, 2.0, 1000, 3.0, 0, 1);
     line(f, "run1/3", "lark", "sse", 1000, 1.5, 6.0, 980, 5.0, 2, 0);
+    /* fsync floors (tools/fsyncbench.c) of rounds 1 and 3 at 1000/s, one at
+     * another rate: lark p99 / (Nchan p99 + fsync p99) = 10 / (1 + 1) = 5
+     * and 6 / (2 + 1) = 2 -> median 3.5; the floors' median p99 is 1 */
+    fprintf(f, "{\"scenario\":\"fsync\",\"round\":\"run1/1\",\"rate\":1000.0,"
+               "\"latency\":{\"n\":5,\"p50_ms\":0.2,\"p99_ms\":1.0}}\n");
+    fprintf(f, "{\"scenario\":\"fsync\",\"round\":\"run1/3\",\"rate\":1000.0,"
+               "\"latency\":{\"n\":5,\"p50_ms\":0.2,\"p99_ms\":1.0}}\n");
+    fprintf(f, "{\"scenario\":\"fsync\",\"round\":\"run1/2\",\"rate\":3000.0,"
+               "\"latency\":{\"n\":5,\"p50_ms\":0.2,\"p99_ms\":9.0}}\n");
     /* Other runs, another scenario, and a round without its pair. */
     line(f, "run2/1", "lark", "sse", 1000, 99, 99, 1, 99, 99, 99);
     fprintf(f, "{\"scenario\":\"throughput\",\"round\":\"run1/1\",\"target\":\"lark\"}\n");
@@ -97,13 +106,17 @@ START_TEST(test_medians_and_ratios)
     ck_assert_int_eq((int)num(row, "nchan", "duplicated"), 1);
     ck_assert_double_eq_tol(num(row, "ratio_p50", NULL), 10.0, 1e-6);
     ck_assert_double_eq_tol(num(row, "ratio_p99", NULL), 3.0, 1e-6);
+    ck_assert_double_eq_tol(num(row, "fsync_p99_ms", NULL), 1.0, 1e-6);
+    ck_assert_double_eq_tol(num(row, "ratio_p99_to_nchan_plus_fsync", NULL), 3.5, 1e-6);
     json_decref(row);
     /* A row with one side only: no ratio. */
     row = peers_row(out, "poll");
     ck_assert_ptr_nonnull(row);
     ck_assert_int_eq((int)num(row, "pairs", NULL), 0);
     ck_assert(json_is_null(json_object_get(row, "ratio_p99")));
+    ck_assert(json_is_null(json_object_get(row, "ratio_p99_to_nchan_plus_fsync")));
     json_decref(row);
+    ck_assert_ptr_null(peers_row(out, "fsync")); /* a floor is not a row */
 
     unit_rmtree(dir);
     free(in);

@@ -17,9 +17,9 @@
 /* Rounds of one transport and rate. */
 #define COMPARE_ROUNDS_MAX 256
 
-/* One fanout measurement. */
+/* One fanout measurement, or one fsync floor (tools/fsyncbench.c). */
 struct meas {
-    char transport[8]; /* sse, poll, ws */
+    char transport[8]; /* sse, poll, ws; "fsync" for a floor */
     char round[64];    /* "<run>/<n>" */
     int nchan;         /* the target: 1 Nchan, 0 lark */
     double rate;       /* planned msg/s */
@@ -66,8 +66,19 @@ static int meas_read(const char *line, const char *prefix, struct meas *m)
     const char *round = json_string_value(json_object_get(o, "round"));
     const char *target = json_string_value(json_object_get(o, "target"));
     const char *tr = json_string_value(json_object_get(o, "transport"));
+    int fsync =
+        sc && round && strcmp(sc, "fsync") == 0 && strncmp(round, prefix, strlen(prefix)) == 0;
     int ok = sc && round && target && tr && strcmp(sc, "fanout") == 0 &&
              strncmp(round, prefix, strlen(prefix)) == 0;
+    if (fsync) {
+        snprintf(m->transport, sizeof(m->transport), "fsync");
+        snprintf(m->round, sizeof(m->round), "%s", round);
+        m->rate = num(o, "rate", NULL);
+        m->p50 = num(o, "latency", "p50_ms");
+        m->p99 = num(o, "latency", "p99_ms");
+        json_decref(o);
+        return 1;
+    }
     if (ok) {
         snprintf(m->transport, sizeof(m->transport), "%s", tr);
         snprintf(m->round, sizeof(m->round), "%s", round);
@@ -113,13 +124,24 @@ static json_t *side_json(const struct side *s, size_t rounds)
                      "lost", (json_int_t)s->lost, "duplicated", (json_int_t)s->dup);
 }
 
+/* The fsync floor measured in round at rate, or NULL. */
+static const struct meas *floor_of(const struct meas *m, size_t n, const char *round, double rate)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].transport, "fsync") == 0 && m[i].rate == rate &&
+            strcmp(m[i].round, round) == 0)
+            return &m[i];
+    return NULL;
+}
+
 /* One row: transport tr at rate; prints it, appends its JSON line to out. */
 static int row(const struct meas *m, size_t n, const char *tr, double rate, const char *prefix,
                FILE *out)
 {
     const struct meas *lark[COMPARE_ROUNDS_MAX], *nchan[COMPARE_ROUNDS_MAX];
     double r50[COMPARE_ROUNDS_MAX], r99[COMPARE_ROUNDS_MAX];
-    size_t nl = 0, nn = 0, pairs = 0;
+    double f99[COMPARE_ROUNDS_MAX], rf99[COMPARE_ROUNDS_MAX];
+    size_t nl = 0, nn = 0, pairs = 0, floors = 0;
     struct side sl, sn;
     for (size_t i = 0; i < n; i++) {
         if (strcmp(m[i].transport, tr) != 0 || m[i].rate != rate)
@@ -134,6 +156,13 @@ static int row(const struct meas *m, size_t n, const char *tr, double rate, cons
         for (size_t j = 0; j < nn; j++)
             if (strcmp(lark[i]->round, nchan[j]->round) == 0 && nchan[j]->p50 > 0 &&
                 nchan[j]->p99 > 0 && lark[i]->p50 >= 0) {
+                /* with the fsync floor of the same round: Nchan + one fsync
+                 * is what a durable message can at best come to */
+                const struct meas *fl = floor_of(m, n, lark[i]->round, rate);
+                if (fl && fl->p99 > 0) {
+                    f99[floors] = fl->p99;
+                    rf99[floors++] = lark[i]->p99 / (nchan[j]->p99 + fl->p99);
+                }
                 r50[pairs] = lark[i]->p50 / nchan[j]->p50;
                 r99[pairs++] = lark[i]->p99 / nchan[j]->p99;
                 break;
@@ -141,10 +170,10 @@ static int row(const struct meas *m, size_t n, const char *tr, double rate, cons
     side_of(lark, nl, &sl);
     side_of(nchan, nn, &sn);
     printf("  %-5s %6.0f | %7.3f / %8.3f | %7.3f / %8.3f | %6.0f %6.0f | %8.1f %8.1f | %4lld "
-           "%4lld | %4lld %4lld | %6.2f %6.2f  (%zu)\n",
+           "%4lld | %4lld %4lld | %6.2f %6.2f  (%zu) | %6.3f  %6.2f\n",
            tr, rate, sn.p50, sn.p99, sl.p50, sl.p99, sn.achieved, sl.achieved, sn.lag_p99,
            sl.lag_p99, sn.lost, sl.lost, sn.dup, sl.dup, median(r50, pairs), median(r99, pairs),
-           pairs);
+           pairs, median(f99, floors), median(rf99, floors));
     if (out) {
         char when[32];
         time_t t = time(NULL);
@@ -157,6 +186,10 @@ static int row(const struct meas *m, size_t n, const char *tr, double rate, cons
                       side_json(&sl, nl), "pairs", (int)pairs, "time", when);
         json_object_set_new(o, "ratio_p50", pairs ? json_real(median(r50, pairs)) : json_null());
         json_object_set_new(o, "ratio_p99", pairs ? json_real(median(r99, pairs)) : json_null());
+        json_object_set_new(o, "fsync_p99_ms",
+                            floors ? json_real(median(f99, floors)) : json_null());
+        json_object_set_new(o, "ratio_p99_to_nchan_plus_fsync",
+                            floors ? json_real(median(rf99, floors)) : json_null());
         text = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
         if (text)
             fprintf(out, "%s\n", text);
@@ -172,6 +205,8 @@ static size_t rows_of(const struct meas *m, size_t n, size_t *first)
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         size_t j = 0;
+        if (strcmp(m[i].transport, "fsync") == 0)
+            continue; /* a floor, not a row */
         while (j < k && !(strcmp(m[first[j]].transport, m[i].transport) == 0 &&
                           m[first[j]].rate == m[i].rate))
             j++;
@@ -216,9 +251,9 @@ int compare_main(int argc, char **argv)
     }
     first = xcalloc(n ? n : 1, sizeof(*first));
     nrows = rows_of(m, n, first);
-    printf("  %-5s %6s | %-18s | %-18s | %-13s | %-17s | %-9s | %-9s | %-13s\n", "", "msg/s",
+    printf("  %-5s %6s | %-18s | %-18s | %-13s | %-17s | %-9s | %-9s | %-13s | %s\n", "", "msg/s",
            "Nchan p50 / p99", "lark p50 / p99", "achieved N/l", "send lag p99 N/l", "lost N/l",
-           "dup N/l", "lark/Nchan p50 p99 (pairs)");
+           "dup N/l", "lark/Nchan p50 p99 (pairs)", "fsync p99  lark/(Nchan+fsync) p99");
     for (size_t r = 0; r < nrows; r++)
         complete += (size_t)row(m, n, m[first[r]].transport, m[first[r]].rate, prefix, out);
     if (out)

@@ -10,8 +10,11 @@
  * second of it), send lag p99, lost and duplicated (summed), and the
  * lark/Nchan ratios of p50 and p99 (the median of the rounds' ratios: a
  * ratio is taken within one round, a few seconds apart, so the shared
- * machine's drift between rounds cancels out). With --json OUT, one JSON
- * line per row is appended to OUT.
+ * machine's drift between rounds cancels out). Where the round also holds
+ * an fsync floor at that rate (tools/fsyncbench.c), its p99 and the ratio
+ * lark p99 / (Nchan p99 + fsync p99): Nchan keeps messages in memory, lark
+ * answers after fdatasync, so one fsync is the fair difference. With
+ * --json OUT, one JSON line per row is appended to OUT.
  */
 #ifndef LARK_BENCH_COMPARE_H
 #define LARK_BENCH_COMPARE_H
