@@ -120,7 +120,7 @@ int store_send(struct store_conn *c, const struct store_send_in *in, struct stor
 
     out->message = NULL;
     out->duplicate = 0;
-    rc = write_op(c, op_send, &ctx, err);
+    rc = c->store->ops->send ? c->store->ops->send(c, in, out, err) : write_op(c, op_send, &ctx, err);
     if (rc) {
         json_decref(out->message);
         out->message = NULL;
