@@ -600,7 +600,9 @@ static void sq_wal_limits(struct sq_store *s, int max_mb)
         sqlite3_step(st) == SQLITE_ROW)
         page = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    s->wal_max_pages = (int)(((int64_t)(max_mb > 0 ? max_mb : 64) << 20) / (page + 24));
+    /* restart a sixteenth early: the batch that crosses the mark still
+     * fits under the bound */
+    s->wal_max_pages = (int)(((int64_t)(max_mb > 0 ? max_mb : 64) << 20) / (page + 24) * 15 / 16);
 }
 
 static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)
