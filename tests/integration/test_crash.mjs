@@ -4,8 +4,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { assert, test } from './lib/harness.mjs';
-import { Stack, removeTmpDir, sleep, tmpDir, top } from './lib/stack.mjs';
+import { assert, skip, test } from './lib/harness.mjs';
+import { Stack, backend, removeTmpDir, sleep, tmpDir, top } from './lib/stack.mjs';
 import { Api } from './lib/client.mjs';
 
 let s;
@@ -89,14 +89,17 @@ test('stop', async () => {
   await s.stop();
 });
 
-test('the same on a database migrated from the previous layout (SQLite 0004, PostgreSQL 0004)', async () => {
+const MIGRATED = 'the same on a database migrated from the previous layout (SQLite 0004)';
+if (backend !== 'sqlite') {
+  // PostgreSQL's 0004 adds a function and moves no data; a larkd of today
+  // cannot run on the schema before it (its sends call that function)
+  skip(MIGRATED, 'SQLite only: PostgreSQL\'s 0004 moves no data');
+} else test(MIGRATED, async () => {
   // a database made by the migrations before 0004, with data in it
   const old = tmpDir('lark-mig-');
-  for (const backend of ['sqlite', 'postgres']) {
-    fs.mkdirSync(path.join(old, backend));
-    for (const f of fs.readdirSync(path.join(top, 'migrations', backend)))
-      if (Number(f.slice(0, 4)) <= 3) fs.copyFileSync(path.join(top, 'migrations', backend, f), path.join(old, backend, f));
-  }
+  fs.mkdirSync(path.join(old, 'sqlite'));
+  for (const f of fs.readdirSync(path.join(top, 'migrations', 'sqlite')))
+    if (Number(f.slice(0, 4)) <= 3) fs.copyFileSync(path.join(top, 'migrations', 'sqlite', f), path.join(old, 'sqlite', f));
   const m = await new Stack({ LARK_SEND_RATE: '0', LARK_MIGRATIONS: old }).start();
   try {
     const a = new Api(m.url, 'before-a');
