@@ -357,8 +357,15 @@ static void pg_note(struct db *base, const struct store_note *note)
     note_buf_add(&((struct pg_db *)base)->notes, note);
 }
 
+static int pg_has(struct db *base, enum db_stmt id)
+{
+    (void)base;
+    return pg_sql[id] != NULL;
+}
+
 static const struct db_ops pg_db_ops = {
     .query = pg_query,
+    .has = pg_has,
     .next = pg_next,
     .text = pg_text,
     .len = pg_len,
