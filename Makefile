@@ -23,7 +23,7 @@ CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
-CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c \
+CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
@@ -49,6 +49,21 @@ PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
 .PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+
+# The release (VERSION) and commit go into core/version.c alone; the stamp
+# changes only when they do, so a new commit recompiles one file.
+VERSION    := $(shell cat VERSION)
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)$(shell \
+                git rev-parse HEAD >/dev/null 2>&1 && ! git diff --quiet HEAD 2>/dev/null && echo -dirty)
+VERSION_DEFS := -DLARK_VERSION=\"$(VERSION)\" -DLARK_COMMIT=\"$(GIT_COMMIT)\"
+
+.PHONY: FORCE
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION_DEFS)' | cmp -s - $@ || echo '$(VERSION_DEFS)' > $@
+
+$(BUILD)/core/version.o: $(BUILD)/version.stamp
+$(BUILD)/core/version.o: CPPFLAGS_ALL += $(VERSION_DEFS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,7 +145,7 @@ FUZZ_PUSH := push/reply.c push/notify.c
 
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
 		$(FUZZ_PUSH) $(LIBS)
 
 fuzz: fuzz-build

@@ -19,6 +19,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
 #include "fcgi/ratelimit.h"
@@ -55,13 +56,14 @@ struct worker {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: larkd [--config FILE] [--migrate] [--help]\n"
+    fprintf(out, "usage: larkd [--config FILE] [--migrate] [--version] [--help]\n"
                  "\n"
                  "The lark chat service as a FastCGI daemon. Run it beside lighttpd\n"
                  "(conf/lighttpd.conf) and point fastcgi.server at its socket.\n"
                  "\n"
                  "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
                  "  --migrate      apply database migrations and exit\n"
+                 "  --version      print the release and commit, and exit\n"
                  "  --help         this text\n"
                  "\n"
                  "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
@@ -150,6 +152,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"migrate", no_argument, NULL, 'm'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -157,6 +160,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
         switch (c) {
         case 'c': *config_path = optarg; break;
         case 'm': *migrate_only = 1; break;
+        case 'V': version_print(stdout, "larkd"); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 #include "push/net.h"
 #include "push/queue.h"
 
@@ -35,7 +36,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: lark-push [--config FILE] [--help]\n"
+    fprintf(out, "usage: lark-push [--config FILE] [--version] [--help]\n"
                  "\n"
                  "The lark push daemon: sends FCM and APNs notifications for messages to\n"
                  "users who are offline, from the push jobs larkd stores. Configure at\n"
@@ -43,6 +44,7 @@ static void usage(FILE *out)
                  "apns_team_id). Shares larkd's configuration keys and database.\n"
                  "\n"
                  "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
+                 "  --version      print the release and commit, and exit\n"
                  "  --help         this text\n"
                  "\n"
                  "Signals: SIGTERM or SIGINT finish the requests in flight and exit.\n"
@@ -53,12 +55,14 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, const char **config_path)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': *config_path = optarg; break;
+        case 'V': version_print(stdout, "lark-push"); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }

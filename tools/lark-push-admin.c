@@ -19,6 +19,7 @@
 #include "core/pushstat.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: lark-push-admin [--config FILE] COMMAND\n"
+                 "       lark-push-admin --version\n"
                  "\n"
                  "  list [--limit N] [--before ID] [--json]\n"
                  "                  dead letters, newest first (default limit 50)\n"
@@ -155,6 +157,7 @@ static int cmd_stats(struct store_conn *db)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
@@ -168,6 +171,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
+        case 'V': version_print(stdout, "lark-push-admin"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -7,6 +7,7 @@
  */
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/version.h"
 
 #include <getopt.h>
 #include <jwt.h>
@@ -30,6 +31,7 @@ static void usage(FILE *out)
                  "  --key FILE      PEM private key for RS256/ES256\n"
                  "  --aud AUD       add an aud claim\n"
                  "  --iss ISS       add an iss claim\n"
+                 "  --version       print the release and commit, and exit\n"
                  "  --help          this text\n");
 }
 
@@ -54,11 +56,15 @@ static unsigned char *read_key(const char *path, int *len)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"ttl", required_argument, NULL, 't'},    {"alg", required_argument, NULL, 'a'},
-        {"secret", required_argument, NULL, 's'}, {"key", required_argument, NULL, 'k'},
-        {"aud", required_argument, NULL, 'u'},    {"iss", required_argument, NULL, 'i'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"ttl", required_argument, NULL, 't'},
+                                         {"alg", required_argument, NULL, 'a'},
+                                         {"secret", required_argument, NULL, 's'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"aud", required_argument, NULL, 'u'},
+                                         {"iss", required_argument, NULL, 'i'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *alg = "HS256", *secret = getenv("LARK_JWT_SECRET"), *keyfile = NULL;
     const char *aud = NULL, *iss = NULL;
     long ttl = 3600;
@@ -75,6 +81,7 @@ int main(int argc, char **argv)
         case 'k': keyfile = optarg; break;
         case 'u': aud = optarg; break;
         case 'i': iss = optarg; break;
+        case 'V': version_print(stdout, "lark-token"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -39,6 +39,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/mem.h"
+#include "core/version.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -2998,6 +2999,7 @@ static void usage_scenarios(FILE *out)
     fprintf(
         out,
         "usage: larkbench fanout|throughput|idle|group [options]\n"
+        "       larkbench --version\n"
         "\n"
         "Load-test a running lighttpd + larkd on 127.0.0.1:PORT (tools/bench.sh starts\n"
         "one per scenario). Prints a report, then one JSON line. docs/BENCHMARKS.md\n"
@@ -3414,7 +3416,12 @@ static void bench_release(void)
 
 int main(int argc, char **argv)
 {
-    int rc = parse_args(argc, argv), met;
+    int rc, met;
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        version_print(stdout, "larkbench");
+        return 0;
+    }
+    rc = parse_args(argc, argv);
     if (rc != 0) {
         usage(rc > 0 ? stdout : stderr);
         return rc > 0 ? 0 : 2;
