@@ -1,11 +1,14 @@
-# lark - build, run, test, bench, fuzz.
+# lark - build, run, test, bench, fuzz, install.
 #
+#   make         every binary and tool (build/), and the unit test programs
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
+#   make install binaries, migrations, www/ and an example config under PREFIX
+#                (default /usr/local; DESTDIR for staging; docs/DEPLOY.md)
 
 CC      ?= cc
 BUILD   ?= build
@@ -15,8 +18,11 @@ WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
            -Wpointer-arith -Wwrite-strings -Wvla -Wundef -Wimplicit-fallthrough \
            -Wcast-qual -fno-common
 CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+# Only the unit tests and fuzzers know the source tree; the binaries find
+# their migrations next to themselves (core/config.c), installed or not.
 DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
-CPPFLAGS_ALL = -I. $(DEFS) $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
+# Paths in debug info and __FILE__ are relative to the tree, not where it sits.
+CPPFLAGS_ALL = -I. -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
 PKGS    := jansson libjwt sqlite3 libpq
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
@@ -35,6 +41,8 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
+# Every program a user runs (README.md names each).
+BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store \
               test_backoff test_push_reply test_store_push
@@ -47,8 +55,10 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all asan run test unit unit-asan integration bench fuzz lint clean deps print-unit-tests print-fuzzers
-all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+.PHONY: all bins asan run test unit unit-asan integration bench fuzz lint clean deps install \
+        print-unit-tests print-fuzzers
+all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
+bins: $(BINS)
 
 # The release (VERSION) and commit go into core/version.c alone; the stamp
 # changes only when they do, so a new commit recompiles one file.
@@ -64,6 +74,7 @@ $(BUILD)/version.stamp: FORCE
 
 $(BUILD)/core/version.o: $(BUILD)/version.stamp
 $(BUILD)/core/version.o: CPPFLAGS_ALL += $(VERSION_DEFS)
+$(BUILD)/tests/unit/%.o: CPPFLAGS_ALL += $(DEFS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,8 +112,32 @@ deps:
 	tools/deps.sh
 
 run: deps
-	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-push $(BUILD)/lark-token
+	$(MAKE) bins
 	tools/run.sh
+
+# ---- installing -----------------------------------------------------------
+#
+# The binaries find the migrations at BINDIR/../share/lark/migrations
+# (core/config.c), so the layout below is relocatable: nothing installed
+# refers to this tree. The example configuration is installed only where
+# none exists yet (an edited one is never overwritten).
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/lark
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+
+install: bins
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations/sqlite \
+		$(DESTDIR)$(DATADIR)/migrations/postgres $(DESTDIR)$(DATADIR)/www \
+		$(DESTDIR)$(DATADIR)/errors $(DESTDIR)$(SYSCONFDIR)/lark
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 0644 migrations/sqlite/*.sql $(DESTDIR)$(DATADIR)/migrations/sqlite/
+	install -m 0644 migrations/postgres/*.sql $(DESTDIR)$(DATADIR)/migrations/postgres/
+	install -m 0644 www/*.html www/*.css www/*.js $(DESTDIR)$(DATADIR)/www/
+	install -m 0644 conf/errors/*.html $(DESTDIR)$(DATADIR)/errors/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/lark/lark.conf ] || \
+		install -m 0640 conf/lark.conf $(DESTDIR)$(SYSCONFDIR)/lark/lark.conf
 
 # ---- tests --------------------------------------------------------------
 

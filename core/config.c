@@ -10,13 +10,22 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#ifndef LARK_MIGRATIONS_DIR
-#define LARK_MIGRATIONS_DIR "migrations"
-#endif
+/*
+ * Where the migrations are when the configuration does not say, relative
+ * to the running binary so that nothing refers to the tree it was built
+ * in: BIN/../share/lark/migrations for an installed binary (make install,
+ * the Debian package: PREFIX/bin and PREFIX/share/lark), else
+ * BIN/../migrations for one run from a build directory of the source tree
+ * (build/, build-asan/).
+ */
+static const char *const config_migration_dirs[] = {"../share/lark/migrations", "../migrations"};
 
 /* A config file line longer than this is an error, not silently cut. */
 #define CONFIG_LINE_MAX 4096
@@ -47,8 +56,8 @@ static const struct config_key config_keys[] = {
     S("data", "LARK_DATA", data_dir, "var", "directory for the SQLite database and the socket"),
     S("db", "LARK_DB", db, "",
       "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
-    S("migrations", "LARK_MIGRATIONS", migrations, LARK_MIGRATIONS_DIR,
-      "directory holding sqlite/ and postgres/ migrations"),
+    S("migrations", "LARK_MIGRATIONS", migrations, "",
+      "directory holding sqlite/ and postgres/ migrations (default: next to the binary)"),
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     I("sqlite_page_size", "LARK_SQLITE_PAGE_SIZE", sqlite_page_size, 4096, 512, 65536,
@@ -184,6 +193,42 @@ static const struct config_key *config_find(const char *key)
     return NULL;
 }
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The first of config_migration_dirs that exists next to this binary (the
+ * first one if none does, so that the error names the installed place). */
+static char *config_default_migrations(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash, *first = NULL;
+
+    if (n <= 0)
+        return xstrdup("/usr/share/lark/migrations");
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    for (size_t i = 0; i < sizeof(config_migration_dirs) / sizeof(config_migration_dirs[0]); i++) {
+        char *path = xasprintf("%s/%s", exe, config_migration_dirs[i]);
+        char resolved[PATH_MAX];
+        if (is_dir(path) && realpath(path, resolved)) {
+            free(path);
+            free(first);
+            return xstrdup(resolved);
+        }
+        if (!first)
+            first = path;
+        else
+            free(path);
+    }
+    return first;
+}
+
 static char *trim(char *s)
 {
     char *e;
@@ -277,6 +322,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         free(cfg->listen);
         cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
     }
+    if (!*cfg->migrations) {
+        free(cfg->migrations);
+        cfg->migrations = config_default_migrations();
+    }
     if (cfg->poll_timeout > cfg->poll_timeout_max) {
         rc = lark_err_set(err, LARK_EINVAL, "poll_timeout %d exceeds poll_timeout_max %d",
                           cfg->poll_timeout, cfg->poll_timeout_max);
@@ -327,7 +376,11 @@ void config_help(FILE *out)
         fprintf(out, "  %-19s %-24s %s\n", k->key, k->env, k->help);
         if (k->type == CFG_INT)
             fprintf(out, "  %-19s %-24s default: %ld\n", "", "", k->def_int);
-        else
+        else if (strcmp(k->key, "migrations") == 0 && !*k->def) {
+            char *dir = config_default_migrations();
+            fprintf(out, "  %-19s %-24s default: %s\n", "", "", dir);
+            free(dir);
+        } else
             fprintf(out, "  %-19s %-24s default: %s\n", "", "",
                     secret ? "(development secret)" : (*k->def ? k->def : "(derived)"));
     }
