@@ -30,6 +30,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
+            core/redact.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
@@ -45,7 +46,7 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store \
-              test_backoff test_push_reply test_store_push
+              test_backoff test_push_reply test_store_push test_log
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -166,7 +167,7 @@ bench: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_log
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))

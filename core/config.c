@@ -150,6 +150,8 @@ static const struct config_key config_keys[] = {
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
     S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    S("log_format", "LARK_LOG_FORMAT", log_format, "text",
+      "text (time LEVEL program: message) or json (one object per line)"),
     I("dev_tokens", "LARK_DEV_TOKENS", dev_tokens, 0, 0, 1,
       "1: POST /v1/dev/token signs a token for any user (needs the development secret)"),
 };
@@ -348,6 +350,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
     }
     if (log_level_parse(cfg->log_level) < 0) {
         rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+        goto fail;
+    }
+    if (log_format_parse(cfg->log_format) < 0) {
+        rc = lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
         goto fail;
     }
     return 0;

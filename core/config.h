@@ -87,6 +87,7 @@ struct config {
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */
     char *log_level;     /* debug, info, warn, error */
+    char *log_format;    /* text or json (core/log.h) */
     /* development */
     int dev_tokens; /* 1: POST /v1/dev/token signs a token for any name (dev secret only) */
 };

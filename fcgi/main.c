@@ -245,6 +245,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
+    log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
 
     /* Signals go to the hub's signalfd: block them before any thread. */
     sigemptyset(&mask);

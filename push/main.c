@@ -134,6 +134,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init("lark-push", (enum log_level)log_level_parse(cfg.log_level));
+    log_set_format((enum log_format)log_format_parse(cfg.log_format));
     if (!*cfg.fcm_credentials && !*cfg.apns_key) {
         log_error("configuration: no provider: set LARK_FCM_CREDENTIALS and/or LARK_APNS_KEY");
         config_release(&cfg);

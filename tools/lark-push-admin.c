@@ -185,6 +185,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "configuration: %s\n", err.msg);
         return 2;
     }
+    log_set_format((enum log_format)log_format_parse(cfg.log_format));
     if (store_open(&cfg, &store, &err) != 0 || store_conn_open(store, &db, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         goto out;

@@ -184,6 +184,17 @@ START_TEST(test_env_bad_values)
         ck_assert_int_eq(cfg.request_max, LIMIT_REQUEST_MAX);
         config_release(&cfg);
     }
+    unsetenv("LARK_REQUEST_MAX");
+    setenv("LARK_LOG_FORMAT", "xml", 1);
+    load_fails(NULL, "log_format");
+    setenv("LARK_LOG_FORMAT", "json", 1);
+    {
+        struct config cfg;
+        struct lark_err err = {0};
+        ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
+        ck_assert_str_eq(cfg.log_format, "json");
+        config_release(&cfg);
+    }
 }
 END_TEST
 
