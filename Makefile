@@ -23,14 +23,14 @@ CFLAGS  ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 DEFS    := -DLARK_MIGRATIONS_DIR=\"$(CURDIR)/migrations\"
 # Paths in debug info and __FILE__ are relative to the tree, not where it sits.
 CPPFLAGS_ALL = -I. -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags libpq 2>/dev/null) $(CPPFLAGS)
-PKGS    := jansson libjwt sqlite3 libpq
+PKGS    := jansson libjwt sqlite3 libpq libcrypto
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
-            core/redact.c \
+            core/redact.c core/jwk.c core/keyset.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
@@ -46,7 +46,8 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store \
-              test_backoff test_push_reply test_store_push test_log
+              test_backoff test_push_reply test_store_push test_log \
+              test_keys
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)

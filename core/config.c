@@ -75,7 +75,12 @@ static const struct config_key config_keys[] = {
     I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
     S("jwt_alg", "LARK_JWT_ALG", jwt_alg, "HS256", "accepted JWT algorithm: HS256, RS256 or ES256"),
     S("jwt_secret", "LARK_JWT_SECRET", jwt_secret, CONFIG_DEV_SECRET, "HS256 shared secret"),
-    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "", "PEM public key for RS256/ES256"),
+    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "",
+      "PEM public key for RS256/ES256 (tokens without a kid)"),
+    S("jwt_jwks_file", "LARK_JWT_JWKS_FILE", jwt_jwks_file, "",
+      "JWKS file: RS256/ES256 public keys by kid (reloaded on SIGHUP)"),
+    S("jwt_secrets_file", "LARK_JWT_SECRETS_FILE", jwt_secrets_file, "",
+      "HS256 secrets by kid, one \"kid secret\" line each (reloaded on SIGHUP)"),
     S("jwt_aud", "LARK_JWT_AUD", jwt_aud, "", "required JWT aud (empty: not checked)"),
     S("jwt_iss", "LARK_JWT_ISS", jwt_iss, "", "required JWT iss (empty: not checked)"),
     I("jwt_leeway", "LARK_JWT_LEEWAY", jwt_leeway, 0, 0, 300, "seconds of clock skew on exp/nbf"),
@@ -342,10 +347,12 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         goto fail;
     }
     if (cfg->dev_tokens &&
-        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
+        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0 ||
+         *cfg->jwt_secrets_file || *cfg->jwt_jwks_file)) {
         rc = lark_err_set(err, LARK_EINVAL,
                           "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
-                          "unset): it must never sign tokens a real secret would accept");
+                          "unset, no key files): it must never sign tokens a real key would "
+                          "accept");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {

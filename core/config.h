@@ -38,12 +38,14 @@ struct config {
     int listen_backlog;  /* listen(2) backlog of that socket */
     int workers;         /* threads accepting FastCGI requests */
     /* auth (API.md "Authentication") */
-    char *jwt_alg;      /* HS256, RS256 or ES256 */
-    char *jwt_secret;   /* HS256 shared secret */
-    char *jwt_key_file; /* PEM public key for RS256/ES256 */
-    char *jwt_aud;      /* required audience, "" = not checked */
-    char *jwt_iss;      /* required issuer, "" = not checked */
-    int jwt_leeway;     /* seconds of clock skew allowed on exp/nbf */
+    char *jwt_alg;          /* HS256, RS256 or ES256 */
+    char *jwt_secret;       /* HS256 shared secret */
+    char *jwt_key_file;     /* PEM public key for RS256/ES256 (the key without a kid) */
+    char *jwt_jwks_file;    /* JWKS: RS256/ES256 public keys by kid (core/jwk.h) */
+    char *jwt_secrets_file; /* HS256 secrets by kid: "kid secret" lines */
+    char *jwt_aud;          /* required audience, "" = not checked */
+    char *jwt_iss;          /* required issuer, "" = not checked */
+    int jwt_leeway;         /* seconds of clock skew allowed on exp/nbf */
     /* limits (limits.h gives the reasons) */
     int body_max;         /* bytes of a message body */
     int meta_max;         /* bytes of a message meta object (compact JSON) */

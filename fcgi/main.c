@@ -266,8 +266,10 @@ int main(int argc, char **argv)
     } else if (getenv("GATEWAY_INTERFACE")) {
         status = cgi_main(&app);
     } else {
-        if (strcmp(app.cfg.jwt_alg, "HS256") == 0 &&
-            strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
+        char keys[256];
+        auth_describe(app.auth, keys, sizeof(keys));
+        log_info("tokens: %s", keys);
+        if (auth_dev_secret_in_use(app.auth))
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
         if (app.cfg.dev_tokens)
             log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
