@@ -38,7 +38,7 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_gap.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c
+            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin

@@ -380,6 +380,41 @@ void config_release(struct config *cfg)
     }
 }
 
+/* The same accessors for a const struct: the table's offsets, read only. */
+static const char *cfg_cstr(const struct config *cfg, const struct config_key *k)
+{
+    return *(const char *const *)((const char *)cfg + k->offset);
+}
+
+static int cfg_cint(const struct config *cfg, const struct config_key *k)
+{
+    return *(const int *)((const char *)cfg + k->offset);
+}
+
+void config_copy(struct config *dst, const struct config *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->type == CFG_STR)
+            *cfg_str(dst, k) = xstrdup(cfg_cstr(src, k));
+        else
+            *cfg_int(dst, k) = cfg_cint(src, k);
+    }
+}
+
+void config_each_diff(const struct config *a, const struct config *b,
+                      void (*fn)(const char *key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        int same = k->type == CFG_STR ? strcmp(cfg_cstr(a, k), cfg_cstr(b, k)) == 0
+                                      : cfg_cint(a, k) == cfg_cint(b, k);
+        if (!same)
+            fn(k->key, arg);
+    }
+}
+
 void config_help(FILE *out)
 {
     fprintf(out, "Configuration (file key / environment variable, default):\n");

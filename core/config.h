@@ -116,6 +116,14 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err);
 /* Free the strings config_load allocated. Accepts a zeroed struct. */
 void config_release(struct config *cfg);
 
+/* Make dst a copy of src (dst is overwritten, not released). */
+void config_copy(struct config *dst, const struct config *src);
+
+/* Call fn(key, arg) for each key whose value differs between a and b, in
+ * table order. */
+void config_each_diff(const struct config *a, const struct config *b,
+                      void (*fn)(const char *key, void *arg), void *arg);
+
 /* Print every key, its environment variable, default and meaning. */
 void config_help(FILE *out);
 

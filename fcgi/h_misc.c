@@ -9,6 +9,7 @@
 #include "core/store.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
+#include "fcgi/live.h"
 #include "fcgi/metrics.h"
 
 /* The Prometheus text of a hundred-odd series fits easily. */
@@ -34,7 +35,7 @@ int h_metrics(struct req *r)
     struct buf text;
     int rc;
 
-    if (!addr || !config_list_has(r->app->cfg.metrics_allow, addr))
+    if (!addr || !live_metrics_allowed(r->app->live, addr))
         return lark_err_set(&r->err, LARK_EFORBIDDEN, "metrics are not served to %s",
                             addr ? addr : "this client");
     buf_init(&text, METRICS_TEXT_MAX);

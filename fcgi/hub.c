@@ -31,6 +31,7 @@
 #include "fcgi/app.h"
 #include "fcgi/events.h"
 #include "fcgi/fcgirec.h"
+#include "fcgi/reload.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -732,6 +733,10 @@ static void hub_read_signals(struct hub *h)
 {
     struct signalfd_siginfo si;
     while (read(h->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) { /* a reload, on its own thread (fcgi/reload.h) */
+            reload_request(h->app->reload);
+            continue;
+        }
         log_info("signal %u received", si.ssi_signo);
         hub_start_drain(h);
     }
@@ -876,6 +881,7 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     h->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

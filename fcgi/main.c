@@ -7,7 +7,8 @@
  * socket at once on Linux (DESIGN.md), so there is no accept mutex.
  *
  * Shutdown (API.md "Operations"): signals are blocked in every thread and
- * read by the hub from a signalfd. On SIGTERM or SIGINT the hub drains
+ * read by the hub from a signalfd. SIGHUP reloads the configuration on a
+ * thread of its own (fcgi/reload.h). On SIGTERM or SIGINT the hub drains
  * (held long-polls answered, SSE streams told to reconnect, new requests
  * answered 503) for drain_grace_ms; then main shuts the listening socket
  * down, which releases every worker blocked in accept at once, joins them,
@@ -22,7 +23,9 @@
 #include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
+#include "fcgi/live.h"
 #include "fcgi/ratelimit.h"
+#include "fcgi/reload.h"
 #include "fcgi/router.h"
 
 #include <errno.h>
@@ -67,7 +70,10 @@ static void usage(FILE *out)
                  "  --help         this text\n"
                  "\n"
                  "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
-                 "get 503) and exit. Logs go to stderr, one line per event.\n\n");
+                 "get 503) and exit. SIGHUP reads the configuration again and applies\n"
+                 "the keys, log settings, CORS origins, metrics addresses and rate\n"
+                 "limits without dropping a connection. Logs go to stderr, one line\n"
+                 "per event.\n\n");
     config_help(out);
 }
 
@@ -173,7 +179,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
 }
 
 /* Run the FastCGI server until a stop signal has drained it. */
-static int serve(struct app *app)
+static int serve(struct app *app, const char *config_path)
 {
     struct lark_err err = {0};
     struct worker *workers = NULL;
@@ -182,6 +188,7 @@ static int serve(struct app *app)
     int listen_fd = -1, nworkers = 0, status = 1;
 
     if (FCGX_Init() != 0 || open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0 ||
+        reload_new(app, config_path, &app->reload, &err) != 0 ||
         hub_new(app, &app->hub, &err) != 0) {
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
@@ -201,8 +208,8 @@ static int serve(struct app *app)
             break;
         }
     }
-    log_info("ready socket=%s store=%s workers=%d", app->cfg.listen, store_backend(app->store),
-             nworkers);
+    log_info("ready version=%s socket=%s store=%s workers=%d", version_release(), app->cfg.listen,
+             store_backend(app->store), nworkers);
 
     hub_wait_drained(app->hub);
     atomic_store(&stopping, 1);
@@ -215,6 +222,8 @@ static int serve(struct app *app)
 out:
     hub_free(app->hub);
     app->hub = NULL;
+    reload_free(app->reload);
+    app->reload = NULL;
     if (listen_fd >= 0) {
         close(listen_fd);
         remove_listener(app->cfg.listen, &sock_st);
@@ -251,6 +260,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -260,6 +270,7 @@ int main(int argc, char **argv)
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
@@ -273,11 +284,12 @@ int main(int argc, char **argv)
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
         if (app.cfg.dev_tokens)
             log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
-        status = serve(&app);
+        status = serve(&app, config_path);
     }
 out:
     ratelimit_free(app.rl);
     ratelimit_free(app.rl_typing);
+    live_free(app.live);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);

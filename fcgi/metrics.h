@@ -32,6 +32,9 @@ void metrics_response(int status);
 /* An event reached a held connection ns nanoseconds after its commit. */
 void metrics_delivery_latency(int64_t ns);
 
+/* A SIGHUP reload was applied (ok = 1) or refused (ok = 0). */
+void metrics_reload(int ok);
+
 /* Append the Prometheus text exposition to out; 0 or LARK_ETOOLARGE. */
 int metrics_render(struct buf *out);
 

@@ -11,6 +11,7 @@
 #include "core/timeutil.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
+#include "fcgi/live.h"
 #include "fcgi/metrics.h"
 
 #include <stdio.h>
@@ -232,8 +233,7 @@ static void router_preflight(struct req *r, const char *allow)
 static void router_cors(struct req *r)
 {
     const char *origin = req_param(r, "HTTP_ORIGIN");
-    const char *list = r->app->cfg.cors_origins;
-    if (origin && (config_list_has(list, origin) || config_list_has(list, "*")))
+    if (origin && live_cors_allowed(r->app->live, origin))
         r->cors_origin = origin;
 }
 
