@@ -33,12 +33,13 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/redact.c core/jwk.c core/keyset.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
-            core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
+            core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
             core/store_pg_sql.c core/query.c core/hmap.c core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_gap.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c
+            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
+            fcgi/health.c fcgi/procstat.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
