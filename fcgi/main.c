@@ -17,6 +17,7 @@
 #include "core/auth.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/lockfile.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
@@ -178,6 +179,25 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
     return 0;
 }
 
+/*
+ * One larkd per socket and per SQLite database (core/lockfile.h): a second
+ * one would take the socket from the first, or write the same file. Taken
+ * before the store is opened, so a refused larkd changes nothing.
+ */
+static int take_locks(const struct config *cfg, int fds[2], struct lark_err *err)
+{
+    char *path = xasprintf("%s.lock", cfg->listen);
+    int rc = lockfile_take(path, cfg->listen, &fds[0], err);
+
+    free(path);
+    if (rc == 0 && strncmp(cfg->db, "sqlite:", 7) == 0) {
+        path = xasprintf("%s.lock", cfg->db + 7);
+        rc = lockfile_take(path, cfg->db + 7, &fds[1], err);
+        free(path);
+    }
+    return rc;
+}
+
 /* Run the FastCGI server until a stop signal has drained it. */
 static int serve(struct app *app, const char *config_path)
 {
@@ -236,7 +256,7 @@ int main(int argc, char **argv)
 {
     static struct app app;
     const char *config_path = NULL;
-    int migrate_only = 0, status = 1;
+    int migrate_only = 0, status = 1, locks[2] = {-1, -1};
     struct lark_err err = {0};
     sigset_t mask;
 
@@ -248,6 +268,9 @@ int main(int argc, char **argv)
      * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
     mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
     mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+    /* Nothing larkd creates is for other users: the database and its WAL
+     * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
+    umask(umask(0) | S_IWGRP | S_IRWXO);
     log_init("larkd", LOG_INFO);
     if (config_load(&app.cfg, config_path, &err) != 0) {
         log_error("configuration: %s", err.msg);
@@ -264,7 +287,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+    if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
+        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -293,5 +317,7 @@ out:
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);
+    lockfile_release(locks[0]);
+    lockfile_release(locks[1]);
     return status;
 }

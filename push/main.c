@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* After SIGTERM, give up on what is in flight past push_timeout_ms plus this. */
@@ -163,6 +164,8 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &config_path) != 0)
         return 2;
+    /* nothing it creates (a new SQLite database) is for other users */
+    umask(umask(0) | S_IWGRP | S_IRWXO);
     log_init("lark-push", LOG_INFO);
     if (config_load(&cfg, config_path, &err) != 0) {
         log_error("configuration: %s", err.msg);

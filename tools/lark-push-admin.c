@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Dead letters listed at most per call (page with --before). */
 #define ADMIN_LIST_MAX 1000
@@ -180,6 +181,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    umask(umask(0) | S_IWGRP | S_IRWXO); /* as larkd: nothing for other users */
     log_init("lark-push-admin", LOG_WARN);
     if (config_load(&cfg, config_path, &err) != 0) {
         fprintf(stderr, "configuration: %s\n", err.msg);
