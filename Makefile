@@ -42,7 +42,7 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
             fcgi/health.c fcgi/procstat.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
-TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy
 # Every program a user runs (README.md names each).
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
@@ -91,6 +91,9 @@ $(BUILD)/lark-push: $(PUSH_OBJ) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 
 $(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/lark-copy: $(BUILD)/tools/lark-copy.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)

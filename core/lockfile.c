@@ -28,9 +28,7 @@ int lockfile_take(const char *path, const char *what, int *fd, struct lark_err *
         close(f);
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
-        return lark_err_set(err, LARK_ECONFLICT,
-                            "another process (pid %s) is using %s (lock %s): stop it first, or "
-                            "give this one a data directory of its own",
+        return lark_err_set(err, LARK_ECONFLICT, "another process (pid %s) is using %s (lock %s)",
                             pid[0] ? pid : "unknown", what, path);
     }
     n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());

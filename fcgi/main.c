@@ -195,6 +195,12 @@ static int take_locks(const struct config *cfg, int fds[2], struct lark_err *err
         rc = lockfile_take(path, cfg->db + 7, &fds[1], err);
         free(path);
     }
+    if (rc == LARK_ECONFLICT) {
+        char why[LARK_ERR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        lark_err_set(err, rc, "%s: stop it first, or give this larkd a data directory of its own",
+                     why);
+    }
     return rc;
 }
 
