@@ -7,8 +7,10 @@
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
-#   make install binaries, migrations, www/ and an example config under PREFIX
-#                (default /usr/local; DESTDIR for staging; docs/DEPLOY.md)
+#   make install binaries, migrations, www/, systemd units, lighttpd snippets
+#                and an example config under PREFIX (default /usr/local;
+#                DESTDIR for staging; docs/DEPLOY.md)
+#   make deb     the Debian package build/lark_VERSION_ARCH.deb
 
 CC      ?= cc
 BUILD   ?= build
@@ -58,7 +60,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench fuzz lint clean deps install \
+.PHONY: all bins asan run test unit unit-asan integration bench fuzz lint clean deps install deb \
         print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
@@ -131,19 +133,38 @@ run: deps
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 DATADIR    ?= $(PREFIX)/share/lark
+DOCDIR     ?= $(PREFIX)/share/doc/lark
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+LIGHTTPDCONFDIR ?= $(SYSCONFDIR)/lighttpd/conf-available
+# The paths the units and the lighttpd snippets name (conf/*/*.in).
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' \
+            -e 's|@DOCDIR@|$(DOCDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+DOCS := README.md docs/DEPLOY.md docs/OPERATIONS.md docs/API.md
 
 install: bins
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/migrations/sqlite \
 		$(DESTDIR)$(DATADIR)/migrations/postgres $(DESTDIR)$(DATADIR)/www \
-		$(DESTDIR)$(DATADIR)/errors $(DESTDIR)$(SYSCONFDIR)/lark
+		$(DESTDIR)$(DATADIR)/errors $(DESTDIR)$(SYSCONFDIR)/lark $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(LIGHTTPDCONFDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 0644 migrations/sqlite/*.sql $(DESTDIR)$(DATADIR)/migrations/sqlite/
 	install -m 0644 migrations/postgres/*.sql $(DESTDIR)$(DATADIR)/migrations/postgres/
 	install -m 0644 www/*.html www/*.css www/*.js $(DESTDIR)$(DATADIR)/www/
 	install -m 0644 conf/errors/*.html $(DESTDIR)$(DATADIR)/errors/
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	for u in larkd lark-push; do \
+		$(SUBST) conf/systemd/$$u.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service && \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service || exit 1; done
+	for c in 50-lark 51-lark-tls; do [ -e $(DESTDIR)$(LIGHTTPDCONFDIR)/$$c.conf ] || { \
+		$(SUBST) conf/lighttpd/$$c.conf.in > $(DESTDIR)$(LIGHTTPDCONFDIR)/$$c.conf && \
+		chmod 0644 $(DESTDIR)$(LIGHTTPDCONFDIR)/$$c.conf; } || exit 1; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/lark/lark.conf ] || \
 		install -m 0640 conf/lark.conf $(DESTDIR)$(SYSCONFDIR)/lark/lark.conf
+
+# The Debian package, build/lark_VERSION_ARCH.deb (tools/mkdeb.sh).
+deb: bins
+	tools/mkdeb.sh
 
 # ---- tests --------------------------------------------------------------
 

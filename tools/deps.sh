@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries (libcurl for lark-push),
-#         lighttpd, and Check
+#   run   what `make run` needs: compiler, libraries (libcurl for lark-push,
+#         OpenSSL's libcrypto for JWKS keys), lighttpd, and Check
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
 #         PostgreSQL (the push daemons' shared-queue test),
@@ -11,7 +11,10 @@
 #         playwright-core; no browser is ever downloaded) and fonts for
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
-#         and iproute2 (ip netns: the several-hosts suite)
+#         and iproute2 (ip netns: the several-hosts suite); for the
+#         package test (tests/package/run.sh): dpkg-dev (dpkg-shlibdeps),
+#         systemd (systemd-analyze verify; it need not run), the TLS module
+#         lighttpd-mod-openssl, and haproxy (the load balancer example)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -20,9 +23,10 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
-           chromium fonts-dejavu-core fonts-noto-color-emoji)
+           chromium fonts-dejavu-core fonts-noto-color-emoji dpkg-dev systemd
+           lighttpd-mod-openssl haproxy)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -51,6 +55,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # ...and PostgreSQL its "main" cluster on 5432; the tests make their own.
   if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
+  fi
+  # ...and HAProxy its example on port 80; the tests run their own.
+  if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v service >/dev/null; then
+    $sudo service haproxy stop >/dev/null 2>&1 || true
   fi
 fi
 

@@ -20,6 +20,10 @@
 #   4. browser tests: the demo page in headless Chromium (Debian's
 #      /usr/bin/chromium through playwright-core) against the ASan build;
 #      a missing Chromium fails this step (tools/deps.sh test installs it)
+#   5. the Debian package (tests/package/run.sh): make deb, apt-get install,
+#      systemd-analyze verify, the services started as their units say and
+#      smoke-tested over HTTP and TLS, apt-get purge leaving nothing; about
+#      15 s, as root (skipped, saying so, otherwise)
 #
 # Ends with one summary line; exits non-zero if anything failed.
 set -uo pipefail
@@ -44,6 +48,7 @@ for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
   step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
 done
 step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
+step "package (deb)" tests/package/run.sh
 step "valgrind" tools/valgrind.sh
 
 if [ ${#failed[@]} -eq 0 ]; then
