@@ -48,17 +48,22 @@ fi
 
 "$build/larkd" --migrate
 
-larkd_pid= lighttpd_pid= push_pid= stopping=
+larkd_pid= lighttpd_pid= push_pid=
 stop() {
-  stopping=1
-  trap - INT TERM EXIT
+  # ignore (not default) from here: a second Ctrl-C must not cut the
+  # cleanup short, nor make the shell exit 130 once it is done
+  trap '' INT TERM
+  trap - EXIT
   [ -n "$push_pid" ] && kill -TERM "$push_pid" 2>/dev/null || true
   [ -n "$lighttpd_pid" ] && kill -TERM "$lighttpd_pid" 2>/dev/null || true
   [ -n "$larkd_pid" ] && kill -TERM "$larkd_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   echo "lark stopped."
 }
-trap stop INT TERM EXIT
+# Ctrl-C or SIGTERM, at any point: stop what runs and end cleanly (0). Any
+# other end (an `exit 1` above or below) stops it too and keeps its status.
+trap 'stop; exit 0' INT TERM
+trap stop EXIT
 
 "$build/larkd" &
 larkd_pid=$!
@@ -111,9 +116,10 @@ elif [ -z "${LARK_JWT_SECRET:-}" ]; then
 fi
 # Whichever of larkd and lighttpd stops first stops everything; lark-push
 # stopping (it logs why) leaves chat running without notifications. Only
-# Ctrl-C (or SIGTERM) is a clean end.
-wait -n "$larkd_pid" "$lighttpd_pid" || true
-if [ -z "$stopping" ]; then
-  echo "run: larkd or lighttpd stopped on its own (see above and $LARK_LOGDIR/lighttpd.error.log)" >&2
-  exit 1
-fi
+# Ctrl-C (or SIGTERM, through the trap) is a clean end. (A loop rather than
+# `wait -n`, which misses a process that ended before it was called.)
+while kill -0 "$larkd_pid" 2>/dev/null && kill -0 "$lighttpd_pid" 2>/dev/null; do
+  sleep 0.5
+done
+echo "run: larkd or lighttpd stopped on its own (see above and $LARK_LOGDIR/lighttpd.error.log)" >&2
+exit 1
