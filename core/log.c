@@ -172,8 +172,10 @@ unsigned log_render(char *out, unsigned cap, enum log_format fmt, enum log_level
         if (w + 4 > cap)
             return 0;
         w += json_escape(out + w, cap - w - 3, safe);
-        memcpy(out + w, "\"}\n", 3);
-        return (unsigned)(w + 3);
+        out[w++] = '"'; /* a line, not a C string: no NUL */
+        out[w++] = '}';
+        out[w++] = '\n';
+        return (unsigned)w;
     }
     head = snprintf(out, cap, "%s %s %s: ", time, level_tags[lvl], log_prog);
     if (head < 0 || (unsigned)head + 2 > cap)

@@ -155,7 +155,7 @@ int main(int argc, char **argv)
         status = key_from_config(&o, &cfg, &key, &keylen, &kid);
         if (status)
             goto out;
-    } else if (strcmp(o.alg, "HS256") == 0) {
+    } else if (!o.alg || strcmp(o.alg, "HS256") == 0) {
         const char *secret = o.secret && *o.secret ? o.secret : CONFIG_DEV_SECRET;
         key = (unsigned char *)xstrdup(secret);
         keylen = (int)strlen(secret);

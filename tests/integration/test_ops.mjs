@@ -257,6 +257,35 @@ if (path.basename(build) !== 'build') {
   });
 }
 
+test('conf/lark.conf (/etc/lark/lark.conf): every key, its defaults true, and it loads as installed', async () => {
+  const help = execFileSync(path.join(build, 'larkd'), ['--help'], { encoding: 'utf8' });
+  const defaults = {};
+  for (const m of help.matchAll(/^ {2}([a-z_0-9]+) +LARK_[A-Z_0-9]+ .*\n +default: (.*)$/gm)) defaults[m[1]] = m[2];
+  assert.ok(Object.keys(defaults).length > 50, Object.keys(defaults).join(' '));
+  const text = fs.readFileSync(path.join(top, 'conf/lark.conf'), 'utf8');
+  for (const key of Object.keys(defaults))
+    assert.match(text, new RegExp(`^(# )?${key} =`, 'm'), `conf/lark.conf does not mention ${key}`);
+  // a commented line shows the default (paths and URLs that are examples aside)
+  const examples = new Set(['db', 'migrations', 'jwt_jwks_file']);
+  const commented = [...text.matchAll(/^# ([a-z_0-9]+) = (.+)$/gm)];
+  for (const [, key, value] of commented)
+    if (!examples.has(key)) assert.equal(value, defaults[key], `conf/lark.conf's ${key}`);
+  // as installed, with every commented default switched on: it loads
+  const dir = tmpDir('lark-conf-');
+  fs.mkdirSync(path.join(dir, 'data'));
+  fs.mkdirSync(path.join(dir, 'run'));
+  fs.writeFileSync(path.join(dir, 'jwt-secrets'), 'k1 0123456789abcdef0123456789\n');
+  const conf = text.replace(/^# ([a-z_0-9]+ = .+)$/gm, (line, kv) => (examples.has(kv.split(' ')[0]) ? line : kv))
+    .replaceAll('/var/lib/lark', path.join(dir, 'data')).replaceAll('/run/lark', path.join(dir, 'run'))
+    .replaceAll('/etc/lark/jwt-secrets', path.join(dir, 'jwt-secrets'));
+  fs.writeFileSync(path.join(dir, 'lark.conf'), conf);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LARK_')));
+  const r = spawnSync(path.join(build, 'larkd'), ['--config', path.join(dir, 'lark.conf'), '--migrate'], { env, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /migrations applied to sqlite:/);
+  removeTmpDir(dir);
+});
+
 test('stop', async () => {
   await s.stop();
 });
