@@ -213,9 +213,13 @@ static int serve(struct app *app, const char *config_path)
     atomic_int stopping = 0;
     int listen_fd = -1, nworkers = 0, status = 1;
 
-    if (FCGX_Init() != 0 || open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0 ||
-        reload_new(app, config_path, &app->reload, &err) != 0 ||
-        hub_new(app, &app->hub, &err) != 0) {
+    /* The FastCGI socket comes last: once it accepts, everything else it
+     * leads to (the WebSocket socket the hub opens, the reload thread) is
+     * there too, so whoever waits for it (tools/run.sh, the tests, an
+     * operator's script) may send anything next. */
+    if (FCGX_Init() != 0 || reload_new(app, config_path, &app->reload, &err) != 0 ||
+        hub_new(app, &app->hub, &err) != 0 ||
+        open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0) {
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
     }

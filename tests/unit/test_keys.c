@@ -13,6 +13,7 @@
 #include "core/jwk.h"
 #include "core/keyset.h"
 #include "core/mem.h"
+#include "core/timeutil.h"
 #include "tests/unit/unit.h"
 
 #include <jwt.h>
@@ -482,7 +483,7 @@ END_TEST
 struct hammer {
     const struct auth *a;
     atomic_int *stop;
-    long ok, bad; /* verifications that passed / failed */
+    atomic_long ok, bad; /* verifications that passed / failed */
 };
 
 static void *hammer_main(void *arg)
@@ -495,9 +496,9 @@ static void *hammer_main(void *arg)
     while (!atomic_load(h->stop)) {
         /* k2 is in every set the main thread installs: always accepted */
         if (auth_verify(h->a, t2, strlen(t2), NOW, user, &err) == 0)
-            h->ok++;
+            atomic_fetch_add(&h->ok, 1);
         else
-            h->bad++;
+            atomic_fetch_add(&h->bad, 1);
         auth_verify(h->a, t1, strlen(t1), NOW, user, &err);
     }
     free(t1);
@@ -515,17 +516,24 @@ START_TEST(test_reload_while_verifying)
     atomic_int stop = 0;
     struct hammer h[2] = {{a, &stop, 0, 0}, {a, &stop, 0, 0}};
     pthread_t t[2];
+    int64_t deadline = time_mono_ms() + 20000;
+    int i = 0;
 
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
-    for (int i = 0; i < 300; i++)
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(pthread_create(&t[k], NULL, hammer_main, &h[k]), 0);
+    /* at least 300 reloads, and until both threads have verified a good
+     * many times across them (bounded: a slow machine ends the loop) */
+    for (; i < 300 || atomic_load(&h[0].ok) < 500 || atomic_load(&h[1].ok) < 500; i++) {
         reload(a, CONFIG_DEV_SECRET, i % 2 ? both : new, 0);
+        if (time_mono_ms() > deadline)
+            break;
+    }
     atomic_store(&stop, 1);
-    for (int i = 0; i < 2; i++)
-        pthread_join(t[i], NULL);
-    for (int i = 0; i < 2; i++) {
-        ck_assert_int_gt(h[i].ok, 0);
-        ck_assert_int_eq(h[i].bad, 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(t[k], NULL);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_msg(atomic_load(&h[k].ok) > 0, "thread %d never verified in %d reloads", k, i);
+        ck_assert_int_eq(atomic_load(&h[k].bad), 0);
     }
     auth_free(a);
     free(both);
