@@ -163,7 +163,9 @@ install: bins
 		install -m 0640 conf/lark.conf $(DESTDIR)$(SYSCONFDIR)/lark/lark.conf
 
 # The Debian package, build/lark_VERSION_ARCH.deb (tools/mkdeb.sh).
-deb: bins
+deb:
+	tools/deps.sh deb
+	$(MAKE) bins
 	tools/mkdeb.sh
 
 # ---- tests --------------------------------------------------------------

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
+# tools/deps.sh [run|deb|test] - install the Debian packages lark needs, if missing.
 #
 #   run   what `make run` needs: compiler, libraries (libcurl for lark-push,
 #         OpenSSL's libcrypto for JWKS keys), lighttpd, and Check
 #         (`make all` builds the unit test programs too)
+#   deb   also what `make deb` needs: dpkg-dev (dpkg-shlibdeps)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
 #         PostgreSQL (the push daemons' shared-queue test),
 #         Node.js + npm and the npm packages the integration tests use,
@@ -12,9 +13,9 @@
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
 #         and iproute2 (ip netns: the several-hosts suite); for the
-#         package test (tests/package/run.sh): dpkg-dev (dpkg-shlibdeps),
-#         systemd (systemd-analyze verify; it need not run), the TLS module
-#         lighttpd-mod-openssl, and haproxy (the load balancer example)
+#         package test (tests/package/run.sh), deb's packages and systemd
+#         (systemd-analyze verify; it need not run) and the TLS module
+#         lighttpd-mod-openssl; haproxy (the load balancer example)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -25,11 +26,14 @@ mode=${1:-run}
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
-           chromium fonts-dejavu-core fonts-noto-color-emoji dpkg-dev systemd
-           lighttpd-mod-openssl haproxy)
+           chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
+           haproxy)
+
+deb_pkgs=(dpkg-dev)
 
 pkgs=("${run_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$mode" = deb ] && pkgs+=("${deb_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
