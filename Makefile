@@ -4,6 +4,7 @@
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
+#   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -34,23 +35,35 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
             core/redact.c core/jwk.c core/keyset.c core/lockfile.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
-            core/db.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
+            core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
-            core/store_pg_sql.c core/query.c core/hmap.c core/heap.c core/pushstat.c
+            core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
+            core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
-            fcgi/hub_presence.c fcgi/hub_gap.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
+            fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
+            fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
             fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
             fcgi/health.c fcgi/procstat.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
-TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy
+TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy \
+            $(BUILD)/fsyncbench
 # Every program a user runs (README.md names each).
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_router test_store \
-              test_backoff test_push_reply test_store_push test_log \
-              test_keys
+              test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
+              test_backoff test_push_reply test_store_push test_log test_keys
+# larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
+# per job. Its parsers (and the bench-peers table) are pure and linked into
+# their own unit tests.
+BENCH_PARSERS := tools/larkbench/httpresp.c tools/larkbench/sse.c tools/larkbench/ws.c \
+                 tools/larkbench/procstat.c tools/larkbench/compare.c
+BENCH_SRC := $(BENCH_PARSERS) $(addprefix tools/larkbench/,main.c util.c conn.c sample.c \
+             call.c subs.c senders.c target_lark.c target_nchan.c report.c fanout.c \
+             throughput.c idle.c group.c)
+BENCH_TESTS := test_bench_http test_bench_sse test_bench_ws test_bench_proc test_bench_compare
+UNIT_TESTS += $(BENCH_TESTS)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ := $(FCGI_SRC:%.c=$(BUILD)/%.o)
@@ -60,8 +73,8 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench fuzz lint clean deps install deb \
-        print-unit-tests print-fuzzers
+.PHONY: all bins asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
+        install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
 
@@ -98,11 +111,21 @@ $(BUILD)/lark-push-admin: $(BUILD)/tools/lark-push-admin.o $(CORE_OBJ)
 $(BUILD)/lark-copy: $(BUILD)/tools/lark-copy.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# fsyncbench needs nothing of lark but its --version
+$(BUILD)/fsyncbench: $(BUILD)/tools/fsyncbench.o $(BUILD)/core/version.o
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/lark-token: $(BUILD)/tools/lark-token.o $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/larkbench: $(BUILD)/tools/larkbench.o $(CORE_OBJ)
+$(BUILD)/larkbench: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(CORE_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) -lm
+
+# larkbench's parser tests: the parsers and core only (no larkd modules).
+$(BENCH_TESTS:%=$(BUILD)/tests/%): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+		$(BENCH_PARSERS:%.c=$(BUILD)/%.o) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS) $(shell pkg-config --libs check)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -193,13 +216,21 @@ bench: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
 	tools/bench.sh
 
+# lark side by side with Nchan (installs nginx-light + libnginx-mod-nchan
+# when missing; docs/BENCHMARKS.md "Side by side with Nchan")
+bench-peers: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
+	tools/bench-peers.sh
+
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_log
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
+# larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
+FUZZERS += fuzz_bench
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)
@@ -211,6 +242,12 @@ build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
 		$(FUZZ_PUSH) $(LIBS)
+
+# larkbench's parsers are pure: core and the three of them.
+BENCH_FUZZ_SRC := $(filter-out %/procstat.c %/compare.c,$(BENCH_PARSERS))
+build-fuzz/fuzz_bench: tests/fuzz/fuzz_bench.c $(FUZZ_CORE) $(BENCH_FUZZ_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) $(BENCH_FUZZ_SRC) $(LIBS)
 
 fuzz: fuzz-build
 	tools/fuzz.sh $(FUZZ_SECONDS) $(FUZZERS)

@@ -62,6 +62,8 @@ static const struct config_key config_keys[] = {
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     I("sqlite_page_size", "LARK_SQLITE_PAGE_SIZE", sqlite_page_size, 4096, 512, 65536,
       "page size of a new SQLite database (a power of two; an existing one keeps its own)"),
+    I("sqlite_wal_max_mb", "LARK_SQLITE_WAL_MAX_MB", sqlite_wal_max_mb, 64, 4, 4096,
+      "MiB the SQLite WAL may reach before the writer makes it start over"),
     S("listen", "LARK_LISTEN", listen, "", "FastCGI unix socket (default DATA/larkd.sock)"),
     S("ws_listen", "LARK_WS_LISTEN", ws_listen, "",
       "unix socket for WebSocket sessions from mod_wstunnel (default DATA/larkd-ws.sock; "

@@ -25,11 +25,12 @@ struct lark_err;
 
 struct config {
     /* storage */
-    char *data_dir;       /* LARK_DATA: directory for the SQLite file and socket */
-    char *db;             /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
-    char *migrations;     /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
-    char *sqlite_sync;    /* PRAGMA synchronous for SQLite: FULL or NORMAL */
-    int sqlite_page_size; /* PRAGMA page_size of a new SQLite database; 0: SQLite's */
+    char *data_dir;        /* LARK_DATA: directory for the SQLite file and socket */
+    char *db;              /* LARK_DB: "sqlite:PATH" or "postgresql://..." */
+    char *migrations;      /* LARK_MIGRATIONS: root holding sqlite/ and postgres/ */
+    char *sqlite_sync;     /* PRAGMA synchronous for SQLite: FULL or NORMAL */
+    int sqlite_page_size;  /* PRAGMA page_size of a new SQLite database; 0: SQLite's */
+    int sqlite_wal_max_mb; /* MiB the WAL may reach before the writer restarts it */
     /* FastCGI */
     char *listen;        /* LARK_LISTEN: unix socket path larkd listens on */
     char *ws_listen;     /* LARK_WS_LISTEN: unix socket for mod_wstunnel, "off" = none */

@@ -63,11 +63,26 @@
 /* Bytes the hub queues for one held connection before it drops it as a
  * slow consumer (lighttpd normally reads everything at once). */
 #define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
-/* A long-poll client is away between an answer and its next poll: typing
- * and presence (never stored) sent meanwhile wait this long for it... */
-#define LIMIT_POLL_GAP_MS 10000
-/* ...at most this many per user, the oldest dropped first. */
+/* A long-poll client is away between an answer and its next poll, an
+ * EventSource between a drop and its reconnection: the hub keeps such a
+ * user this long after its last connection left, with the tail of its
+ * events (its next poll costs no read) and the typing and presence events
+ * (never stored) sent meanwhile... */
+#define LIMIT_HUB_LINGER_MS 10000
+/* ...at most this many ephemeral events per user, the oldest dropped first. */
 #define LIMIT_POLL_GAP_EVENTS 32
+/* The tail of recent stored events the hub keeps per user it knows, so
+ * that a connection just behind is written from memory: at most this many
+ * events and this many bytes of their data (the newest always stays). A
+ * connection further behind reads from the store. Sized for a long-poll
+ * client's round trip and a reconnecting EventSource at thousands of
+ * messages per second, not for history; per user online, so it is what
+ * bounds the hub's memory beyond its connections. */
+#define LIMIT_HUB_TAIL_EVENTS 64
+#define LIMIT_HUB_TAIL_BYTES (32 * 1024)
+/* Threads that run catch-up reads for the hub (each with its own store
+ * connection): reads are short, and a burst of reconnections queues. */
+#define LIMIT_HUB_READERS 2
 /* SSE "?padding=1": API.md "a 2 KiB comment". */
 #define LIMIT_SSE_PADDING 2048
 /* API.md: a presence viewport holds at most 200 users. */

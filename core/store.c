@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/pushstat.h"
@@ -14,6 +15,7 @@
 #include "core/store_ops_health.h"
 #include "core/timeutil.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +35,10 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
     }
     if (ops) {
         rc = ops->open(cfg, db, out, err);
-        if (rc == 0)
+        if (rc == 0) {
             (*out)->push_window_ms = cfg->push_window_ms;
+            pthread_mutex_init(&(*out)->listener_mu, NULL);
+        }
         return rc;
     }
     return lark_err_set(err, LARK_EINVAL,
@@ -43,8 +47,11 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
 
 void store_close(struct store *s)
 {
-    if (s)
-        s->ops->close(s);
+    if (!s)
+        return;
+    store_later_stop(s); /* its queue is written through the back end */
+    pthread_mutex_destroy(&s->listener_mu);
+    s->ops->close(s);
 }
 
 const char *store_backend(const struct store *s)
@@ -54,46 +61,10 @@ const char *store_backend(const struct store *s)
 
 void store_set_listener(struct store *s, store_note_fn fn, void *arg)
 {
+    pthread_mutex_lock(&s->listener_mu);
     s->listener = fn;
     s->listener_arg = arg;
-}
-
-void store_emit_notes(struct store *s, const struct store_note *notes, size_t n)
-{
-    if (s->listener && n)
-        s->listener(s->listener_arg, notes, n);
-}
-
-void note_buf_add(struct note_buf *nb, const struct store_note *note)
-{
-    if (nb->n == nb->cap) {
-        nb->cap = nb->cap ? nb->cap * 2 : 64;
-        nb->v = xrealloc(nb->v, nb->cap * sizeof(*nb->v));
-        nb->owned = xrealloc(nb->owned, 2 * nb->cap * sizeof(*nb->owned));
-    }
-    nb->v[nb->n] = *note;
-    nb->owned[2 * nb->n] = xstrdup(note->user);
-    nb->owned[2 * nb->n + 1] = note->json ? xstrdup(note->json) : NULL;
-    nb->v[nb->n].user = nb->owned[2 * nb->n];
-    nb->v[nb->n].json = nb->owned[2 * nb->n + 1];
-    nb->n++;
-}
-
-void note_buf_truncate(struct note_buf *nb, size_t n)
-{
-    while (nb->n > n) {
-        nb->n--;
-        free(nb->owned[2 * nb->n]);
-        free(nb->owned[2 * nb->n + 1]);
-    }
-}
-
-void note_buf_release(struct note_buf *nb)
-{
-    note_buf_truncate(nb, 0);
-    free(nb->v);
-    free(nb->owned);
-    memset(nb, 0, sizeof(*nb));
+    pthread_mutex_unlock(&s->listener_mu);
 }
 
 int store_conn_open(struct store *s, struct store_conn **out, struct lark_err *err)
@@ -107,9 +78,10 @@ void store_conn_close(struct store_conn *c)
         c->store->ops->conn_close(c);
 }
 
-int store_listener_fd(struct store *s)
+int store_listener_fd(struct store *s, int *want_write)
 {
-    return s->ops->listener_fd ? s->ops->listener_fd(s) : -1;
+    *want_write = 0;
+    return s->ops->listener_fd ? s->ops->listener_fd(s, want_write) : -1;
 }
 
 int64_t store_listener_poll(struct store *s, int *reconnected)
@@ -174,35 +146,65 @@ int store_history(struct store_conn *c, const char *user, const char *conversati
 }
 
 int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
-                     json_t **events, uint64_t *last, struct lark_err *err)
+                     struct store_event **evs, size_t *n, uint64_t *head, struct lark_err *err)
 {
     struct db *d = reader(c, err);
-    *events = NULL;
-    *last = after;
-    return d ? op_inbox_read(d, user, after, limit, events, last, err) : LARK_EUNAVAIL;
+    uint64_t acked = 0;
+    int rc;
+
+    *evs = NULL;
+    *n = 0;
+    *head = 0;
+    if (!d)
+        return LARK_EUNAVAIL;
+    /* the head first: an event committed between the two reads is
+     * returned and lifts the head below, never the other way round */
+    rc = op_inbox_state(d, user, head, &acked, err);
+    if (rc == 0)
+        rc = op_inbox_read(d, user, after, limit, evs, n, err);
+    if (rc == 0 && *n && (*evs)[*n - 1].seq > *head)
+        *head = (*evs)[*n - 1].seq;
+    return rc;
 }
 
 int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,
                       struct lark_err *err)
 {
     struct db *d = reader(c, err);
+    uint64_t queued;
+    int rc;
+
     *head = 0;
     *acked = 0;
-    return d ? op_inbox_state(d, user, head, acked, err) : LARK_EUNAVAIL;
+    if (!d)
+        return LARK_EUNAVAIL;
+    rc = op_inbox_state(d, user, head, acked, err);
+    queued = store_later_acked(c->store, user);
+    if (rc == 0 && queued > *acked)
+        *acked = queued < *head ? queued : *head;
+    return rc;
 }
 
 int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
               struct lark_err *err)
 {
     struct op_ack ctx = {user, seq};
+    struct db *d = reader(c, err);
     uint64_t head = 0;
-    int rc = store_inbox_state(c, user, &head, acked, err);
+    int rc;
 
+    *acked = 0;
+    if (!d)
+        return LARK_EUNAVAIL;
+    /* what is stored, not what is queued: this one is durable on return */
+    rc = op_inbox_state(d, user, &head, acked, err);
     /* Most acks repeat what is stored; only a real advance costs a write. */
     if (rc || *acked >= seq || *acked >= head)
         return rc;
     rc = write_op(c, op_ack, &ctx, err);
-    return rc ? rc : store_inbox_state(c, user, &head, acked, err);
+    if (rc == 0)
+        rc = op_inbox_state(d, user, &head, acked, err);
+    return rc;
 }
 
 int store_group_create(struct store_conn *c, const struct store_group_in *in, json_t **conv,
@@ -288,98 +290,6 @@ int store_presence_get(struct store_conn *c, const char *const *users, size_t n,
     return d ? op_presence_get(d, users, n, out, err) : LARK_EUNAVAIL;
 }
 
-json_t *store_member_json(const char *user, const char *role, uint64_t read_seq,
-                          uint64_t delivered_seq, int detail)
-{
-    json_t *m = json_obj();
-    json_put(m, "user", json_string(user));
-    json_put(m, "role", json_string(role));
-    if (detail) {
-        json_put(m, "read_seq", json_integer((json_int_t)read_seq));
-        json_put(m, "delivered_seq", json_integer((json_int_t)delivered_seq));
-    }
-    return m;
-}
-
-json_t *store_conversation_json(const char *id, const char *type, const char *title,
-                                const char *creator, int64_t created_at, uint64_t last_seq,
-                                json_t *last_message, uint64_t unread, json_t *members)
-{
-    char ts[TIME_RFC3339_LEN];
-    json_t *c = json_obj();
-
-    time_rfc3339(created_at, ts);
-    json_put(c, "id", json_string(id));
-    json_put(c, "type", json_string(type));
-    json_put(c, "title", title ? json_string(title) : json_null());
-    json_put(c, "creator", json_string(creator));
-    json_put(c, "created_at", json_string(ts));
-    json_put(c, "last_seq", json_integer((json_int_t)last_seq));
-    json_put(c, "last_message", last_message ? last_message : json_null());
-    json_put(c, "unread", json_integer((json_int_t)unread));
-    json_put(c, "members", members ? members : json_arr());
-    return c;
-}
-
-json_t *store_msg_json(const struct store_msg_row *r)
-{
-    char ts[TIME_RFC3339_LEN];
-    json_t *m = json_obj();
-    json_t *meta = json_loads(r->meta ? r->meta : "{}", 0, NULL);
-
-    /* meta was validated as an object on the way in; a bad row stays visible */
-    if (!json_is_object(meta)) {
-        json_decref(meta);
-        meta = json_obj();
-    }
-    time_rfc3339(r->created_at, ts);
-    json_put(m, "id", json_string(r->id));
-    json_put(m, "conversation_id", json_string(r->conversation_id));
-    json_put(m, "seq", json_integer((json_int_t)r->seq));
-    json_put(m, "sender", json_string(r->sender));
-    json_put(m, "client_msg_id", json_string(r->client_msg_id));
-    json_put(m, "type", json_string(r->type));
-    json_put(m, "body", json_stringn(r->body, r->body_len));
-    json_put(m, "meta", meta);
-    json_put(m, "created_at", json_string(ts));
-    return m;
-}
-
-json_t *store_envelope(uint64_t seq, const char *type, json_t *data)
-{
-    json_t *e = json_obj();
-    json_put(e, "seq", json_integer((json_int_t)seq));
-    json_put(e, "type", json_string(type));
-    json_put(e, "data", data ? data : json_obj());
-    return e;
-}
-
-char *store_direct_key(const char *a, const char *b)
-{
-    if (strcmp(a, b) > 0) {
-        const char *t = a;
-        a = b;
-        b = t;
-    }
-    return xasprintf("%s\n%s", a, b);
-}
-
-json_t *store_device_json(const char *platform, const char *token, const char *app,
-                          int64_t created_at)
-{
-    char ts[TIME_RFC3339_LEN];
-    json_t *d = json_obj();
-
-    time_rfc3339(created_at, ts);
-    json_put(d, "platform", json_string(platform));
-    json_put(d, "token", json_string(token));
-    json_put(d, "app", json_string(app));
-    json_put(d, "created_at", json_string(ts));
-    return d;
-}
-
-/* ---- devices and push jobs -------------------------------------------- */
-
 int store_device_add(struct store_conn *c, const struct store_device_in *in, unsigned max_per_user,
                      json_t **device, int *created, struct lark_err *err)
 {
@@ -430,27 +340,6 @@ int store_push_claim(struct store_conn *c, int64_t now, int64_t lease_until, uns
     *jobs = ctx.jobs;
     *n = ctx.n;
     return 0;
-}
-
-void store_push_job_release(struct store_push_job *j)
-{
-    free(j->user);
-    free(j->platform);
-    free(j->token);
-    free(j->app);
-    free(j->conversation_id);
-    free(j->conv_title);
-    free(j->sender);
-    free(j->msg_type);
-    free(j->body);
-    memset(j, 0, sizeof(*j));
-}
-
-void store_push_jobs_free(struct store_push_job *jobs, size_t n)
-{
-    for (size_t i = 0; jobs && i < n; i++)
-        store_push_job_release(&jobs[i]);
-    free(jobs);
 }
 
 int store_push_finish(struct store_conn *c, const struct store_push_result *results, size_t n,

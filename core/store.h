@@ -1,9 +1,10 @@
 /*
  * store.h - lark's storage: conversations, messages and per-user inboxes.
  *
- * One interface, several back ends (store_sqlite.c today; PostgreSQL slots
- * in behind the same struct store_ops, see store_impl.h). Handlers call
- * only these functions and never see SQL or a back end.
+ * One interface, two back ends behind struct store_ops (store_impl.h):
+ * store_sqlite.c (embedded, one process) and store_pg.c (PostgreSQL, many
+ * processes and hosts). Handlers call only these functions and never see
+ * SQL or a back end.
  *
  * Data model (DESIGN.md): a message is stored once in its conversation with
  * a gapless conversation seq; every member gets one inbox row pointing at
@@ -11,21 +12,27 @@
  * resumable stream that SSE, long-poll and WebSocket serve.
  *
  * Threads: struct store is shared by every thread. struct store_conn is a
- * connection that only the thread that opened it may use; each worker and
- * the hub open their own. Writes may be funnelled through a back end's own
- * writer thread (SQLite group commit); callers cannot tell.
+ * connection that only the thread that opened it may use; each worker
+ * opens its own. Writes may be funnelled through a back end's own writer
+ * thread (SQLite group commit); callers cannot tell.
  *
  * Durability: a write function returns 0 only after its transaction has
  * committed durably, so the HTTP answer that follows may promise the data
- * is kept. A write that fails leaves nothing behind.
+ * is kept. A write that fails leaves nothing behind. The *_later functions
+ * are the exception, by design: acknowledged positions and presence are
+ * queued and written by a background thread that nobody waits for (an
+ * older stored position after a crash only means re-delivery, which
+ * at-least-once allows).
  *
  * Notes: the store tells larkd's hub what it must push to live
- * connections - an inbox that advanced (after the commit that advanced it),
- * an ephemeral event for a user (typing), a presence change - through one
+ * connections - each stored event appended to an inbox, with its seq and
+ * its data rendered once (evdata.h), after the commit that appended it; an
+ * ephemeral event for a user (typing); a presence change - through one
  * listener (store_set_listener), called from whichever thread produced the
  * note. With SQLite (one process) notes go straight to the listener; a
  * back end shared by several processes carries them to every process's
- * listener (PostgreSQL: NOTIFY), so the hub never knows which host wrote.
+ * listener (PostgreSQL: NOTIFY, with the event data when it fits), so the
+ * hub never knows which host wrote.
  *
  * Errors: 0 or a negative LARK_E* code with err filled. LARK_EUNAVAIL means
  * the database is unreachable, full or failing (503, retry); LARK_EINTERNAL
@@ -40,27 +47,40 @@
 #include <stdint.h>
 
 struct config;
+struct evdata;
 struct lark_err;
 struct pushstat;
 struct store;
 struct store_conn;
 
 enum store_note_kind {
-    STORE_NOTE_WAKE,      /* user's inbox advanced to seq */
+    STORE_NOTE_EVENT,     /* a stored event was appended to user's inbox at seq */
     STORE_NOTE_EPHEMERAL, /* json is an event for user's live connections only */
     STORE_NOTE_PRESENCE,  /* user went online or offline */
 };
 
-/* A note for the hub. Strings are borrowed, valid during the call. */
+/* A note for the hub. Strings and data are borrowed, valid during the call
+ * (a listener that keeps data takes its own reference). */
 struct store_note {
     enum store_note_kind kind;
     const char *user;
-    uint64_t seq;      /* WAKE: the new inbox head */
-    int64_t commit_ns; /* WAKE: time_mono_ns() at commit; 0 if unknown (another host) */
-    const char *json;  /* EPHEMERAL: the event envelope, compact JSON */
-    int online;        /* PRESENCE: 1 online, 0 offline */
-    int64_t last_seen; /* PRESENCE: ms since the epoch */
+    uint64_t seq;        /* EVENT: its inbox seq */
+    struct evdata *data; /* EVENT: its type and data; NULL when not carried
+                            (another host's event too large for NOTIFY): read it */
+    int64_t commit_ns;   /* EVENT: time_mono_ns() at commit; 0 if unknown (another host) */
+    const char *json;    /* EPHEMERAL: the event envelope, compact JSON */
+    int online;          /* PRESENCE: 1 online, 0 offline */
+    int64_t last_seen;   /* PRESENCE: ms since the epoch */
 };
+
+/* A stored inbox event as read: its seq and its data (one reference). */
+struct store_event {
+    uint64_t seq;
+    struct evdata *data;
+};
+
+/* Drop the references of n events and free the array. Accepts NULL. */
+void store_events_free(struct store_event *evs, size_t n);
 
 typedef void (*store_note_fn)(void *arg, const struct store_note *notes, size_t n);
 
@@ -78,7 +98,9 @@ void store_close(struct store *s);
 /* Name of the back end ("sqlite", "postgresql"). */
 const char *store_backend(const struct store *s);
 
-/* Set the listener before any connection writes. fn may be NULL. */
+/* Set the listener (fn may be NULL). Once it returns, the previous
+ * listener is neither running nor called again: set NULL before freeing
+ * what arg points at. */
 void store_set_listener(struct store *s, store_note_fn fn, void *arg);
 
 /*
@@ -91,13 +113,15 @@ int store_publish(struct store_conn *c, const struct store_note *notes, size_t n
 
 /*
  * Notes from other processes (a shared back end): the descriptor the hub
- * watches for input (-1 when there is none right now: SQLite, or while
- * reconnecting), and what the hub calls when it is readable or when the
- * returned ms have passed. *reconnected is set after a reconnection: notes
- * may have been missed meanwhile, so the hub catches every stream up.
- * Hub thread only.
+ * watches (-1 when there is none right now: SQLite, or between connection
+ * attempts) and whether it waits to write (*want_write: while connecting)
+ * or to read, and what the hub calls when it is ready or when the returned
+ * ms have passed. Neither ever blocks: the listener connects
+ * asynchronously. *reconnected is set after a reconnection: notes may have
+ * been missed meanwhile, so the hub catches every stream up. Hub thread
+ * only.
  */
-int store_listener_fd(struct store *s);
+int store_listener_fd(struct store *s, int *want_write);
 int64_t store_listener_poll(struct store *s, int *reconnected);
 
 /* Open a connection for the calling thread. Caller closes it. */
@@ -161,14 +185,17 @@ int store_history(struct store_conn *c, const char *user, const char *conversati
                   struct lark_err *err);
 
 /*
- * Up to limit inbox events of user with seq > after, oldest first, as a
- * new JSON array of envelopes {"seq", "type", "data"}. *last is the seq of
- * the last event returned, or after when none.
+ * Up to limit inbox events of user with seq > after, oldest first: *evs is
+ * a new array of *n events (NULL when none; store_events_free). *head is
+ * the user's newest inbox seq as of the read (at least the last seq
+ * returned), so that a caller can tell "all of it" (the last returned is
+ * *head) from "more to come", and clamp a cursor past the end.
  */
 int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
-                     json_t **events, uint64_t *last, struct lark_err *err);
+                     struct store_event **evs, size_t *n, uint64_t *head, struct lark_err *err);
 
-/* The user's newest inbox seq and last acknowledged seq (0, 0 if none). */
+/* The user's newest inbox seq and last acknowledged seq (0, 0 if none);
+ * acked includes what this process has queued with store_ack_later. */
 int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,
                       struct lark_err *err);
 
@@ -179,9 +206,31 @@ int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, ui
  * their senders get one "receipt" event (status "delivered") per
  * (conversation, sender), with up_to the highest conversation seq
  * acknowledged in that conversation - coalesced, however many messages.
+ * Durable on return; larkd's request paths use store_ack_later instead.
  */
 int store_ack(struct store_conn *c, const char *user, uint64_t seq, uint64_t *acked,
               struct lark_err *err);
+
+/* ---- writes nobody waits for (store_later.c) -------------------------- */
+
+/*
+ * Queue "user processed its inbox up to seq" (store_ack's meaning) and
+ * return at once, whatever the database is doing: a background thread
+ * writes queued positions a few milliseconds later, coalesced per user
+ * (the highest wins), with their delivered receipts. While queued, a
+ * position counts in store_inbox_state. If the database is unavailable the
+ * thread keeps it and tries again; a crash loses at most the positions not
+ * yet written (their events are delivered again). Any thread.
+ */
+void store_ack_later(struct store *s, const char *user, uint64_t seq);
+
+/*
+ * Queue store_presence_touch (users seen at now) and store_presence_expire
+ * (cutoff); same background thread, same promise: nothing waits, nothing
+ * blocks. The presence notes follow the write as usual. Any thread.
+ */
+void store_presence_touch_later(struct store *s, const char *const *users, size_t n, int64_t now);
+void store_presence_expire_later(struct store *s, int64_t cutoff);
 
 /* ---- conversations (groups) ------------------------------------------- */
 

@@ -7,13 +7,21 @@
  * internals. Each function pointer has exactly the contract of the
  * store_* function of the same name in store.h.
  *
- * Shared helpers for back ends (message rendering, direct-chat keys) live
- * here too, so both back ends produce byte-identical JSON.
+ * Below the ops table, what the store's own files share, each defined
+ * in one file that calls nothing above it: the JSON renderers
+ * (store_json.c: both back ends produce byte-identical JSON, made in one
+ * place), handing notes to the listener (store_notes.c), the direct-chat
+ * key (store_ops.c) and the queue of writes nobody waits for
+ * (store_later.c). store.c calls down into all of them and the back ends;
+ * none calls back into store.c.
  */
 #ifndef LARK_STORE_IMPL_H
 #define LARK_STORE_IMPL_H
 
 #include "core/store.h"
+#include "core/store_notes.h"
+
+#include <pthread.h>
 
 struct db;
 
@@ -43,13 +51,14 @@ struct store_ops {
                    struct lark_err *err);
     /*
      * Cross-process notes (may be NULL: one process only). listener_fd is
-     * a descriptor to poll for input, -1 while disconnected; listener_poll
-     * takes what arrived (handing notes to the listener), reconnects when
-     * due, sets *reconnected after a reconnection (notes may have been
-     * missed meanwhile) and returns the ms until it wants to run again.
-     * Hub thread only.
+     * a descriptor to poll (for output when *want_write, while it
+     * connects), -1 between connection attempts; listener_poll advances
+     * the connection without blocking, takes what arrived (handing notes
+     * to the listener), sets *reconnected after a reconnection (notes may
+     * have been missed meanwhile) and returns the ms until it wants to run
+     * again. Hub thread only.
      */
-    int (*listener_fd)(struct store *s);
+    int (*listener_fd)(struct store *s, int *want_write);
     int64_t (*listener_poll)(struct store *s, int *reconnected);
     /* Push daemons' wake-ups: store_push_watch and store_push_watch_drain
      * (store.h), on the calling thread's connection. */
@@ -57,11 +66,15 @@ struct store_ops {
     int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
 };
 
+struct store_later;
+
 struct store {
     const struct store_ops *ops;
-    store_note_fn listener; /* may be NULL */
+    pthread_mutex_t listener_mu; /* guards listener, held while it runs */
+    store_note_fn listener;      /* may be NULL */
     void *listener_arg;
-    int64_t push_window_ms; /* cfg->push_window_ms, for the push jobs sends make */
+    int64_t push_window_ms;    /* cfg->push_window_ms, for the push jobs sends make */
+    struct store_later *later; /* store_later.c: queued acks and presence; NULL until used */
 };
 
 struct store_conn {
@@ -90,25 +103,20 @@ json_t *store_envelope(uint64_t seq, const char *type, json_t *data);
 
 /*
  * The key that makes a direct chat unique: the two ids in byte order,
- * joined by '\n' (which no user id contains). Caller frees.
+ * joined by '\n' (which no user id contains). Caller frees. (store_ops.c)
  */
 char *store_direct_key(const char *a, const char *b);
 
-/* Notes gathered in a transaction, delivered after its commit. The user
- * (and json) strings are copied; v[i] points at the copies. */
-struct note_buf {
-    struct store_note *v;
-    char **owned; /* 2 per note: user, json */
-    size_t n, cap;
-};
-
-void note_buf_add(struct note_buf *nb, const struct store_note *note);
-/* Drop the notes after the first n. */
-void note_buf_truncate(struct note_buf *nb, size_t n);
-void note_buf_release(struct note_buf *nb);
-
-/* Hand notes to this process's listener, if any. */
+/* Hand notes to this process's listener, if any (store_notes.c). */
 void store_emit_notes(struct store *s, const struct store_note *notes, size_t n);
+
+/* The highest position store_ack_later has queued for user and not yet
+ * written (0 if none); store_inbox_state folds it in. */
+uint64_t store_later_acked(struct store *s, const char *user);
+
+/* Write what is queued and stop the thread (store_close, before the back
+ * end closes). Accepts s->later == NULL. */
+void store_later_stop(struct store *s);
 
 /* A device object {platform, token, app, created_at} (API.md). */
 json_t *store_device_json(const char *platform, const char *token, const char *app,

@@ -113,8 +113,8 @@ int op_push_enqueue(struct db *d, const char *conv, uint64_t msg_seq, const char
 int op_ping(struct db *d, struct lark_err *err);
 int op_history(struct db *d, const char *user, const char *conv, const struct store_page *page,
                json_t **messages, int *has_more, struct lark_err *err);
-int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit, json_t **events,
-                  uint64_t *last, struct lark_err *err);
+int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit,
+                  struct store_event **evs, size_t *n, struct lark_err *err);
 int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *acked,
                    struct lark_err *err);
 int op_conversation_list(struct db *d, const char *user, const char *before_id, unsigned limit,
@@ -131,7 +131,7 @@ int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);
 int op_push_dead_list(struct db *d, int64_t before_id, unsigned limit, json_t **out,
                       struct lark_err *err);
 
-/* ---- shared by the operation files --------------------------------------- */
+/* ---- shared by the operation files (store_ops.c) ------------------------- */
 
 /* 0 if user belongs to conv (*role, if not NULL: "admin" or "member");
  * LARK_ENOTMEMBER or LARK_ENOTFOUND otherwise. */
@@ -146,12 +146,15 @@ int op_add_member(struct db *d, const char *conv, const char *user, const char *
                   struct lark_err *err);
 
 /* Append one event to the inbox of every member but except (NULL: every
- * member): the message msg_seq (payload NULL) or a JSON payload. Notes
- * each new inbox head. */
+ * member): the message msg_seq (payload NULL) or a JSON payload. data is
+ * the event's data as compact JSON (NULL: the payload itself), rendered
+ * once into the note of each member's new event (STORE_NOTE_EVENT). */
 int op_fanout(struct db *d, const char *conv, const char *except, const char *type,
-              uint64_t msg_seq, const char *payload, int64_t now, struct lark_err *err);
+              uint64_t msg_seq, const char *payload, const char *data, int64_t now,
+              struct lark_err *err);
 
-/* Append one event with a JSON payload to user's inbox. */
+/* Append one event with a JSON payload (its data) to user's inbox, and
+ * note it. */
 int op_inbox_append(struct db *d, const char *user, const char *type, const char *conv,
                     const char *payload, int64_t now, struct lark_err *err);
 

@@ -209,7 +209,7 @@ int op_group_create(struct db *d, void *arg, struct lark_err *err)
     extra = json_obj();
     json_put(extra, "conversation", json_incref(*ctx->conv));
     payload = event_payload(conv, "created", extra);
-    rc = op_fanout(d, conv, NULL, "conversation", 0, payload, now, err);
+    rc = op_fanout(d, conv, NULL, "conversation", 0, payload, NULL, now, err);
     free(payload);
     return rc;
 }
@@ -243,7 +243,7 @@ static int member_event(struct db *d, const char *conv, const char *user, const 
     json_put(extra, "user", json_string(user));
     json_put(extra, "by", json_string(actor));
     payload = event_payload(conv, action, extra);
-    rc = op_fanout(d, conv, NULL, "member", 0, payload, now, err);
+    rc = op_fanout(d, conv, NULL, "member", 0, payload, NULL, now, err);
     free(payload);
     return rc;
 }
@@ -344,7 +344,7 @@ int op_read(struct db *d, void *arg, struct lark_err *err)
         return 0;
     /* API.md: a read receipt to the other members */
     payload = op_receipt_payload(ctx->conv, ctx->user, "read", to);
-    rc = op_fanout(d, ctx->conv, ctx->user, "receipt", 0, payload, now, err);
+    rc = op_fanout(d, ctx->conv, ctx->user, "receipt", 0, payload, NULL, now, err);
     free(payload);
     if (rc == 0)
         rc = db_exec(d, DB_MEMBER_READ_SET, DB_ARGS(DBT(ctx->conv), DBT(ctx->user), DBI(to)), err);

@@ -14,6 +14,7 @@
 
 #include "core/db.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/mem.h"
@@ -23,141 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- helpers shared by the operation files ------------------------------ */
-
-json_t *op_row_msg(struct db_rows *r, int col)
-{
-    struct store_msg_row m;
-    m.id = db_text(r, col);
-    m.conversation_id = db_text(r, col + 1);
-    m.seq = (uint64_t)db_int(r, col + 2);
-    m.sender = db_text(r, col + 3);
-    m.client_msg_id = db_text(r, col + 4);
-    m.type = db_text(r, col + 5);
-    m.body = db_text(r, col + 6);
-    m.body_len = db_len(r, col + 6);
-    m.meta = db_text(r, col + 7);
-    m.created_at = db_int(r, col + 8);
-    return store_msg_json(&m);
-}
-
-int op_collect(struct db *d, enum db_stmt id, const struct db_arg *args, int n,
-               json_t *(*map)(struct db_rows *r, void *ctx), void *ctx, json_t *arr,
-               struct lark_err *err)
-{
-    struct db_rows *r = NULL;
-    int rc = db_query(d, id, args, n, &r, err);
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        json_push(arr, map(r, ctx));
-        rc = 0;
-    }
-    db_done(r);
-    return rc < 0 ? rc : 0;
-}
-
-json_t *op_col0(struct db_rows *r, void *ctx)
-{
-    (void)ctx;
-    return json_string(db_text(r, 0));
-}
-
-char *op_json_list(const char *const *items, size_t n)
-{
-    json_t *arr = json_arr();
-    char *text;
-    for (size_t i = 0; i < n; i++)
-        json_push(arr, json_string(items[i]));
-    text = json_dump(arr, 0, NULL);
-    json_decref(arr);
-    return text;
-}
-
-int op_ensure_user(struct db *d, const char *user, int64_t now, struct lark_err *err)
-{
-    return db_exec(d, DB_USER_ENSURE, DB_ARGS(DBT(user), DBI(now)), err);
-}
-
-int op_add_member(struct db *d, const char *conv, const char *user, const char *role, int64_t now,
-                  struct lark_err *err)
-{
-    int rc = op_ensure_user(d, user, now, err);
-    if (rc)
-        return rc;
-    return db_exec(d, DB_MEMBER_INSERT, DB_ARGS(DBT(conv), DBT(user), DBT(role), DBI(0), DBI(now)),
-                   err);
-}
-
-int op_check_member(struct db *d, const char *conv, const char *user, const char **role,
-                    struct lark_err *err)
-{
-    struct db_rows *r = NULL;
-    int rc = db_query(d, DB_MEMBER_ROLE, DB_ARGS(DBT(conv), DBT(user)), &r, err);
-
-    if (rc == 0 && (rc = db_next(r, err)) == 1) {
-        if (role)
-            *role = strcmp(db_text(r, 0), "admin") == 0 ? "admin" : "member";
-        db_done(r);
-        return 0;
-    }
-    db_done(r);
-    if (rc < 0)
-        return rc;
-    rc = db_query(d, DB_CONV_TYPE, DB_ARGS(DBT(conv)), &r, err);
-    if (rc == 0)
-        rc = db_next(r, err);
-    db_done(r);
-    if (rc < 0)
-        return rc;
-    if (rc == 1)
-        return lark_err_set(err, LARK_ENOTMEMBER, "you are not a member of %s", conv);
-    return lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", conv);
-}
-
-int op_fanout(struct db *d, const char *conv, const char *except, const char *type,
-              uint64_t msg_seq, const char *payload, int64_t now, struct lark_err *err)
-{
-    struct db_rows *r = NULL;
-    int rc = db_exec(d, DB_LOCK_MEMBERS, DB_ARGS(DBT(conv)), err);
-
-    if (rc == 0)
-        rc = db_query(d, DB_INBOX_BUMP_MEMBERS, DB_ARGS(DBT(conv), DBT(except)), &r, err);
-    while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        struct store_note n = {
-            .kind = STORE_NOTE_WAKE, .user = db_text(r, 0), .seq = (uint64_t)db_int(r, 1)};
-        db_note(d, &n);
-        rc = 0;
-    }
-    db_done(r);
-    if (rc < 0)
-        return rc;
-    return db_exec(d, DB_INBOX_INSERT_MEMBERS,
-                   DB_ARGS(DBT(conv), DBT(type), payload ? DBNULL : DBI(msg_seq), DBT(payload),
-                           DBI(now), DBT(except)),
-                   err);
-}
-
-int op_inbox_append(struct db *d, const char *user, const char *type, const char *conv,
-                    const char *payload, int64_t now, struct lark_err *err)
-{
-    int64_t seq = 0;
-    int found = 0;
-    int rc = op_ensure_user(d, user, now, err);
-
-    if (rc == 0)
-        rc = db_int1(d, DB_INBOX_BUMP_USER, DB_ARGS(DBT(user)), &seq, &found, err);
-    if (rc == 0 && !found)
-        rc = lark_err_set(err, LARK_EINTERNAL, "no inbox for %s", user);
-    if (rc == 0)
-        rc = db_exec(d, DB_INBOX_INSERT,
-                     DB_ARGS(DBT(user), DBI(seq), DBT(type), DBT(conv), DBT(payload), DBI(now)),
-                     err);
-    if (rc == 0) {
-        struct store_note n = {.kind = STORE_NOTE_WAKE, .user = user, .seq = (uint64_t)seq};
-        db_note(d, &n);
-    }
-    return rc;
-}
 
 /* ---- send --------------------------------------------------------------- */
 
@@ -222,6 +88,7 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
     char conv[IDS_CONV_LEN];
     char id[IDS_UUID_LEN];
     struct store_msg_row row;
+    char *text;
     int found = 0;
     int rc;
 
@@ -258,31 +125,20 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                  DB_ARGS(DBT(conv), DBI(seq), DBT(row.id), DBT(row.sender), DBT(row.client_msg_id),
                          DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
                  err);
-    if (rc == 0)
-        rc = op_fanout(d, conv, NULL, "message", (uint64_t)seq, NULL, now, err);
+    if (rc)
+        return rc;
+    ctx->out->message = store_msg_json(&row);
+    text = json_dump(ctx->out->message, 0, NULL);
+    rc = op_fanout(d, conv, NULL, "message", (uint64_t)seq, NULL, text, now, err);
+    free(text);
     /* in the same transaction: a 201 promises the offline members' pushes
      * too (store.h, "push jobs") */
     if (rc == 0)
         rc = op_push_enqueue(d, conv, (uint64_t)seq, in->sender, now, ctx->push_window_ms, err);
-    if (rc == 0)
-        ctx->out->message = store_msg_json(&row);
     return rc;
 }
 
 /* ---- ack and delivery receipts -------------------------------------------- */
-
-char *op_receipt_payload(const char *conv, const char *user, const char *status, uint64_t up_to)
-{
-    json_t *r = json_obj();
-    char *text;
-    json_put(r, "conversation_id", json_string(conv));
-    json_put(r, "user", json_string(user));
-    json_put(r, "status", json_string(status));
-    json_put(r, "up_to", json_integer((json_int_t)up_to));
-    text = json_dump(r, 0, NULL);
-    json_decref(r);
-    return text;
-}
 
 /* Mark delivered, per conversation, the highest seq acknowledged in (from,
  * to]; upto receives {conversation: up_to}. */
@@ -323,14 +179,6 @@ static int ack_senders(struct db *d, const char *user, uint64_t from, uint64_t t
 {
     return op_collect(d, DB_ACK_SENDERS, DB_ARGS(DBT(user), DBI(from), DBI(to)), pair_of_row, NULL,
                       pairs, err);
-}
-
-int op_lock_users(struct db *d, json_t *ids, struct lark_err *err)
-{
-    char *text = json_dump(ids, 0, NULL);
-    int rc = db_exec(d, DB_LOCK_USERS, DB_ARGS(DBT(text)), err);
-    free(text);
-    return rc;
 }
 
 int op_ack(struct db *d, void *arg, struct lark_err *err)
@@ -402,35 +250,43 @@ int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *ack
     return rc < 0 ? rc : 0;
 }
 
-int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit, json_t **events,
-                  uint64_t *last, struct lark_err *err)
+int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit,
+                  struct store_event **evs, size_t *n, struct lark_err *err)
 {
     struct db_rows *r = NULL;
-    json_t *arr = json_arr();
+    struct store_event *v = NULL;
+    size_t cap = 0, count = 0;
     int rc = db_query(d, DB_INBOX_READ, DB_ARGS(DBT(user), DBI(after), DBI(limit)), &r, err);
 
     while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        uint64_t seq = (uint64_t)db_int(r, 0);
         const char *type = db_text(r, 1);
-        json_t *data;
-        if (strcmp(type, "message") == 0 && !db_is_null(r, 3)) {
+        json_t *data = NULL;
+        char *text = NULL;
+        size_t len;
+        if (strcmp(type, "message") == 0 && !db_is_null(r, 3))
             data = op_row_msg(r, 3);
-        } else {
+        else
             data = json_loads(db_text(r, 2), 0, NULL);
-            if (!data)
-                data = json_obj();
+        /* the same bytes the send's note carried (json_dump, compact) */
+        text = data ? json_dump(data, 0, &len) : NULL;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = xrealloc(v, cap * sizeof(*v));
         }
-        json_push(arr, store_envelope(seq, type, data));
-        *last = seq;
+        v[count].seq = (uint64_t)db_int(r, 0);
+        v[count].data = text ? evdata_new(type, text, len) : evdata_new(type, "{}", 2);
+        count++;
+        json_decref(data);
+        free(text);
         rc = 0;
     }
     db_done(r);
     if (rc < 0) {
-        json_decref(arr);
-        *last = after;
+        store_events_free(v, count);
         return rc;
     }
-    *events = arr;
+    *evs = v;
+    *n = count;
     return 0;
 }
 

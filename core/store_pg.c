@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/migrate.h"
+#include "core/pgnote.h"
 #include "core/store_impl.h"
 #include "core/timeutil.h"
 
@@ -38,8 +39,10 @@
 #include <string.h>
 #include <time.h>
 
-/* Seconds libpq may spend connecting before it gives up. */
+/* Seconds libpq may spend connecting before it gives up (the listener,
+ * which connects asynchronously, enforces the same in ms). */
 #define PG_CONNECT_TIMEOUT "3"
+#define PG_CONNECT_TIMEOUT_MS 3000
 /* A statement running longer than this fails the request (503), so no
  * request hangs on a stuck database (ms). */
 #define PG_STATEMENT_TIMEOUT_MS 10000
@@ -48,8 +51,6 @@
 #define PG_BACKOFF_MAX_MS 2000
 /* Times an operation is run again after a deadlock or serialization failure. */
 #define PG_TXN_TRIES 8
-/* Bytes of one NOTIFY payload (PostgreSQL refuses 8000 or more). */
-#define PG_NOTIFY_MAX 7900
 /* The advisory lock that makes concurrent migrations take turns. */
 #define PG_MIGRATE_LOCK 7315220
 /* The channel every larkd LISTENs on. */
@@ -78,11 +79,28 @@ struct pg_db {
     struct note_buf notes; /* of the running transaction */
 };
 
+enum pg_listen_state {
+    PGL_IDLE,       /* no connection; the next attempt at retry_at */
+    PGL_CONNECTING, /* PQconnectPoll in progress */
+    PGL_LISTENING,  /* LISTEN sent, its answer awaited */
+    PGL_READY,      /* notifications arrive */
+};
+
+/* The connection that LISTENs for other processes' notes (hub thread). */
+struct pg_listener {
+    PGconn *pg;
+    enum pg_listen_state state;
+    int want_write;   /* the socket is awaited for output (connecting, flushing) */
+    int64_t deadline; /* mono ms: a connection attempt gives up then */
+    int64_t retry_at; /* mono ms: no attempt before */
+    int backoff_ms;   /* after failed attempts */
+};
+
 struct pg_store {
     struct store base;
     char *uri;
-    char origin[17];     /* this process, in every NOTIFY it sends */
-    struct pg_db listen; /* hub thread only */
+    char origin[PGNOTE_ORIGIN_LEN + 1]; /* this process, in every NOTIFY it sends */
+    struct pg_listener listen;          /* hub thread only */
 };
 
 struct pg_conn {
@@ -120,6 +138,27 @@ static void pg_notice(void *arg, const char *message)
     while (len && message[len - 1] == '\n')
         len--;
     log_warn("postgresql notice: %.*s", (int)len, message);
+}
+
+/* libpq's last error as one log line (its messages span several). */
+static const char *pg_one_line(PGconn *pg)
+{
+    static _Thread_local char line[512];
+    const char *msg = pg ? PQerrorMessage(pg) : "no memory";
+    size_t n = 0;
+
+    for (; *msg && n < sizeof(line) - 1; msg++)
+        line[n++] = (*msg == '\n' || *msg == '\r' || *msg == '\t') ? ' ' : *msg;
+    while (n && line[n - 1] == ' ')
+        n--;
+    line[n] = '\0';
+    return line;
+}
+
+/* pgnote_decode's emit: notes from another process, to this one's hub. */
+static void pg_emit(void *arg, const struct store_note *notes, size_t n)
+{
+    store_emit_notes(&((struct pg_store *)arg)->base, notes, n);
 }
 
 static void pg_drop(struct pg_db *d)
@@ -346,58 +385,25 @@ static int pg_notify1(struct pg_db *d, const char *payload, struct lark_err *err
     return rc;
 }
 
-/* Flush a payload being built when item would not fit; then add item. */
-static int pg_notify_add(struct pg_db *d, char *buf, size_t *len, const char *head,
-                         const char *item, struct lark_err *err)
+struct pg_notify_ctx {
+    struct pg_db *d;
+    struct lark_err *err;
+};
+
+static int pg_notify_send(void *arg, const char *payload, size_t len)
 {
-    size_t ilen = strlen(item);
-    int rc = 0;
-    if (*len && *len + 1 + ilen >= PG_NOTIFY_MAX) {
-        rc = pg_notify1(d, buf, err);
-        *len = 0;
-    }
-    if (*len == 0)
-        *len = (size_t)snprintf(buf, PG_NOTIFY_MAX, "%s", head);
-    if (*len + 1 + ilen < PG_NOTIFY_MAX)
-        *len += (size_t)snprintf(buf + *len, PG_NOTIFY_MAX - *len, " %s", item);
-    return rc;
+    struct pg_notify_ctx *ctx = arg;
+    (void)len;
+    return pg_notify1(ctx->d, payload, ctx->err);
 }
 
-/*
- * Tell the other processes about notes, inside the transaction:
- *   "w ORIGIN user:seq user:seq ..."           inbox wake-ups
- *   "p ORIGIN user online last_seen"           a presence change
- *   "e ORIGIN user,user,... JSON"              an ephemeral event
- */
+/* Tell the other processes about notes, inside the transaction (pgnote.h:
+ * stored events travel with their data when it fits). */
 static int pg_notify_notes(struct pg_db *d, const struct store_note *notes, size_t n,
                            struct lark_err *err)
 {
-    char buf[PG_NOTIFY_MAX], head[32], item[PG_NOTIFY_MAX];
-    size_t len = 0;
-    int rc = 0;
-
-    snprintf(head, sizeof(head), "w %s", d->s->origin);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (notes[i].kind != STORE_NOTE_WAKE)
-            continue;
-        snprintf(item, sizeof(item), "%s:%llu", notes[i].user, (unsigned long long)notes[i].seq);
-        rc = pg_notify_add(d, buf, &len, head, item, err);
-    }
-    if (rc == 0 && len)
-        rc = pg_notify1(d, buf, err);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (notes[i].kind == STORE_NOTE_PRESENCE) {
-            snprintf(buf, sizeof(buf), "p %s %s %d %lld", d->s->origin, notes[i].user,
-                     notes[i].online, (long long)notes[i].last_seen);
-            rc = pg_notify1(d, buf, err);
-        } else if (notes[i].kind == STORE_NOTE_EPHEMERAL && notes[i].json &&
-                   strlen(notes[i].json) + 100 < PG_NOTIFY_MAX) {
-            /* one per recipient: simple, and typing notices are rare */
-            snprintf(buf, sizeof(buf), "e %s %s %s", d->s->origin, notes[i].user, notes[i].json);
-            rc = pg_notify1(d, buf, err);
-        }
-    }
-    return rc;
+    struct pg_notify_ctx ctx = {d, err};
+    return n ? pgnote_encode(d->s->origin, notes, n, pg_notify_send, &ctx) : 0;
 }
 
 /* ---- transactions -------------------------------------------------------------- */
@@ -467,95 +473,144 @@ static int pg_publish(struct store_conn *base, const struct store_note *notes, s
     return rc;
 }
 
-/* ---- LISTEN (hub thread) ---------------------------------------------------------- */
+/* ---- LISTEN (hub thread, never blocking) ---------------------------------------- */
 
-static int pg_listener_fd(struct store *base)
+/* The listening connection is made with PQconnectStartParams and driven by
+ * PQconnectPoll from the hub's epoll loop, and LISTEN is sent with
+ * PQsendQuery: a database that stops answering (or a host that drops
+ * packets) never holds up the hub, which keeps serving keep-alives and
+ * ephemeral events. libpq's connect_timeout does not apply to this mode, so
+ * PG_CONNECT_TIMEOUT_MS is enforced here. (A host name in the URL is still
+ * resolved synchronously by libpq; docs/OPERATIONS.md advises an address
+ * or a unix socket.) */
+
+static void pgl_fail(struct pg_listener *l, const char *what)
 {
-    struct pg_db *l = &((struct pg_store *)base)->listen;
-    return l->pg && PQstatus(l->pg) == CONNECTION_OK ? PQsocket(l->pg) : -1;
+    if (l->pg) {
+        log_warn("postgresql: the listening connection %s: %s", what, pg_one_line(l->pg));
+        PQfinish(l->pg);
+    }
+    l->pg = NULL;
+    l->state = PGL_IDLE;
+    l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
+    if (l->backoff_ms > PG_BACKOFF_MAX_MS)
+        l->backoff_ms = PG_BACKOFF_MAX_MS;
+    l->retry_at = time_mono_ms() + l->backoff_ms;
+}
+
+static int pg_listener_fd(struct store *base, int *want_write)
+{
+    struct pg_listener *l = &((struct pg_store *)base)->listen;
+    if (!l->pg || l->state == PGL_IDLE)
+        return -1;
+    *want_write = l->want_write;
+    return PQsocket(l->pg);
 }
 
 /* One notification from another process: hand its notes to the hub. */
 static void pg_dispatch(struct pg_store *s, const char *payload)
 {
-    char kind = payload[0];
-    const char *p = payload + 2;
-    size_t olen = strlen(s->origin);
+    if (pgnote_decode(payload, strlen(payload), s->origin, pg_emit, s) < 0)
+        log_warn("postgresql: a malformed note on channel " PG_CHANNEL " was ignored");
+}
 
-    if (strlen(payload) < 3 + olen || payload[1] != ' ' || strncmp(p, s->origin, olen) == 0)
-        return; /* malformed, or sent by this process (it had its notes directly) */
-    p = strchr(p, ' ');
-    if (!p)
+static void pgl_start(struct pg_store *s)
+{
+    static const char *const keys[] = {"dbname",           "application_name",
+                                       "keepalives_idle",  "keepalives_interval",
+                                       "keepalives_count", NULL};
+    const char *values[] = {s->uri, "larkd-listen", "10", "3", "3", NULL};
+    struct pg_listener *l = &s->listen;
+
+    l->pg = PQconnectStartParams(keys, values, 1);
+    if (!l->pg || PQstatus(l->pg) == CONNECTION_BAD) {
+        pgl_fail(l, "could not start");
         return;
-    p++;
-    if (kind == 'w') {
-        char *copy = xstrdup(p), *save = NULL;
-        for (char *tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-            char *colon = strrchr(tok, ':');
-            struct store_note n = {.kind = STORE_NOTE_WAKE, .user = tok};
-            if (!colon)
-                continue;
-            *colon = '\0';
-            n.seq = strtoull(colon + 1, NULL, 10);
-            store_emit_notes(&s->base, &n, 1);
+    }
+    PQsetNoticeProcessor(l->pg, pg_notice, NULL);
+    l->state = PGL_CONNECTING;
+    l->want_write = 1; /* libpq: act as if PQconnectPoll had said WRITING */
+    l->deadline = time_mono_ms() + PG_CONNECT_TIMEOUT_MS;
+}
+
+/* Connecting: one step of PQconnectPoll; then LISTEN is sent. */
+static void pgl_connect_step(struct pg_listener *l)
+{
+    PostgresPollingStatusType st = PQconnectPoll(l->pg);
+
+    if (st == PGRES_POLLING_FAILED) {
+        pgl_fail(l, "could not connect");
+        return;
+    }
+    if (st != PGRES_POLLING_OK) {
+        l->want_write = st == PGRES_POLLING_WRITING;
+        return;
+    }
+    if (PQsetnonblocking(l->pg, 1) != 0 || !PQsendQuery(l->pg, "LISTEN " PG_CHANNEL)) {
+        pgl_fail(l, "could not send LISTEN");
+        return;
+    }
+    l->state = PGL_LISTENING;
+}
+
+/* Sending or awaiting LISTEN's answer, or listening: read what came. */
+static void pgl_read(struct pg_store *s, int *reconnected)
+{
+    struct pg_listener *l = &s->listen;
+    PGnotify *note;
+    int flushed = PQflush(l->pg);
+
+    if (flushed < 0 || !PQconsumeInput(l->pg)) {
+        pgl_fail(l, "failed");
+        l->retry_at = 0; /* an established connection is remade at once */
+        return;
+    }
+    l->want_write = flushed == 1;
+    while (l->state == PGL_LISTENING && !PQisBusy(l->pg)) {
+        PGresult *res = PQgetResult(l->pg);
+        if (!res) {
+            l->state = PGL_READY;
+            l->backoff_ms = 0;
+            *reconnected = 1;
+            log_info("postgresql: listening for other processes' notes");
+            break;
         }
-        free(copy);
-    } else if (kind == 'p') {
-        char user[LIMIT_USER_ID_MAX + 1];
-        int online = 0;
-        long long seen = 0;
-        const char *sp = strchr(p, ' ');
-        struct store_note n = {.kind = STORE_NOTE_PRESENCE, .user = user};
-        if (!sp || (size_t)(sp - p) > LIMIT_USER_ID_MAX)
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            PQclear(res);
+            pgl_fail(l, "LISTEN failed");
             return;
-        memcpy(user, p, (size_t)(sp - p));
-        user[sp - p] = '\0';
-        online = sp[1] == '1';
-        seen = strtoll(sp + 3, NULL, 10);
-        n.online = online;
-        n.last_seen = seen;
-        store_emit_notes(&s->base, &n, 1);
-    } else if (kind == 'e') {
-        char user[LIMIT_USER_ID_MAX + 1];
-        const char *sp = strchr(p, ' ');
-        struct store_note n = {.kind = STORE_NOTE_EPHEMERAL, .user = user};
-        if (!sp || (size_t)(sp - p) > LIMIT_USER_ID_MAX)
-            return;
-        memcpy(user, p, (size_t)(sp - p));
-        user[sp - p] = '\0';
-        n.json = sp + 1;
-        store_emit_notes(&s->base, &n, 1);
+        }
+        PQclear(res);
+    }
+    while ((note = PQnotifies(l->pg)) != NULL) {
+        pg_dispatch(s, note->extra);
+        PQfreemem(note);
     }
 }
 
 static int64_t pg_listener_poll(struct store *base, int *reconnected)
 {
     struct pg_store *s = (struct pg_store *)base;
-    struct pg_db *l = &s->listen;
-    struct lark_err err = {0};
-    PGnotify *note;
+    struct pg_listener *l = &s->listen;
+    int64_t now = time_mono_ms();
 
-    if (!l->pg || PQstatus(l->pg) != CONNECTION_OK) {
-        int64_t wait = l->retry_at - time_mono_ms();
-        if (wait > 0 && l->pg == NULL)
-            return wait;
-        if (pg_ready(l, &err) != 0 || pg_simple(l, "LISTEN " PG_CHANNEL, &err) != 0) {
-            if (l->pg)
-                pg_drop(l);
-            return l->retry_at - time_mono_ms();
+    if (l->state == PGL_IDLE) {
+        if (now < l->retry_at)
+            return l->retry_at - now;
+        pgl_start(s);
+    }
+    if (l->state == PGL_CONNECTING)
+        pgl_connect_step(l);
+    if (l->state == PGL_LISTENING || l->state == PGL_READY)
+        pgl_read(s, reconnected);
+    if (l->state == PGL_IDLE)
+        return l->retry_at > now ? l->retry_at - now : 0;
+    if (l->state != PGL_READY) {
+        if (now >= l->deadline) {
+            pgl_fail(l, "timed out");
+            return l->retry_at - now;
         }
-        PQsetnonblocking(l->pg, 1);
-        log_info("postgresql: listening for other processes' notes");
-        *reconnected = 1;
-    }
-    if (!PQconsumeInput(l->pg)) {
-        log_warn("postgresql: the listening connection failed: %s", PQerrorMessage(l->pg));
-        pg_lost(l);
-        return l->retry_at - time_mono_ms();
-    }
-    while ((note = PQnotifies(l->pg)) != NULL) {
-        pg_dispatch(s, note->extra);
-        PQfreemem(note);
+        return l->deadline - now;
     }
     return 60000;
 }
@@ -691,7 +746,8 @@ static void pg_db_release(struct pg_db *d)
 static void pg_close(struct store *base)
 {
     struct pg_store *s = (struct pg_store *)base;
-    pg_db_release(&s->listen);
+    if (s->listen.pg)
+        PQfinish(s->listen.pg);
     free(s->uri);
     free(s);
 }
@@ -709,7 +765,6 @@ static int pg_open(const struct config *cfg, const char *target, struct store **
     ids_random(rnd, sizeof(rnd));
     for (int i = 0; i < 8; i++)
         snprintf(s->origin + 2 * i, 3, "%02x", rnd[i]);
-    pg_db_init(&s->listen, s);
     pg_db_init(&mig, s);
     rc = pg_ready(&mig, err);
     if (rc == 0)

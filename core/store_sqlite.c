@@ -56,23 +56,27 @@
 /* How long a connection waits on a lock held by another process (e.g. an
  * operator's sqlite3 shell) before the request fails with 503. */
 #define SQ_BUSY_TIMEOUT_MS 5000
-/* WAL pages after which the checkpointer copies the WAL into the database.
- * SQLite's own automatic checkpoint (same size) would run inside the
- * writer's commit, with its fsyncs, and hold up every sender queued behind
- * it; a thread of its own keeps that work off the writer (at 1,000 msg/s
- * a 1,000-page WAL filled every ~90 ms, docs/BENCHMARKS.md). */
-#define SQ_CKPT_PAGES 1000
-/* Checkpoint at least this often even below SQ_CKPT_PAGES (ms). */
+/* The WAL is bounded (sqlite_wal_max_mb), and copied into the database
+ * in two ways:
+ *   - the checkpointer thread copies what it can every SQ_CKPT_IDLE_MS
+ *     (PASSIVE: it never blocks the writer or readers), so that at a
+ *     moderate load the WAL stays small and starts over by itself. SQLite's
+ *     own automatic checkpoint would run inside the writer's commit, with
+ *     its fsyncs, holding up every sender queued behind it;
+ *   - under a load that keeps the writer busy, the writer itself, between
+ *     two batches, makes a WAL past the bound start over (RESTART: it
+ *     copies what is left and waits at most SQ_RESTART_WAIT_MS for
+ *     readers). A WAL is reused from its beginning only when it is fully
+ *     copied and no reader reads its frames, which under a steady load
+ *     never happens by itself - it grew by 150-330 MB per 10 s of
+ *     saturation - and a separate checkpointer cannot do it: it never gets
+ *     the write lock. Copying rarely is also what keeps the bytes down: a
+ *     page changed by many commits meanwhile is copied once. Measured
+ *     against copying every 1,000 pages (half the bound, a quarter):
+ *     28-30 KiB written per message against 34-40, and more messages per
+ *     second (docs/BENCHMARKS.md, "SQLite layout"). */
 #define SQ_CKPT_IDLE_MS 1000
-/* A WAL this long (frames) is made to start over: the writer reuses a WAL
- * from its beginning only when no reader still reads its frames, and under
- * a steady load some reader always does, so without this the WAL grows
- * without end - measured: 147 MB in 10 s, and a fifth of the writer's time
- * zeroing the new file blocks. A RESTART checkpoint waits for those
- * readers (at most SQ_CKPT_RESTART_WAIT_MS, holding up the writer that
- * long at worst) so that the next transaction writes from the start. */
-#define SQ_CKPT_RESTART_FRAMES 4000
-#define SQ_CKPT_RESTART_WAIT_MS 200
+#define SQ_RESTART_WAIT_MS 100
 /* inotify read buffer: room for many events (each is 16 bytes + a name). */
 #define SQ_INOTIFY_BUF 4096
 
@@ -135,8 +139,9 @@ struct sq_store {
     struct sq_db ckpt; /* its own connection */
     pthread_t ckpt_thread;
     int ckpt_started;
-    int ckpt_due; /* guarded by mu: the WAL has grown past SQ_CKPT_PAGES */
     pthread_cond_t ckpt_cv;
+    int wal_max_pages; /* WAL pages past which the writer restarts it */
+    int wal_pages;     /* writer only: pages in the WAL after the last commit */
 };
 
 struct sq_conn {
@@ -460,7 +465,7 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
     if (s->notes.n) {
         int64_t now = time_mono_ns();
         for (size_t i = 0; i < s->notes.n; i++)
-            if (s->notes.v[i].kind == STORE_NOTE_WAKE)
+            if (s->notes.v[i].kind == STORE_NOTE_EVENT)
                 s->notes.v[i].commit_ns = now;
         store_emit_notes(&s->base, s->notes.v, s->notes.n);
         note_buf_truncate(&s->notes, 0);
@@ -475,10 +480,29 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* Between batches: a WAL past the bound starts over (see SQ_CKPT_IDLE_MS).
+ * The senders of the batch before were answered already. */
+static void sq_wal_bound(struct sq_store *s)
+{
+    int log = 0, done = 0, rc;
+
+    if (s->wal_pages < s->wal_max_pages)
+        return;
+    sqlite3_busy_timeout(s->writer.db, SQ_RESTART_WAIT_MS);
+    rc = sqlite3_wal_checkpoint_v2(s->writer.db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+    sqlite3_busy_timeout(s->writer.db, SQ_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        s->wal_pages = 0; /* the next commit writes from the start */
+    else if (rc != SQLITE_BUSY)
+        log_warn("sqlite WAL restart: %s (code %d)", sqlite3_errmsg(s->writer.db), rc);
+    log_debug("sqlite WAL restart rc=%d frames=%d copied=%d", rc, log, done);
+}
+
 static void *sq_writer_main(void *arg)
 {
     struct sq_store *s = arg;
 
+    pthread_setname_np(pthread_self(), "lark-writer");
     for (;;) {
         struct sq_op *batch, *last;
         int n = 1;
@@ -500,6 +524,7 @@ static void *sq_writer_main(void *arg)
         last->next = NULL;
         pthread_mutex_unlock(&s->mu);
         sq_run_batch(s, batch);
+        sq_wal_bound(s);
     }
     return NULL;
 }
@@ -533,12 +558,7 @@ static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     struct sq_store *s = arg;
     (void)db;
     (void)name;
-    if (pages >= SQ_CKPT_PAGES) {
-        pthread_mutex_lock(&s->mu);
-        s->ckpt_due = 1;
-        pthread_cond_signal(&s->ckpt_cv);
-        pthread_mutex_unlock(&s->mu);
-    }
+    s->wal_pages = pages; /* sq_wal_bound, after the batch */
     return SQLITE_OK;
 }
 
@@ -546,15 +566,15 @@ static void *sq_ckpt_main(void *arg)
 {
     struct sq_store *s = arg;
 
+    pthread_setname_np(pthread_self(), "lark-ckpt");
     for (;;) {
         struct timespec ts;
         int log = 0, done = 0, rc;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += SQ_CKPT_IDLE_MS / 1000;
         pthread_mutex_lock(&s->mu);
-        if (!s->ckpt_due && !s->stopping)
+        if (!s->stopping)
             pthread_cond_timedwait(&s->ckpt_cv, &s->mu, &ts);
-        s->ckpt_due = 0;
         if (s->stopping) {
             pthread_mutex_unlock(&s->mu);
             break;
@@ -562,14 +582,25 @@ static void *sq_ckpt_main(void *arg)
         pthread_mutex_unlock(&s->mu);
         /* PASSIVE: copies what it can without blocking the writer or readers */
         rc = sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-        if (rc == SQLITE_OK && log >= SQ_CKPT_RESTART_FRAMES)
-            rc =
-                sqlite3_wal_checkpoint_v2(s->ckpt.db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY)
             log_warn("sqlite checkpoint: %s (code %d)", sqlite3_errmsg(s->ckpt.db), rc);
         log_debug("sqlite checkpoint rc=%d wal_frames=%d copied=%d", rc, log, done);
     }
     return NULL;
+}
+
+/* The WAL's bound in pages of this database (whose page size may not be
+ * the configured one: an existing file keeps its own). */
+static void sq_wal_limits(struct sq_store *s, int max_mb)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t page = 4096;
+
+    if (sqlite3_prepare_v2(s->writer.db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        page = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    s->wal_max_pages = (int)(((int64_t)(max_mb > 0 ? max_mb : 64) << 20) / (page + 24));
 }
 
 static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)
@@ -579,7 +610,7 @@ static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)
     int rc = sq_db_open(&s->ckpt, s->path, NULL, err);
     if (rc || (rc = sq_pragma(&s->ckpt, "PRAGMA journal_mode = WAL", err)))
         return rc;
-    sqlite3_busy_timeout(s->ckpt.db, SQ_CKPT_RESTART_WAIT_MS);
+    sqlite3_busy_timeout(s->ckpt.db, SQ_RESTART_WAIT_MS);
     sqlite3_wal_autocheckpoint(s->writer.db, 0);
     sqlite3_wal_hook(s->writer.db, sq_wal_hook, s);
     if (pthread_create(&s->ckpt_thread, NULL, sq_ckpt_main, s) != 0)
@@ -653,6 +684,8 @@ static int sq_open(const struct config *cfg, const char *target, struct store **
         (rc = sq_pragma(&s->writer, "PRAGMA foreign_keys = ON", err)))
         goto fail;
     rc = sq_migrate(&s->writer, cfg->migrations, err);
+    if (rc == 0)
+        sq_wal_limits(s, cfg->sqlite_wal_max_mb);
     if (rc || (rc = sq_ckpt_start(s, err)))
         goto fail;
     if (pthread_create(&s->thread, NULL, sq_writer_main, s) != 0) {

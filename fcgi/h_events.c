@@ -2,8 +2,13 @@
  * h_events.c - the inbox stream: SSE, long-poll and acknowledgements
  * (API.md "The inbox: one ordered event stream per user").
  *
- * A worker answers at once whatever it can; a request that has to wait is
- * handed to the hub (hub.h) with the seq the client already has.
+ * A worker validates the request and hands it to the hub (hub.h) with the
+ * seq the client already has; the hub writes what follows from memory, or
+ * has it read on its reader pool. A position the client sends (since=,
+ * Last-Event-ID) acknowledges, but that write is queued (store_ack_later):
+ * nothing on this path waits for the writer or an fsync (DESIGN.md "The
+ * delivery path, second design"). Only a request without a position reads
+ * the store here, for the acknowledged position it starts after.
  *
  * Under plain CGI (one process per request, no hub) nothing can wait: a
  * long-poll answers at once, and an SSE request gets its backlog and ends,
@@ -25,17 +30,32 @@
 #define SSE_HELLO "event: hello\ndata: {}\n\n"
 /* Room for the padding comment, the retry: line and the hello event. */
 #define SSE_PREAMBLE_MAX (LIMIT_SSE_PADDING + 64 + sizeof(SSE_HELLO))
+/* API.md: no caching, and no buffering by an nginx in front. */
+#define SSE_HEADERS "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
 }
 
-/* Hand r to the hub; the worker is done with it afterwards. */
-static void park(struct req *r, enum transport kind, uint64_t cursor, unsigned limit, int timeout_s)
+/* The head of a streamed answer: status, headers (CORS), the preamble. */
+#define STREAM_HEAD_MAX (SSE_PREAMBLE_MAX + 4096)
+
+/* Hand r to the hub with the two ways its answer may begin (hub.h); the
+ * worker is done with it afterwards. */
+static void park(struct req *r, const struct hub_park *how, const char *content_type,
+                 const char *extra, const char *preamble, size_t len)
 {
-    struct hub_park p = {
-        .kind = kind, .user = r->user, .cursor = cursor, .limit = limit, .timeout_s = timeout_s};
+    struct hub_park p = *how;
+    struct buf ok, unavail;
+
+    buf_init(&ok, STREAM_HEAD_MAX);
+    buf_init(&unavail, STREAM_HEAD_MAX);
+    reply_render_stream(r, content_type, extra, preamble, len, &ok, &unavail);
+    p.user = r->user;
+    p.head = buf_detach(&ok, &p.head_len);
+    p.unavail = buf_detach(&unavail, &p.unavail_len);
+    r->status = 200; /* for the request log: the hub decides and counts */
     req_detach(r, &p.fd, &p.request_id);
     hub_park(r->app->hub, &p);
 }
@@ -56,25 +76,46 @@ static int flag_param(struct req *r, const char *name, int *on)
 /* CGI: write what is there and end the stream. */
 static int sse_backlog_cgi(struct req *r, uint64_t cursor)
 {
-    json_t *events = NULL;
-    uint64_t last = cursor;
+    struct store_event *evs = NULL;
+    uint64_t last = cursor, head = 0;
     struct buf frames;
-    int rc = store_inbox_read(r->db, r->user, cursor, LIMIT_HUB_BATCH, &events, &last, &r->err);
+    size_t n = 0;
+    int rc = store_inbox_read(r->db, r->user, cursor, LIMIT_HUB_BATCH, &evs, &n, &head, &r->err);
 
     if (rc)
         return 0; /* headers are out; the client reconnects */
     buf_init(&frames, EVENTS_ANSWER_MAX);
-    events_sse(events, EVENTS_BUDGET, &frames, &last);
+    events_sse(evs, n, EVENTS_BUDGET, &frames, &last);
     req_write(r, frames.data ? frames.data : "", frames.len);
     buf_release(&frames);
-    json_decref(events);
+    store_events_free(evs, n);
     return 0;
+}
+
+/*
+ * Where a stream starts: after the position the client sent (which it
+ * thereby acknowledges, API.md - queued, never waited for), else after its
+ * acknowledged position (a read). The hub clamps a position past the head.
+ */
+static int stream_cursor(struct req *r, int has_pos, uint64_t pos, uint64_t *cursor)
+{
+    uint64_t head = 0, acked = 0;
+    int rc;
+
+    if (has_pos) {
+        store_ack_later(r->app->store, r->user, pos);
+        *cursor = pos;
+        return 0;
+    }
+    rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err);
+    *cursor = acked;
+    return rc;
 }
 
 int h_events(struct req *r)
 {
     const char *lei = req_param(r, "HTTP_LAST_EVENT_ID");
-    uint64_t since = 0, last_id = 0, head, acked, cursor;
+    uint64_t since = 0, last_id = 0, cursor;
     int has_since, padding;
     char preamble[SSE_PREAMBLE_MAX];
     size_t n = 0;
@@ -85,20 +126,23 @@ int h_events(struct req *r)
         return rc;
     if (lei && *lei && parse_u64(lei, INT64_MAX, &last_id) != 0)
         return lark_err_set(&r->err, LARK_EINVAL, "Last-Event-ID must be an event seq");
-    rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err);
+    /* Last-Event-ID wins over ?since: a reconnecting EventSource keeps its
+     * original URL but sends the last id it processed. Only it acknowledges
+     * (API.md); ?since just says where to start. */
+    if (lei && *lei)
+        rc = stream_cursor(r, 1, last_id, &cursor);
+    else if (has_since)
+        cursor = since;
+    else
+        rc = stream_cursor(r, 0, 0, &cursor);
     if (rc)
         return rc;
-    /* Last-Event-ID wins over ?since: a reconnecting EventSource keeps its
-     * original URL but sends the last id it processed. */
-    if (lei && *lei) {
-        cursor = min_u64(last_id, head);
-        rc = store_ack(r->db, r->user, cursor, &acked, &r->err);
-        if (rc)
+    if (r->app->cgi) {
+        uint64_t head = 0, acked = 0;
+        /* no hub to clamp it: the database's head does */
+        if ((rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err)))
             return rc;
-    } else if (has_since) {
-        cursor = min_u64(since, head);
-    } else {
-        cursor = acked;
+        cursor = min_u64(cursor, head);
     }
     if (padding) {
         /* API.md: a 2 KiB comment first, for proxies and old browsers that
@@ -111,13 +155,35 @@ int h_events(struct req *r)
     }
     n += (size_t)snprintf(preamble + n, sizeof(preamble) - n, "retry: %d\n\n" SSE_HELLO,
                           r->app->cfg.sse_retry_ms);
-    if (reply_start_stream(r, "text/event-stream",
-                           "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", preamble,
-                           n) != 0)
-        return 0; /* the client left already; nothing to hold */
-    if (r->app->cgi)
-        return sse_backlog_cgi(r, cursor);
-    park(r, TRANSPORT_SSE, cursor, 0, 0);
+    if (!r->app->cgi) {
+        struct hub_park p = {.kind = TRANSPORT_SSE, .cursor = cursor};
+        park(r, &p, "text/event-stream", SSE_HEADERS, preamble, n);
+        return 0;
+    }
+    if (reply_start_stream(r, "text/event-stream", SSE_HEADERS, preamble, n) != 0)
+        return 0; /* the client left already */
+    return sse_backlog_cgi(r, cursor);
+}
+
+/* Answer a poll at once with what the store holds (timeout=0, CGI). */
+static int poll_now(struct req *r, uint64_t cursor, unsigned limit)
+{
+    struct store_event *evs = NULL;
+    struct events_poll p;
+    uint64_t head = 0;
+    struct buf body;
+    size_t n = 0;
+    int rc = store_inbox_read(r->db, r->user, cursor, limit, &evs, &n, &head, &r->err);
+
+    if (rc)
+        return rc;
+    buf_init(&body, EVENTS_ANSWER_MAX);
+    events_poll_begin(&p, &body, min_u64(cursor, head), EVENTS_BUDGET);
+    events_poll_stored(&p, evs, n);
+    events_poll_end(&p);
+    reply_raw(r, 200, "application/json", body.data, body.len);
+    buf_release(&body);
+    store_events_free(evs, n);
     return 0;
 }
 
@@ -125,9 +191,8 @@ int h_poll(struct req *r)
 {
     const struct config *cfg = &r->app->cfg;
     uint64_t since = 0, timeout = (uint64_t)cfg->poll_timeout, limit = LIMIT_POLL_EVENTS_DEFAULT;
-    uint64_t head, acked, cursor, last;
+    uint64_t cursor;
     int has_since, has_timeout, has_limit;
-    json_t *events = NULL;
     int rc;
 
     if ((rc = req_query_u64(r, "since", INT64_MAX, &since, &has_since)) ||
@@ -138,50 +203,39 @@ int h_poll(struct req *r)
     if (limit == 0)
         return lark_err_set(&r->err, LARK_EINVAL, "'limit' must be from 1 to %d",
                             LIMIT_POLL_EVENTS_MAX);
-    rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err);
-    if (rc)
+    /* API.md: since=N acknowledges N */
+    if ((rc = stream_cursor(r, has_since, since, &cursor)))
         return rc;
-    if (has_since) {
-        /* API.md: since=N acknowledges N. */
-        cursor = min_u64(since, head);
-        rc = store_ack(r->db, r->user, cursor, &acked, &r->err);
-        if (rc)
-            return rc;
-    } else {
-        cursor = acked;
+    if (timeout == 0 || r->app->cgi)
+        return poll_now(r, cursor, (unsigned)limit);
+    {
+        struct hub_park p = {.kind = TRANSPORT_POLL,
+                             .cursor = cursor,
+                             .limit = (unsigned)limit,
+                             .timeout_s = (int)timeout};
+        park(r, &p, "application/json", "Cache-Control: no-store\r\n", NULL, 0);
     }
-    rc = store_inbox_read(r->db, r->user, cursor, (unsigned)limit, &events, &last, &r->err);
-    if (rc)
-        return rc;
-    if (json_array_size(events) > 0 || timeout == 0 || r->app->cgi) {
-        struct buf body;
-        buf_init(&body, EVENTS_ANSWER_MAX);
-        events_poll_answer(events, cursor, EVENTS_BUDGET, &body);
-        reply_raw(r, 200, "application/json", body.data, body.len);
-        buf_release(&body);
-        json_decref(events);
-        return 0;
-    }
-    json_decref(events);
-    /* Headers now: lighttpd only notices a vanished client when something
-     * is written, and the hub's whitespace trickle needs a started body. */
-    if (reply_start_stream(r, "application/json", "Cache-Control: no-store\r\n", NULL, 0) != 0)
-        return 0;
-    park(r, TRANSPORT_POLL, cursor, (unsigned)limit, (int)timeout);
     return 0;
 }
 
 int h_ack(struct req *r)
 {
-    uint64_t seq = 0, acked = 0;
+    uint64_t seq = 0, head = 0, acked = 0;
     json_t *body;
     int rc = json_get_uint(r->body, "seq", JSON_FIELD_REQUIRED, INT64_MAX, &seq, &r->err);
 
     if (rc)
         return rc;
-    rc = store_ack(r->db, r->user, seq, &acked, &r->err);
+    /* the position as it now stands (clamped to the head, never back);
+     * its write and the delivered receipts follow within milliseconds,
+     * without this request waiting for them */
+    rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err);
     if (rc)
         return rc;
+    if (min_u64(seq, head) > acked) {
+        acked = min_u64(seq, head);
+        store_ack_later(r->app->store, r->user, acked);
+    }
     body = json_obj();
     json_put(body, "acked", json_integer((json_int_t)acked));
     reply_json(r, 200, body);

@@ -42,7 +42,9 @@ const char *req_param(const struct req *r, const char *name)
 
 void req_write(struct req *r, const char *data, size_t len)
 {
-    if (r->fcgx)
+    if (r->capture)
+        buf_append(r->capture, data, len); /* sized for a head: cannot fill */
+    else if (r->fcgx)
         FCGX_PutStr(data, (int)len, r->fcgx->out);
     else
         fwrite(data, 1, len, stdout);
@@ -83,6 +85,8 @@ static void reply_head(struct req *r, int status, const char *content_type)
                      "Access-Control-Allow-Origin: %s\r\n"
                      "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
                      r->cors_origin);
+    if (r->capture)
+        return; /* the hub counts what it writes */
     r->status = status;
     metrics_response(status);
 }
@@ -134,6 +138,25 @@ int reply_start_stream(struct req *r, const char *content_type, const char *extr
     if (!r->fcgx)
         return fflush(stdout) == 0 ? 0 : -1;
     return FCGX_FFlush(r->fcgx->out) == 0 && !FCGX_GetError(r->fcgx->out) ? 0 : -1;
+}
+
+void reply_render_stream(struct req *r, const char *content_type, const char *extra,
+                         const char *body, size_t len, struct buf *ok, struct buf *unavail)
+{
+    int retry_after = r->retry_after;
+
+    r->capture = ok;
+    reply_head(r, 200, content_type);
+    req_write(r, extra, strlen(extra));
+    req_write(r, "\r\n", 2);
+    if (len)
+        req_write(r, body, len);
+    r->capture = unavail;
+    lark_err_set(&r->err, LARK_EUNAVAIL, "the database is unavailable");
+    reply_error(r, LARK_EUNAVAIL);
+    r->capture = NULL;
+    r->retry_after = retry_after;
+    memset(&r->err, 0, sizeof(r->err));
 }
 
 int req_query_u64(struct req *r, const char *name, uint64_t max, uint64_t *out, int *present)

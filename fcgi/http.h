@@ -47,6 +47,7 @@ struct req {
     int head;                         /* HEAD: answers carry headers, never a body */
     const char *cors_origin;          /* Origin to allow, or NULL */
     char allow[64];                   /* Allow header for a 405, "" if none */
+    struct buf *capture;              /* set: answers are rendered here, not written */
 };
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
@@ -80,6 +81,17 @@ void reply_error(struct req *r, int code);
  */
 int reply_start_stream(struct req *r, const char *content_type, const char *extra, const char *body,
                        size_t len);
+
+/*
+ * Render, without writing anything, the two ways a request handed to the
+ * hub can begin: ok, what reply_start_stream would write; unavail, the
+ * whole 503 answer (Retry-After) for when the hub cannot serve it (the
+ * database failed its catch-up read, or the server drains first). The hub
+ * writes one of them once it knows which (hub.h, struct hub_park); until
+ * then no status is promised. Neither is counted in the metrics here.
+ */
+void reply_render_stream(struct req *r, const char *content_type, const char *extra,
+                         const char *body, size_t len, struct buf *ok, struct buf *unavail);
 
 /*
  * Hand the connection to the hub: frees libfcgi's buffers but keeps the

@@ -39,7 +39,14 @@ struct app;
 struct hub;
 struct lark_err;
 
-/* A request handed to the hub. */
+/*
+ * A request handed to the hub. Nothing of its answer is written yet: the
+ * hub writes head (status 200, headers, the first body bytes) once it
+ * knows it can serve the stream - at once when the user's state is in
+ * memory, else after the catch-up read - or unavail (a whole 503 answer)
+ * if that read fails or the server drains first (http.h,
+ * reply_render_stream).
+ */
 struct hub_park {
     enum transport kind; /* TRANSPORT_SSE or TRANSPORT_POLL */
     int fd;              /* FastCGI connection; owned by the hub from now on */
@@ -48,6 +55,10 @@ struct hub_park {
     uint64_t cursor;     /* the client has every event up to this seq */
     unsigned limit;      /* poll: most events in the answer */
     int timeout_s;       /* poll: answer with no events after this */
+    char *head;          /* owned by the hub from now on; head_len bytes */
+    size_t head_len;
+    char *unavail; /* owned by the hub from now on; unavail_len bytes */
+    size_t unavail_len;
 };
 
 /*

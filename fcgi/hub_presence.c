@@ -5,7 +5,8 @@
  * process agrees; the hub drives it and delivers it:
  *   - a held connection counts as a heartbeat: a user's first connection
  *     touches it at once (batched per loop iteration, so a reconnect storm
- *     is one write), and every connected user is touched again each
+ *     is one write), and every user the hub knows (connected, or a
+ *     long-poll client between polls) is touched again each
  *     presence_interval;
  *   - every HUB_EXPIRE_EVERY_MS the hub asks the store to expire users not
  *     seen for presence_ttl; a store tells every process's hub of each
@@ -15,7 +16,8 @@
  *     kept until its next watch call or until its last connection closes.
  *     A viewport set before any connection arrives waits HUB_WATCH_GRACE_MS
  *     for one.
- * All of it runs on the hub thread, on the hub's timers.
+ * All of it runs on the hub thread, on the hub's timers; the writes are
+ * queued (store_*_later) and never waited for.
  */
 #include "fcgi/hub_int.h"
 
@@ -121,22 +123,21 @@ static void watcher_drop(struct hub *h, struct hub_watcher *w)
     free(w);
 }
 
-void hub_presence_watch(struct hub *h, struct hub_watch_item *it)
+void hub_presence_watch(struct hub *h, const char *watcher, char **users, size_t n)
 {
-    struct hub_watcher *w = watcher_find(h, it->watcher);
+    struct hub_watcher *w = watcher_find(h, watcher);
 
     if (!w) {
-        size_t len = strlen(it->watcher) + 1;
+        size_t len = strlen(watcher) + 1;
         w = xcalloc(1, sizeof(*w) + len);
-        memcpy(w->id, it->watcher, len);
+        memcpy(w->id, watcher, len);
         hmap_insert(&h->watchers, &w->node, hmap_hash(w->id));
     }
     watcher_clear(h, w);
     /* arrays of pointers: */
-    w->watched =
-        xcalloc(it->n ? it->n : 1, sizeof(*w->watched)); /* NOLINT(bugprone-sizeof-expression) */
-    for (size_t i = 0; i < it->n; i++) {
-        struct hub_watched *d = watched_find(h, it->users[i], 1);
+    w->watched = xcalloc(n ? n : 1, sizeof(*w->watched)); /* NOLINT(bugprone-sizeof-expression) */
+    for (size_t i = 0; i < n; i++) {
+        struct hub_watched *d = watched_find(h, users[i], 1);
         int dup = 0;
         for (size_t j = 0; j < d->n; j++)
             dup |= d->by[j] == w;
@@ -149,11 +150,10 @@ void hub_presence_watch(struct hub *h, struct hub_watch_item *it)
             d->by[d->n++] = w;
             w->watched[w->n++] = d;
         }
-        free(it->users[i]);
+        free(users[i]);
     }
     w->orphan_since = hub_user_find(h, w->id, 0) ? 0 : time_now_ms();
-    free(it->users);
-    free(it->watcher);
+    free(users);
 }
 
 void hub_presence_changed(struct hub *h, const char *user, int online, int64_t last_seen)
@@ -177,8 +177,8 @@ void hub_presence_changed(struct hub *h, const char *user, int online, int64_t l
     json_put(ev, "data", data);
     text = json_dump(ev, 0, NULL);
     json_decref(ev);
-    /* Copy the watchers first: answering a long-poll may end a watcher's
-     * last connection, which drops its viewport under this loop. */
+    /* Copy the watchers first: delivering must not walk a list that
+     * changes under it. */
     n = d->n;
     ids = xcalloc(n ? n : 1, sizeof(*ids));
     for (size_t i = 0; i < n; i++)
@@ -191,44 +191,55 @@ void hub_presence_changed(struct hub *h, const char *user, int online, int64_t l
     free(text);
 }
 
-void hub_presence_user_appeared(struct hub *h, const char *user)
+/* Users whose record hub_user.c created or freed since the last tick: the
+ * new ones are touched at once (one write for a reconnect storm) and their
+ * viewports are no longer orphans; a freed one's viewport ends (API.md:
+ * with the last connection, and the lingering after it) - unless it was
+ * set since, while the user had no record (then it waits for a
+ * connection, HUB_WATCH_GRACE_MS). */
+static void presence_take_users(struct hub *h, int64_t now)
 {
-    struct hub_watcher *w = watcher_find(h, user);
-    if (w)
-        w->orphan_since = 0;
-    if (h->nappeared == h->capappeared) {
-        h->capappeared = h->capappeared ? h->capappeared * 2 : 64;
-        h->appeared = xrealloc(h->appeared, h->capappeared * sizeof(*h->appeared));
+    for (size_t i = 0; i < h->ngone; i++) {
+        struct hub_watcher *w = watcher_find(h, h->gone[i]);
+        if (w && !w->orphan_since && !hub_user_find(h, w->id, 0))
+            watcher_drop(h, w);
+        free(h->gone[i]);
     }
-    h->appeared[h->nappeared++] = xstrdup(user);
+    h->ngone = 0;
+    if (!h->nappeared)
+        return;
+    for (size_t i = 0; i < h->nappeared; i++) {
+        struct hub_watcher *w = watcher_find(h, h->appeared[i]);
+        if (w)
+            w->orphan_since = 0;
+    }
+    store_presence_touch_later(h->app->store, (const char *const *)h->appeared, h->nappeared, now);
+    while (h->nappeared)
+        free(h->appeared[--h->nappeared]);
 }
 
-void hub_presence_user_gone(struct hub *h, const char *user)
+struct id_list {
+    const char **ids;
+    size_t n;
+};
+
+static void collect_id(struct hub *h, struct hub_user *u, void *arg)
 {
-    struct hub_watcher *w = watcher_find(h, user);
-    if (w)
-        watcher_drop(h, w); /* API.md: the viewport ends with the last connection */
+    struct id_list *l = arg;
+    (void)h;
+    l->ids[l->n++] = hub_user_id(u);
 }
 
-static void presence_touch(struct hub *h, const char *const *users, size_t n, int64_t now)
-{
-    struct lark_err err = {0};
-    if (store_presence_touch(h->db, users, n, now, &err) != 0)
-        log_warn("presence: touching %zu users failed: %s", n, err.msg);
-}
-
-/* Touch every user with a live connection; drop viewports left orphaned. */
+/* Touch every user the hub knows (held connections, and long-poll clients
+ * between polls); drop viewports left orphaned. The write is queued: the
+ * hub never waits on the database (store_presence_touch_later). */
 static void presence_touch_all(struct hub *h, int64_t now)
 {
-    const char **ids = xcalloc(h->users.count ? h->users.count : 1, sizeof(*ids));
-    size_t n = 0;
+    struct id_list l = {xcalloc(h->users.count ? h->users.count : 1, sizeof(*l.ids)), 0};
 
-    for (size_t i = 0; i < h->users.nbuckets; i++)
-        for (struct hmap_node *nd = h->users.buckets[i]; nd; nd = nd->next)
-            ids[n++] = HMAP_ENTRY(nd, struct hub_user, node)->id;
-    if (n)
-        presence_touch(h, ids, n, now);
-    free(ids);
+    hub_user_each(h, collect_id, &l);
+    store_presence_touch_later(h->app->store, l.ids, l.n, now);
+    free(l.ids);
     for (size_t i = 0; i < h->watchers.nbuckets; i++) {
         struct hmap_node *nd = h->watchers.buckets[i];
         while (nd) {
@@ -248,19 +259,13 @@ int64_t hub_presence_tick(struct hub *h)
 
     if (h->draining)
         return 60000;
-    if (h->nappeared) {
-        presence_touch(h, (const char *const *)h->appeared, h->nappeared, now);
-        while (h->nappeared)
-            free(h->appeared[--h->nappeared]);
-    }
+    presence_take_users(h, now);
     if (now >= h->next_touch_ms) {
         presence_touch_all(h, now);
         h->next_touch_ms = now + (int64_t)cfg->presence_interval * 1000;
     }
     if (now >= h->next_expire_ms) {
-        struct lark_err err = {0};
-        if (store_presence_expire(h->db, now - (int64_t)cfg->presence_ttl * 1000, &err) != 0)
-            log_warn("presence: expiry failed: %s", err.msg);
+        store_presence_expire_later(h->app->store, now - (int64_t)cfg->presence_ttl * 1000);
         h->next_expire_ms = now + HUB_EXPIRE_EVERY_MS;
     }
     next = h->next_touch_ms < h->next_expire_ms ? h->next_touch_ms : h->next_expire_ms;
@@ -275,6 +280,9 @@ void hub_presence_release(struct hub *h)
     while (h->nappeared)
         free(h->appeared[--h->nappeared]);
     free(h->appeared);
+    while (h->ngone)
+        free(h->gone[--h->ngone]);
+    free(h->gone);
     hmap_release(&h->watchers);
     hmap_release(&h->watched);
 }

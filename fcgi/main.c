@@ -28,6 +28,7 @@
 #include "fcgi/ratelimit.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
+#include "fcgi/wsbridge.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
@@ -85,6 +86,7 @@ static void *worker_main(void *arg)
     struct lark_err err = {0};
     FCGX_Request fr;
 
+    pthread_setname_np(pthread_self(), "lark-worker");
     if (store_conn_open(w->app->store, &db, &err) != 0) {
         log_error("worker cannot open a store connection: %s", err.msg);
         return NULL;
@@ -214,11 +216,13 @@ static int serve(struct app *app, const char *config_path)
     int listen_fd = -1, nworkers = 0, status = 1;
 
     /* The FastCGI socket comes last: once it accepts, everything else it
-     * leads to (the WebSocket socket the hub opens, the reload thread) is
-     * there too, so whoever waits for it (tools/run.sh, the tests, an
-     * operator's script) may send anything next. */
+     * leads to (the WebSocket socket, the reload thread) is there too, so
+     * whoever waits for it (tools/run.sh, the tests, an operator's script)
+     * may send anything next. */
     if (FCGX_Init() != 0 || reload_new(app, config_path, &app->reload, &err) != 0 ||
         hub_new(app, &app->hub, &err) != 0 ||
+        (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
+         ws_bridge_open(app->hub, app->cfg.ws_listen, app->cfg.ws_workers, &err) != 0) ||
         open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0) {
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
@@ -250,6 +254,9 @@ static int serve(struct app *app, const char *config_path)
     status = 0;
     log_info("stopped");
 out:
+    store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
+    if (app->hub)
+        ws_bridge_close(app->hub);
     hub_free(app->hub);
     app->hub = NULL;
     reload_free(app->reload);

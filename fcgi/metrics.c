@@ -24,6 +24,7 @@ static struct {
     atomic_ulong hangups[TRANSPORT_N];
     atomic_ulong messages_sent;
     atomic_ulong db_errors;
+    atomic_ulong catchup_reads;
     atomic_ulong responses[NSTATUS + 1];
     atomic_ulong latency_bucket[NBOUNDS + 1];
     atomic_ulong latency_sum_ns;
@@ -58,6 +59,16 @@ long metrics_held(enum transport t)
 void metrics_message_sent(void)
 {
     atomic_fetch_add(&m.messages_sent, 1);
+}
+
+void metrics_catchup_read(void)
+{
+    atomic_fetch_add(&m.catchup_reads, 1);
+}
+
+unsigned long metrics_catchup_reads(void)
+{
+    return atomic_load(&m.catchup_reads);
 }
 
 void metrics_db_error(void)
@@ -141,6 +152,11 @@ int metrics_render(struct buf *out)
                      "# HELP lark_db_errors_total Requests failed by a database error.\n"
                      "# TYPE lark_db_errors_total counter\nlark_db_errors_total %lu\n",
                      atomic_load(&m.db_errors));
+    rc |= buf_printf(out,
+                     "# HELP lark_catchup_reads_total Reads of a user's inbox the hub needed"
+                     " (a connection behind the tail in memory, or a user new to it).\n"
+                     "# TYPE lark_catchup_reads_total counter\nlark_catchup_reads_total %lu\n",
+                     atomic_load(&m.catchup_reads));
     rc |= buf_printf(out, "# HELP lark_http_responses_total Answers by HTTP status.\n"
                           "# TYPE lark_http_responses_total counter\n");
     for (size_t i = 0; i <= NSTATUS; i++) {

@@ -29,6 +29,11 @@ void metrics_message_sent(void);
 void metrics_db_error(void);
 /* An HTTP answer with this status was written. */
 void metrics_response(int status);
+/* The hub asked the store for a user's events (a connection behind its
+ * user's tail, or of a user it had not read yet); and how often so far. */
+void metrics_catchup_read(void);
+unsigned long metrics_catchup_reads(void);
+
 /* An event reached a held connection ns nanoseconds after its commit. */
 void metrics_delivery_latency(int64_t ns);
 

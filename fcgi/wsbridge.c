@@ -11,15 +11,17 @@
  *
  * A session is a hub connection like an SSE stream - the same user map,
  * cursor, catch-up, ephemeral events, presence and drain - with a reader
- * in front. The hub thread reads, splits lines and answers "ping" itself;
- * a command that needs the store (auth, send, ack, read, typing) goes to a
- * small pool of command threads, each with its own store connection, so
- * a send waiting for its commit never holds up the event loop. A session
- * has at most one command with the pool at a time and stops reading until
- * it comes back: its commands run in order (two sends keep their order),
- * and a client sending faster than its commands commit is slowed by TCP,
- * not buffered without bound.
+ * in front: the transport hub_ws. The hub thread reads, splits lines and
+ * answers "ping" itself; a command that needs the store (auth, send, ack,
+ * read, typing) goes to a small pool of command threads (hub_pool.c), each
+ * with its own store connection, so a send waiting for its commit never
+ * holds up the event loop. A session has at most one command with the pool
+ * at a time and stops reading until it comes back: its commands run in
+ * order (two sends keep their order), and a client sending faster than its
+ * commands commit is slowed by TCP, not buffered without bound.
  */
+#include "fcgi/wsbridge.h"
+
 #include "fcgi/hub_int.h"
 
 #include "core/auth.h"
@@ -50,44 +52,38 @@
 enum ws_kind { WS_AUTH, WS_SEND, WS_ACK, WS_READ, WS_TYPING };
 
 struct ws_session {
-    struct hmap_node node; /* in h->ws_sessions, keyed by id */
+    struct hmap_node node; /* in the bridge's sessions, keyed by id */
     uint64_t id;
     struct hub_conn *conn;
     struct buf in; /* received bytes that are not yet a whole line */
     int busy;      /* a command is with the pool */
 };
 
-/* A command for the pool; strings and JSON owned. */
+/* The bridge: its listening socket, its sessions, its command threads. */
+struct ws_bridge {
+    struct hub_io io;       /* the listening socket in epoll */
+    struct hub_timer rearm; /* after EMFILE: accept again then */
+    int fd;                 /* listening socket for mod_wstunnel */
+    char *path;             /* its path, owned */
+    struct stat path_st;    /* its inode, to remove only our own at exit */
+    struct hmap sessions;   /* session id -> struct ws_session */
+    uint64_t next_id;
+    struct hub_pool *pool; /* threads that run commands */
+};
+
+/* A command for the pool, and then its result for the hub; owned. */
 struct ws_job {
-    struct ws_job *next;
+    struct hub *h;
     enum ws_kind kind;
     uint64_t session;
     char *user; /* NULL for WS_AUTH */
     json_t *cmd;
-};
-
-/* What a command produced, for the hub; owned. */
-struct ws_result {
-    struct ws_result *next;
-    uint64_t session;
+    /* the result */
     char *line;      /* a line to write, or NULL */
     int close;       /* end the session after the line */
     char *auth_user; /* WS_AUTH succeeded: the user */
     uint64_t cursor; /* WS_AUTH: where the stream starts */
 };
-
-struct ws_pool {
-    struct hub *h;
-    pthread_t *threads;
-    int n;
-    pthread_mutex_t mu; /* guards the job queue and stop */
-    pthread_cond_t cv;
-    struct ws_job *head, *tail;
-    int stop;
-    struct ws_result *results; /* guarded by h->qmu: the hub takes them */
-};
-
-char hub_tag_ws_listen;
 
 /* ---- lines out -------------------------------------------------------- */
 
@@ -130,39 +126,26 @@ static void ws_error(struct hub *h, struct hub_conn *c, int code, const char *me
     json_decref(line);
 }
 
-long ws_write_events(struct hub *h, struct hub_conn *c, json_t *events, uint64_t *last)
+static long ws_deliver(struct hub *h, struct hub_conn *c, const struct store_event *evs, size_t n)
 {
     struct buf out;
-    size_t i, n = 0;
-    json_t *ev;
+    size_t taken;
     int rc;
 
     buf_init(&out, EVENTS_ANSWER_MAX);
-    json_array_foreach (events, i, ev) {
-        size_t len;
-        char *text = json_dump(ev, 1, &len);
-        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
-        int full = n > 0 && out.len + len + 1 > EVENTS_BUDGET;
-        if (!full && (buf_append(&out, text, len) || buf_putc(&out, '\n')))
-            full = 1;
-        free(text);
-        if (full)
-            break;
-        if (seq > 0 && (uint64_t)seq > *last)
-            *last = (uint64_t)seq;
-        n++;
-    }
+    taken = events_lines(evs, n, EVENTS_BUDGET, &out, &c->cursor);
     rc = out.len ? conn_send(h, c, out.data, out.len) : 0;
     buf_release(&out);
-    return rc < 0 ? -1 : (long)n;
+    return rc < 0 ? -1 : (long)taken;
 }
 
-void ws_write_event(struct hub *h, struct hub_conn *c, json_t *ev)
+static void ws_ephemeral(struct hub *h, struct hub_conn *c, const struct hub_ephemeral *e)
 {
-    ws_line(h, c, ev);
+    ws_line(h, c, e->ev);
 }
 
-void ws_end(struct hub *h, struct hub_conn *c, const char *code, const char *message)
+/* Tell the session to reconnect (drain) or why it ends, and end it. */
+static void ws_end(struct hub *h, struct hub_conn *c, const char *code, const char *message)
 {
     json_t *line;
 
@@ -190,6 +173,30 @@ void ws_end(struct hub *h, struct hub_conn *c, const char *code, const char *mes
     json_decref(line);
 }
 
+static void ws_fail(struct hub *h, struct hub_conn *c)
+{
+    ws_end(h, c, "db_unavailable", "the database is unavailable; reconnect");
+}
+
+static void ws_drain(struct hub *h, struct hub_conn *c)
+{
+    ws_end(h, c, "draining", NULL);
+}
+
+static void ws_timer(struct hub *h, struct hub_conn *c, int64_t now)
+{
+    (void)now;
+    if (c->state == CONN_AUTH) /* a session that never authenticated */
+        ws_end(h, c, "missing_token", "authenticate with the first line");
+}
+
+static int ws_finish(struct hub *h, struct hub_conn *c)
+{
+    (void)h;
+    (void)c;
+    return 0; /* closing the socket is the end (mod_wstunnel sends Close) */
+}
+
 /* ---- sessions --------------------------------------------------------- */
 
 static uint64_t ws_hash(uint64_t id)
@@ -197,10 +204,10 @@ static uint64_t ws_hash(uint64_t id)
     return id * 0x9e3779b97f4a7c15ULL;
 }
 
-static struct ws_session *ws_find(struct hub *h, uint64_t id)
+static struct ws_session *ws_find(struct ws_bridge *b, uint64_t id)
 {
     uint64_t hash = ws_hash(id);
-    for (struct hmap_node *n = hmap_bucket(&h->ws_sessions, hash); n; n = n->next) {
+    for (struct hmap_node *n = hmap_bucket(&b->sessions, hash); n; n = n->next) {
         struct ws_session *s = HMAP_ENTRY(n, struct ws_session, node);
         if (s->id == id)
             return s;
@@ -208,27 +215,45 @@ static struct ws_session *ws_find(struct hub *h, uint64_t id)
     return NULL;
 }
 
-int ws_wants_input(const struct hub_conn *c)
+static int ws_wants_input(const struct hub_conn *c)
 {
-    return !c->ws->busy && c->ws->in.len < c->ws->in.max;
+    return c->ws && !c->ws->busy && c->ws->in.len < c->ws->in.max;
 }
 
-void ws_session_drop(struct hub *h, struct hub_conn *c)
+static void ws_session_drop(struct hub *h, struct hub_conn *c)
 {
     struct ws_session *s = c->ws;
-    hmap_remove(&h->ws_sessions, &s->node);
+    hmap_remove(&h->ws->sessions, &s->node);
     buf_release(&s->in);
     free(s);
     c->ws = NULL;
 }
 
-void ws_accept(struct hub *h)
+static void ws_on_readable(struct hub *h, struct hub_conn *c);
+
+const struct hub_transport hub_ws = {
+    .kind = TRANSPORT_WS,
+    .deliver = ws_deliver,
+    .ephemeral = ws_ephemeral,
+    .fail = ws_fail,
+    .drain = ws_drain,
+    .timer = ws_timer,
+    .readable = ws_on_readable,
+    .wants_input = ws_wants_input,
+    .finish = ws_finish,
+    .drop = ws_session_drop,
+};
+
+static void ws_accept(struct hub *h, struct hub_io *io, uint32_t events)
 {
+    struct ws_bridge *b = h->ws;
+
+    (void)io;
+    (void)events;
     for (;;) {
         struct hub_conn *c;
         struct ws_session *s;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
-        int fd = accept4(h->ws_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(b->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EINTR)
@@ -236,8 +261,8 @@ void ws_accept(struct hub *h)
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* level-triggered: stop listening for a while, or spin */
                 log_warn("ws: accept failed errno=%d; pausing the listener", errno);
-                epoll_ctl(h->ep, EPOLL_CTL_DEL, h->ws_fd, NULL);
-                h->ws_listen_retry = time_mono_ms() + WS_LISTEN_RETRY_MS;
+                epoll_ctl(h->ep, EPOLL_CTL_DEL, b->fd, NULL);
+                hub_timer_set(h, &b->rearm, time_mono_ms() + WS_LISTEN_RETRY_MS);
             }
             return;
         }
@@ -245,61 +270,46 @@ void ws_accept(struct hub *h)
             close(fd); /* mod_wstunnel fails the handshake; the client retries */
             continue;
         }
-        c = xcalloc(1, sizeof(*c));
         s = xcalloc(1, sizeof(*s));
-        c->fd = fd;
-        c->kind = TRANSPORT_WS;
-        c->state = CONN_AUTH;
-        c->ws = s;
-        c->events_on = CONN_EV_IN;
-        s->conn = c;
-        s->id = ++h->ws_next_id;
+        s->id = ++b->next_id;
         buf_init(&s->in, (size_t)h->app->cfg.request_max);
-        ev.data.ptr = c;
-        if (epoll_ctl(h->ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            log_error("ws: epoll_ctl ADD fd=%d errno=%d", fd, errno);
-            close(fd);
+        if (!(c = conn_new(h, fd, &hub_ws, CONN_AUTH))) {
+            buf_release(&s->in);
             free(s);
-            free(c);
             continue;
         }
-        hmap_insert(&h->ws_sessions, &s->node, ws_hash(s->id));
-        heap_set(&h->timers, &c->timer,
-                 time_mono_ms() + (int64_t)h->app->cfg.ws_auth_timeout * 1000);
+        c->ws = s;
+        s->conn = c;
+        hmap_insert(&b->sessions, &s->node, ws_hash(s->id));
+        hub_timer_set(h, &c->timer, time_mono_ms() + (int64_t)h->app->cfg.ws_auth_timeout * 1000);
     }
 }
 
-/* Re-arm the listener after an EMFILE pause. */
-void ws_tick(struct hub *h)
+/* Accept again after an EMFILE pause. */
+static void ws_rearm(struct hub *h, struct hub_timer *t, int64_t now)
 {
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &hub_tag_ws_listen};
-    if (!h->ws_listen_retry || time_mono_ms() < h->ws_listen_retry)
-        return;
-    h->ws_listen_retry = 0;
-    if (epoll_ctl(h->ep, EPOLL_CTL_ADD, h->ws_fd, &ev) != 0)
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &h->ws->io};
+    (void)t;
+    (void)now;
+    if (epoll_ctl(h->ep, EPOLL_CTL_ADD, h->ws->fd, &ev) != 0)
         log_warn("ws: cannot re-arm the listener errno=%d", errno);
 }
 
 /* ---- commands ---------------------------------------------------------- */
 
+static void ws_run(struct app *app, struct store_conn *db, void *arg);
+
 static void ws_submit(struct hub *h, struct hub_conn *c, enum ws_kind kind, json_t *cmd)
 {
-    struct ws_pool *p = h->ws_pool;
     struct ws_job *job = xcalloc(1, sizeof(*job));
 
+    job->h = h;
     job->kind = kind;
     job->session = c->ws->id;
-    job->user = c->user ? xstrdup(c->user->id) : NULL;
+    job->user = c->user ? xstrdup(hub_user_id(c->user)) : NULL;
     job->cmd = json_incref(cmd);
     c->ws->busy = 1;
-    pthread_mutex_lock(&p->mu);
-    if (p->tail)
-        p->tail->next = job;
-    else
-        p->head = job;
-    p->tail = job;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    hub_pool_submit(h->ws->pool, ws_run, job);
 }
 
 static const struct {
@@ -375,7 +385,7 @@ static void ws_process(struct hub *h, struct hub_conn *c)
     conn_update_events(h, c);
 }
 
-void ws_on_readable(struct hub *h, struct hub_conn *c)
+static void ws_on_readable(struct hub *h, struct hub_conn *c)
 {
     struct ws_session *s = c->ws;
     char chunk[16384];
@@ -397,60 +407,52 @@ void ws_on_readable(struct hub *h, struct hub_conn *c)
     ws_process(h, c);
 }
 
-/* A result from the pool (hub thread). */
-static void ws_apply_result(struct hub *h, struct ws_result *r)
+static void ws_job_free(struct ws_job *job)
 {
-    struct ws_session *s = ws_find(h, r->session);
+    json_decref(job->cmd);
+    free(job->user);
+    free(job->line);
+    free(job->auth_user);
+    free(job);
+}
+
+/* A command's result, back on the hub thread. */
+static void ws_apply(struct hub *h, void *arg)
+{
+    struct ws_job *r = arg;
+    struct ws_session *s = h->closing ? NULL : ws_find(h->ws, r->session);
     struct hub_conn *c;
 
     if (!s)
-        return; /* the session closed meanwhile */
+        goto out; /* the session closed meanwhile */
     c = s->conn;
     s->busy = 0;
     if (r->line && conn_send(h, c, r->line, strlen(r->line)) < 0)
-        return;
+        goto out;
     if (r->close) {
         conn_end(h, c);
-        return;
+        goto out;
     }
     if (r->auth_user && c->state == CONN_AUTH) {
-        heap_remove(&h->timers, &c->timer);
+        static const char hello[] = "{\"type\":\"hello\"}\n";
+        hub_timer_cancel(h, &c->timer);
         c->state = CONN_OPEN;
         c->cursor = r->cursor;
-        conn_attach_user(h, c, r->auth_user);
+        hub_user_attach(h, c, r->auth_user);
         if (h->draining) {
             ws_end(h, c, "draining", NULL);
-            return;
+            goto out;
         }
+        /* API.md: a good auth is answered hello, before any event - the
+         * client knows at once that the session is up (a proxy that holds
+         * frames back shows as a missing hello) */
+        if (conn_send(h, c, hello, sizeof(hello) - 1) < 0)
+            goto out;
         conn_mark_dirty(h, c); /* the backlog after its position */
     }
     ws_process(h, c);
-}
-
-void ws_take_results(struct hub *h)
-{
-    struct ws_result *r, *next;
-
-    if (!h->ws_pool)
-        return;
-    pthread_mutex_lock(&h->qmu);
-    r = h->ws_pool->results;
-    h->ws_pool->results = NULL;
-    pthread_mutex_unlock(&h->qmu);
-    /* the list was built newest first */
-    struct ws_result *rev = NULL;
-    for (; r; r = next) {
-        next = r->next;
-        r->next = rev;
-        rev = r;
-    }
-    for (r = rev; r; r = next) {
-        next = r->next;
-        ws_apply_result(h, r);
-        free(r->line);
-        free(r->auth_user);
-        free(r);
-    }
+out:
+    ws_job_free(r);
 }
 
 /* ---- the command threads ------------------------------------------------ */
@@ -466,8 +468,7 @@ static char *ws_text(json_t *line)
     return text;
 }
 
-static void ws_run_auth(struct app *app, struct store_conn *db, struct ws_job *job,
-                        struct ws_result *r)
+static void ws_run_auth(struct app *app, struct store_conn *db, struct ws_job *job)
 {
     char user[LIMIT_USER_ID_MAX + 1];
     struct lark_err err = {0};
@@ -483,25 +484,27 @@ static void ws_run_auth(struct app *app, struct store_conn *db, struct ws_job *j
                          time_now_ms() / 1000, user, &err);
     if (rc == 0)
         rc = json_get_uint(job->cmd, "since", 0, INT64_MAX, &since, &err);
-    if (rc == 0)
+    /* like Last-Event-ID on SSE, a position acknowledges - queued, never
+     * waited for; the hub clamps one past the head. Without one the
+     * stream starts after the acknowledged position. */
+    if (rc == 0 && has_since)
+        store_ack_later(app->store, user, since);
+    else if (rc == 0)
         rc = store_inbox_state(db, user, &head, &acked, &err);
-    if (rc == 0 && has_since) {
-        /* like Last-Event-ID on SSE, the position acknowledges */
-        since = since < head ? since : head;
-        rc = store_ack(db, user, since, &acked, &err);
-    }
     if (rc) {
         /* API.md: a bad token gets an error and the connection closed */
-        r->line = ws_text(ws_error_json(rc, err.msg, "auth", NULL));
-        r->close = 1;
+        job->line = ws_text(ws_error_json(rc, err.msg, "auth", NULL));
+        job->close = 1;
         return;
     }
-    r->auth_user = xstrdup(user);
-    r->cursor = has_since ? since : acked;
+    job->auth_user = xstrdup(user);
+    job->cursor = has_since ? since : acked;
 }
 
-static void ws_run(struct app *app, struct store_conn *db, struct ws_job *job, struct ws_result *r)
+/* A command, on a pool thread; its result goes back to the hub. */
+static void ws_run(struct app *app, struct store_conn *db, void *arg)
 {
+    struct ws_job *job = arg;
     struct lark_err err = {0};
     int retry_after = 0;
     struct action_ctx a = {app, db, job->user, &err, &retry_after};
@@ -510,8 +513,13 @@ static void ws_run(struct app *app, struct store_conn *db, struct ws_job *job, s
     uint64_t seq = 0, out = 0;
     int dup = 0, rc = 0;
 
+    if (!db) {
+        job->line = ws_text(ws_error_json(LARK_EUNAVAIL, NULL, NULL, NULL));
+        job->close = 1;
+        goto out;
+    }
     switch (job->kind) {
-    case WS_AUTH: ws_run_auth(app, db, job, r); return;
+    case WS_AUTH: ws_run_auth(app, db, job); goto out;
     case WS_SEND: {
         /* "type" names the command here; a message's own type travels as
          * "msg_type" (docs/API.md), the other fields as in POST /v1/messages */
@@ -528,14 +536,15 @@ static void ws_run(struct app *app, struct store_conn *db, struct ws_job *job, s
             json_put(line, "type", json_string("sent"));
             json_put(line, "client_msg_id", json_incref(json_object_get(msg, "client_msg_id")));
             json_put(line, "message", msg);
-            r->line = ws_text(line);
+            job->line = ws_text(line);
         }
         break;
     }
     case WS_ACK:
+        /* queued, never waited for (store.h "writes nobody waits for") */
         rc = json_get_uint(cmd, "seq", JSON_FIELD_REQUIRED, INT64_MAX, &seq, &err);
         if (rc == 0)
-            rc = store_ack(db, job->user, seq, &out, &err);
+            store_ack_later(app->store, job->user, seq);
         break;
     case WS_READ:
         rc = json_get_uint(cmd, "seq", JSON_FIELD_REQUIRED, INT64_MAX, &seq, &err);
@@ -551,102 +560,18 @@ static void ws_run(struct app *app, struct store_conn *db, struct ws_job *job, s
         json_t *line = ws_error_json(rc, err.msg, command, json_object_get(cmd, "client_msg_id"));
         if (rc == LARK_ERATE) /* as HTTP's Retry-After */
             json_put(line, "retry_after", json_integer(retry_after));
-        r->line = ws_text(line);
+        job->line = ws_text(line);
     }
+out:
+    hub_post(job->h, ws_apply, job);
 }
 
-static void *ws_worker_main(void *arg)
-{
-    struct ws_pool *p = arg;
-    struct hub *h = p->h;
-    struct store_conn *db = NULL;
-    struct lark_err err = {0};
+/* ---- the bridge ----------------------------------------------------------- */
 
-    if (store_conn_open(h->app->store, &db, &err) != 0)
-        log_error("ws: a command thread has no store connection: %s", err.msg);
-    for (;;) {
-        struct ws_job *job;
-        struct ws_result *r;
-        pthread_mutex_lock(&p->mu);
-        while (!p->head && !p->stop)
-            pthread_cond_wait(&p->cv, &p->mu);
-        job = p->head;
-        if (job) {
-            p->head = job->next;
-            if (!p->head)
-                p->tail = NULL;
-        }
-        pthread_mutex_unlock(&p->mu);
-        if (!job)
-            break; /* stopping, queue empty */
-        r = xcalloc(1, sizeof(*r));
-        r->session = job->session;
-        if (db) {
-            ws_run(h->app, db, job, r);
-        } else {
-            r->line = ws_text(ws_error_json(LARK_EUNAVAIL, NULL, NULL, NULL));
-            r->close = 1;
-        }
-        json_decref(job->cmd);
-        free(job->user);
-        free(job);
-        pthread_mutex_lock(&h->qmu);
-        r->next = p->results;
-        p->results = r;
-        hub_poke_locked(h);
-        pthread_mutex_unlock(&h->qmu);
-    }
-    store_conn_close(db);
-    return NULL;
-}
-
-int ws_pool_start(struct hub *h, int threads, struct lark_err *err)
-{
-    struct ws_pool *p = xcalloc(1, sizeof(*p));
-
-    p->h = h;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->cv, NULL);
-    p->threads = xcalloc((size_t)threads, sizeof(*p->threads));
-    h->ws_pool = p;
-    for (; p->n < threads; p->n++)
-        if (pthread_create(&p->threads[p->n], NULL, ws_worker_main, p) != 0)
-            return lark_err_set(err, LARK_EINTERNAL, "cannot start WebSocket command threads");
-    return 0;
-}
-
-void ws_pool_stop(struct hub *h)
-{
-    struct ws_pool *p = h->ws_pool;
-    struct ws_result *r, *next;
-
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->mu);
-    p->stop = 1;
-    pthread_cond_broadcast(&p->cv);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 0; i < p->n; i++)
-        pthread_join(p->threads[i], NULL);
-    for (r = p->results; r; r = next) {
-        next = r->next;
-        free(r->line);
-        free(r->auth_user);
-        free(r);
-    }
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->cv);
-    free(p->threads);
-    free(p);
-    h->ws_pool = NULL;
-}
-
-/* ---- the listening socket ---------------------------------------------- */
-
-int ws_listen_open(struct hub *h, const char *path, struct lark_err *err)
+static int ws_listen(struct ws_bridge *b, struct hub *h, const char *path, struct lark_err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &hub_tag_ws_listen};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &b->io};
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -662,24 +587,47 @@ int ws_listen_open(struct hub *h, const char *path, struct lark_err *err)
         return lark_err_set(err, LARK_EINTERNAL, "cannot listen on %s (errno %d)", path, e);
     }
     chmod(path, 0660); /* lighttpd may run as another user of the group */
-    h->ws_fd = fd;
-    h->ws_path = xstrdup(path);
-    if (stat(path, &h->ws_path_st) != 0)
-        memset(&h->ws_path_st, 0, sizeof(h->ws_path_st));
+    b->fd = fd;
+    b->path = xstrdup(path);
+    if (stat(path, &b->path_st) != 0)
+        memset(&b->path_st, 0, sizeof(b->path_st));
     return 0;
 }
 
-void ws_listen_close(struct hub *h)
+int ws_bridge_open(struct hub *h, const char *path, int threads, struct lark_err *err)
 {
+    struct ws_bridge *b = xcalloc(1, sizeof(*b));
+    int rc;
+
+    b->fd = -1;
+    b->io.fn = ws_accept;
+    b->rearm.fn = ws_rearm;
+    hmap_init(&b->sessions);
+    h->ws = b;
+    rc = ws_listen(b, h, path, err);
+    if (rc == 0 && !(b->pool = hub_pool_new(h->app, threads, "WebSocket commands", "ws", err)))
+        rc = LARK_EINTERNAL;
+    if (rc)
+        ws_bridge_close(h);
+    return rc;
+}
+
+void ws_bridge_close(struct hub *h)
+{
+    struct ws_bridge *b = h->ws;
     struct stat now;
-    if (h->ws_fd >= 0) {
-        close(h->ws_fd);
-        h->ws_fd = -1;
-    }
+
+    if (!b)
+        return;
+    hub_pool_free(b->pool); /* its results are posted: hub_free cleans them up */
+    if (b->fd >= 0)
+        close(b->fd);
     /* remove the socket file unless a newer larkd has replaced it */
-    if (h->ws_path && stat(h->ws_path, &now) == 0 && now.st_ino == h->ws_path_st.st_ino &&
-        now.st_dev == h->ws_path_st.st_dev)
-        unlink(h->ws_path);
-    free(h->ws_path);
-    h->ws_path = NULL;
+    if (b->path && stat(b->path, &now) == 0 && now.st_ino == b->path_st.st_ino &&
+        now.st_dev == b->path_st.st_dev)
+        unlink(b->path);
+    free(b->path);
+    hmap_release(&b->sessions);
+    free(b);
+    h->ws = NULL;
 }

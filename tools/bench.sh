@@ -10,6 +10,8 @@
 #   fanout throughput idle group   larkbench's scenarios, subscribers on SSE
 #   ws<name>                       the same with WebSocket subscribers
 #                                  (wsidle, wsfanout, wsgroup)
+#   poll<name>                     the same with long-poll subscribers
+#                                  (pollfanout, pollgroup, pollidle)
 #   <name>2                        two larkd on one PostgreSQL, each behind its
 #                                  own lighttpd: senders on the first,
 #                                  subscribers on the second (fanout2, group2)
@@ -218,6 +220,7 @@ run_scenario() {
   local name=$1 base=$1 procs=1 opts=() i
   shift
   case $base in ws*) base=${base#ws}; opts+=(--transport ws) ;; esac
+  case $base in poll*) base=${base#poll}; opts+=(--transport poll) ;; esac
   case $base in *2) base=${base%2}; procs=2 ;; esac
   if [ "$procs" = 2 ] && [ "$db_kind" != postgres ]; then
     echo "bench: $name needs BENCH_DB=postgres (two larkd share one database)" >&2
@@ -270,7 +273,8 @@ summary=$(mktemp)
 machine
 [ "$db_kind" = postgres ] && pg_start
 for s in $scenarios; do
-  case ${s#ws} in
+  b=${s#ws}
+  case ${b#poll} in
     fanout|fanout2)
       run_scenario "$s" --subs "${FANOUT_SUBS:-1000}" --senders "${FANOUT_SENDERS:-50}" \
         --rate "${FANOUT_RATE:-1000}" --duration "${FANOUT_SECONDS:-20}" \

@@ -12,10 +12,14 @@
 #         playwright-core; no browser is ever downloaded) and fonts for
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
-#         and iproute2 (ip netns: the several-hosts suite); for the
-#         package test (tests/package/run.sh), deb's packages and systemd
-#         (systemd-analyze verify; it need not run) and the TLS module
-#         lighttpd-mod-openssl; haproxy (the load balancer example)
+#         and iproute2 (ip netns: the several-hosts suite), and the proxies
+#         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
+#         tinyproxy, privoxy, nginx, haproxy - run there with private
+#         configurations; the system services their packages may start are
+#         stopped here; for the package test (tests/package/run.sh), deb's
+#         packages, systemd (systemd-analyze verify; it need not run) and the
+#         TLS module lighttpd-mod-openssl (haproxy serves the load balancer
+#         example too)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -27,7 +31,7 @@ run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev li
           libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
-           haproxy)
+           squid tinyproxy privoxy nginx haproxy)
 
 deb_pkgs=(dpkg-dev)
 
@@ -60,10 +64,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v service >/dev/null; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
-  # ...and HAProxy its example on port 80; the tests run their own.
-  if [[ " ${missing[*]} " == *" haproxy "* ]] && command -v service >/dev/null; then
-    $sudo service haproxy stop >/dev/null 2>&1 || true
-  fi
+  # ...and the proxies theirs (3128, 8888, 8118, 80); the proxy matrix
+  # and the load balancer test start their own on free ports.
+  for svc in squid tinyproxy privoxy nginx haproxy; do
+    if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
+      $sudo service "$svc" stop >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
 if [ "$mode" = test ]; then

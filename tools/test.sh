@@ -4,7 +4,9 @@
 # fuzzers in build-fuzz/):
 #
 #   1. C unit tests (Check), release and ASan builds
-#   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10)
+#   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10);
+#      the browser client's transport state machine (www/lark.js under a
+#      fake clock, tests/js/, Node's test runner; about a second)
 #   3. integration tests against real lighttpd + larkd, on each store
 #      (LARK_TEST_BACKENDS, default "sqlite postgres") and each build:
 #        sqlite    release, ASan
@@ -19,7 +21,11 @@
 #      docs/OPERATIONS.md, "Testing on PostgreSQL").
 #   4. browser tests: the demo page in headless Chromium (Debian's
 #      /usr/bin/chromium through playwright-core) against the ASan build;
-#      a missing Chromium fails this step (tools/deps.sh test installs it)
+#      a missing Chromium fails this step (tools/deps.sh test installs it).
+#      They include the proxy matrix (test_proxies.mjs, about a minute):
+#      squid, tinyproxy, privoxy, nginx and HAProxy from Debian's packages
+#      on loopback in front of one shared stack; raw SSE and long-poll
+#      checks through each, and the demo page behind each
 #   5. the Debian package (tests/package/run.sh): make deb, apt-get install,
 #      systemd-analyze verify, the services started as their units say and
 #      smoke-tested over HTTP and TLS, apt-get purge leaving nothing; about
@@ -43,6 +49,7 @@ if [ -n "$units" ]; then
   step "unit (asan)" tools/unit.sh build-asan $units
 fi
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
+step "lark.js unit (fake clock)" node --test tests/js/test_*.mjs
 for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
   step "integration (release, $backend)" env LARK_BUILD=build node tests/integration/run.mjs --backend="$backend"
   step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"

@@ -10,7 +10,7 @@ vg=(valgrind -q --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=de
     --show-leak-kinds=definite)
 fail=0
 
-for t in test_buf test_json test_query test_auth test_ids test_fcgirec test_events test_heap \
+for t in test_buf test_json test_query test_auth test_ids test_fcgirec test_events test_heap test_pgnote test_hub \
          test_hmap test_router test_config; do
   if "${vg[@]}" "build/tests/$t" >/tmp/lark-vg-$$.log 2>&1; then
     echo "ok    $t (valgrind)"

@@ -23,11 +23,29 @@
 //   restarts) gives up for good, and one that reconnects by itself would
 //   resume from the last event it saw, not the last one processed: so the
 //   client closes it on any error and reconnects itself, with ?since=.
-// - After a connection fails without ever opening, one authenticated probe
-//   (a presence heartbeat) tells the cases apart: 401 means the token (ask
-//   for a new one), 200 means the server is fine and this transport is not
-//   (in 'auto', move down after two such failures), anything else is an
-//   outage (back off and retry the same transport).
+// - A stream proves itself (API.md "GET /v1/events"): an SSE stream is open
+//   only once its first event (the server's `hello`) arrives, not when its
+//   headers do, and a WebSocket once the server answers a line. A proxy
+//   that buffers (Debian's default privoxy holds back every text/* that is
+//   not plain; an nginx or load balancer that ignores X-Accel-Buffering
+//   sends 4 KiB batches) passes headers, or even a first batch, and then
+//   nothing: so every stream has a watchdog - openTimeout for the first
+//   event, then 2 x keepalive + stuckMargin between events (the server sends
+//   a `ping` event every keepalive) - and a stream that trips it is closed
+//   as stuck.
+// - After a connection fails without ever opening, or is stuck before it
+//   proved that events flow as they are written (SSE: a `ping` came), one
+//   authenticated probe (a presence heartbeat) tells the cases apart: 401
+//   means the token (ask for a new one), 200 means the server is fine and
+//   this transport is not (a strike: in 'auto', move down after two, or at
+//   once when the stream was stuck while the probe came back fast - a
+//   buffering proxy, which another try would only wait out again), anything
+//   else is an outage (back off and retry the same transport). A stream
+//   that proved itself and then went quiet is a network that went away
+//   (a laptop asleep, a Wi-Fi change): reconnect, no strike.
+// - 'auto' remembers a transport only once it proved itself, and forgets
+//   one that got stuck, so a proxy that lets a first batch through cannot
+//   make the client come back to a stream that never delivers.
 // - Sends wait in an outbox while the stream is down and are sent one at a
 //   time, in order; a retry reuses the client_msg_id, so the server stores
 //   each message once (API.md "POST /v1/messages").
@@ -48,9 +66,14 @@ const DEFAULTS = {
   backoffBase: 500, // ms, the first reconnect waits up to this
   backoffCap: 30000, // ms, no reconnect waits longer
   ackDelay: 250, // ms, acks of a burst of events go out as one
-  openTimeout: 10000, // ms for a connection to prove it works
+  // ms for a stream's first event (SSE hello, the answer to a WebSocket
+  // ping). It came within tens of ms through every proxy that streams
+  // (measured, docs/PROXIES.md); a buffering one never lets it through.
+  openTimeout: 4000,
+  keepalive: 15000, // ms between the server's SSE pings (its sse_keepalive)
+  stuckMargin: 5000, // ms beyond 2 keep-alive intervals before a quiet stream is stuck
   pollTimeout: 25, // s, how long the server holds a long-poll
-  pingInterval: 25000, // ms between WebSocket pings
+  pingInterval: 25000, // ms between WebSocket pings (the WebSocket's keep-alive)
   sendTimeout: 15000, // ms to wait for the answer to a send
   typingInterval: 3000, // ms, at most one typing notice per conversation
   heartbeat: true, // POST /v1/presence/heartbeat while connected
@@ -305,6 +328,16 @@ class LarkClient {
     }
   }
 
+  /** Drop what is remembered if it is kind: it got stuck. */
+  #forget(kind) {
+    try {
+      const r = JSON.parse(storage()?.getItem(REMEMBER_KEY) || 'null');
+      if (r && r.transport === kind) storage().removeItem(REMEMBER_KEY);
+    } catch {
+      /* nothing remembered, or storage denied */
+    }
+  }
+
   #setState(state, extra) {
     this.#state = state;
     const status = { state, transport: this.transport, attempt: this.#attempt, lastSeq: this.#last, ...extra };
@@ -356,11 +389,10 @@ class LarkClient {
 
   // Called by transports.
 
+  /** conn delivered its first event: it is open (not yet proven, for SSE). */
   _opened(conn) {
     if (conn !== this.#conn) return;
     this.#attempt = 0;
-    this.#strikes[conn.kind] = 0;
-    if (this.#o.transport === 'auto') this.#remember(conn.kind);
     this.#setState('open', { transport: conn.kind });
     this.#startHeartbeat();
     if (this.#viewport) this.#sendWatch().catch(() => {});
@@ -373,7 +405,21 @@ class LarkClient {
     this.#pump();
   }
 
-  /** conn ended; info: {opened, unauthorized, error}. */
+  /**
+   * conn showed that events reach the page as they are written (WebSocket
+   * and long-poll: once open; SSE: a ping after the first event): 'auto'
+   * remembers it, and its strikes are forgiven.
+   */
+  _proven(conn) {
+    if (conn !== this.#conn) return;
+    this.#strikes[conn.kind] = 0;
+    if (this.#o.transport === 'auto') this.#remember(conn.kind);
+  }
+
+  /**
+   * conn ended; info: {opened, proven, stuck, unauthorized, error, retryMs}.
+   * stuck: its watchdog found it silent (see the top).
+   */
   async _lost(conn, info) {
     if (conn !== this.#conn) return;
     conn.stop();
@@ -384,23 +430,40 @@ class LarkClient {
       await this.#unauthorized();
       return;
     }
-    if (!info.opened) {
+    let demoted = false;
+    if (!info.opened || (info.stuck && !info.proven)) {
       // Was it the token, this transport, or the server? (see the top)
+      const asked = Date.now();
       const probe = await this.#probe();
+      const rtt = Date.now() - asked;
       if (this.#closed) return;
       if (probe === 401) {
         await this.#unauthorized();
         return;
       }
-      if (probe === 200 && this.#o.transport === 'auto') {
-        const n = (this.#strikes[conn.kind] = (this.#strikes[conn.kind] || 0) + 1);
-        if (n >= 2 && this.#autoIndex < ORDER.length - 1) {
-          this.#autoIndex++;
-          this.#attempt = 0;
-        }
+      if (probe === 200) {
+        if (info.stuck) this.#forget(conn.kind);
+        demoted = this.#strike(conn.kind, info.stuck && rtt < this.#o.openTimeout / 2);
       }
     }
-    this.#retryLater({ error: info.error || 'connection lost' }, info.retryMs);
+    const error = info.error || 'connection lost';
+    // The server is fine and the next transport untried: no reason to wait.
+    if (demoted) this.#retryLater({ error, fallback: true }, 0);
+    else this.#retryLater({ error }, info.retryMs);
+  }
+
+  /**
+   * A strike against kind while the server answered; in 'auto', move down
+   * after two, or at once when decisive. Returns true if it moved down.
+   */
+  #strike(kind, decisive) {
+    if (this.#o.transport !== 'auto') return false;
+    const n = (this.#strikes[kind] = (this.#strikes[kind] || 0) + 1);
+    if ((n < 2 && !decisive) || this.#autoIndex >= ORDER.length - 1 || ORDER[this.#autoIndex] !== kind)
+      return false;
+    this.#autoIndex++;
+    this.#attempt = 0;
+    return true;
   }
 
   async #unauthorized() {
@@ -588,9 +651,39 @@ class LarkClient {
 // ---- transports ---------------------------------------------------------------
 //
 // Each one: constructor(client, url, token, options), start(), stop(). It
-// calls client._opened(this) once it works, client._deliver(event) for each
-// event in order, and client._lost(this, {opened, unauthorized, error})
-// once, when it ends for any reason other than stop().
+// calls client._opened(this) once its first event arrives,
+// client._proven(this) once events are seen to flow as they are written,
+// client._deliver(event) for each event in order, and client._lost(this,
+// {opened, proven, stuck, unauthorized, error}) once, when it ends for any
+// reason other than stop().
+//
+// A Watchdog is a stream's one timer: armed with how long the stream may
+// stay silent, re-armed by every event, it ends the stream as stuck.
+
+class Watchdog {
+  #timer = null;
+  #onStuck;
+
+  constructor(onStuck) {
+    this.#onStuck = onStuck;
+  }
+
+  /** Expect an event within ms; why: what the stuck stream waited for. */
+  arm(ms, why) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#onStuck(why, ms), ms);
+  }
+
+  disarm() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
+
+/** How long a stream that opened may stay silent: 2 x keep-alive + margin. */
+function quietLimit(keepalive, o) {
+  return 2 * keepalive + o.stuckMargin;
+}
 
 class PollTransport {
   kind = 'poll';
@@ -646,6 +739,8 @@ class PollTransport {
       if (!this.#opened) {
         this.#opened = true;
         this.#c._opened(this);
+        // A whole answer: no proxy can hold part of it back.
+        this.#c._proven(this);
       }
       for (const ev of body.events || []) {
         if (this.#stopped) return;
@@ -669,15 +764,17 @@ class SseTransport {
   #token;
   #o;
   #es = null;
-  #opened = false;
+  #opened = false; // the first event came
+  #proven = false; // a ping came after it
   #stopped = false;
-  #openTimer = null;
+  #dog;
 
   constructor(client, url, token, o) {
     this.#c = client;
     this.#url = url;
     this.#token = token;
     this.#o = o;
+    this.#dog = new Watchdog((why, ms) => this.#end({ stuck: true, error: `stream stuck: ${why} within ${ms} ms` }));
   }
 
   start() {
@@ -686,15 +783,14 @@ class SseTransport {
     const since = this.#c.lastSeq;
     if (since !== null) q.set('since', String(since));
     const es = (this.#es = new EventSource(`${this.#url}/v1/events?${q}`));
-    this.#openTimer = setTimeout(() => this.#end({ error: 'no answer' }), this.#o.openTimeout);
-    es.onopen = () => {
-      clearTimeout(this.#openTimer);
-      if (this.#stopped || this.#opened) return;
-      this.#opened = true;
-      this.#c._opened(this);
-    };
+    // Headers alone prove nothing (a buffering proxy sends them): only an
+    // event opens the stream, and the server sends hello at once.
+    this.#dog.arm(this.#o.openTimeout, 'no first event');
+    es.addEventListener('hello', () => this.#heard(false));
+    es.addEventListener('ping', () => this.#heard(true));
     const onEvent = (e) => {
       if (this.#stopped) return;
+      this.#heard(false);
       let ev;
       try {
         ev = JSON.parse(e.data);
@@ -705,21 +801,36 @@ class SseTransport {
     };
     for (const type of EVENT_TYPES) es.addEventListener(type, onEvent);
     // The server drains: go elsewhere after our own jittered delay.
-    es.addEventListener('reconnect', () => this.#end({ opened: true, error: 'server restarting' }));
+    es.addEventListener('reconnect', () => this.#end({ opened: true, proven: true, error: 'server restarting' }));
     // Whatever the error, take over: see the top of this file.
     es.onerror = () => this.#end({ error: 'event stream failed' });
   }
 
+  /** An event came; ping: it was a keep-alive. */
+  #heard(ping) {
+    if (this.#stopped) return;
+    this.#dog.arm(quietLimit(this.#o.keepalive, this.#o), 'no event');
+    if (!this.#opened) {
+      this.#opened = true;
+      this.#c._opened(this);
+    } else if (ping && !this.#proven) {
+      // A ping written a keep-alive after the first event reached us on
+      // its own: this stream is not a proxy's buffer let go at once.
+      this.#proven = true;
+      this.#c._proven(this);
+    }
+  }
+
   stop() {
     this.#stopped = true;
-    clearTimeout(this.#openTimer);
+    this.#dog.disarm();
     if (this.#es) this.#es.close();
   }
 
   #end(info) {
     if (this.#stopped) return;
     this.stop();
-    this.#c._lost(this, { opened: this.#opened, ...info });
+    this.#c._lost(this, { opened: this.#opened, proven: this.#proven, ...info });
   }
 }
 
@@ -735,9 +846,8 @@ class WsTransport {
   #opened = false;
   #stopped = false;
   #unauthorized = false;
-  #openTimer = null;
   #pingTimer = null;
-  #lastRx = 0; // time of the last byte received
+  #dog;
   #pending = new Map(); // client_msg_id -> {resolve, reject, timer}
 
   constructor(client, url, token, o) {
@@ -745,6 +855,7 @@ class WsTransport {
     this.#url = url;
     this.#token = token;
     this.#o = o;
+    this.#dog = new Watchdog((why, ms) => this.#end({ stuck: true, error: `session stuck: ${why} within ${ms} ms` }));
   }
 
   start() {
@@ -756,16 +867,20 @@ class WsTransport {
       return;
     }
     ws.binaryType = 'arraybuffer';
-    this.#openTimer = setTimeout(() => this.#end({ error: 'no answer' }), this.#o.openTimeout);
+    // From the connect to the first answer (a proxy may take the upgrade,
+    // or the CONNECT, and then pass nothing).
+    this.#dog.arm(this.#o.openTimeout, 'no answer');
     ws.onopen = () => {
       // Authentication is in-band: the bridge sees no headers (API.md).
       this.write({ type: 'auth', token: this.#token, since: this.#c.lastSeq });
-      this.write({ type: 'ping' }); // its pong proves the session works
-      this.#lastRx = Date.now();
-      this.#pingTimer = setInterval(() => this.#keepAlive(), this.#o.pingInterval);
+      // The server answers a good auth with hello (API.md), or at least
+      // this ping with a pong: either proves the session works.
+      this.write({ type: 'ping' });
+      this.#pingTimer = setInterval(() => this.write({ type: 'ping' }), this.#o.pingInterval);
     };
     ws.onmessage = (e) => {
-      this.#lastRx = Date.now();
+      // Any byte (a pong at least every ping interval) keeps it alive.
+      if (this.#opened) this.#dog.arm(quietLimit(this.#o.pingInterval, this.#o), 'no answer to pings');
       this.#buf += typeof e.data === 'string' ? e.data : this.#decoder.decode(e.data, { stream: true });
       let i;
       while (!this.#stopped && (i = this.#buf.indexOf('\n')) >= 0) {
@@ -781,7 +896,7 @@ class WsTransport {
   stop() {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearTimeout(this.#openTimer);
+    this.#dog.disarm();
     clearInterval(this.#pingTimer);
     if (this.#ws) {
       this.#ws.onclose = null;
@@ -828,20 +943,13 @@ class WsTransport {
     });
   }
 
-  #keepAlive() {
-    // Two intervals without a byte (pongs included): the link is dead.
-    if (Date.now() - this.#lastRx > 2 * this.#o.pingInterval + 5000) {
-      this.#end({ error: 'no answer to pings' });
-      return;
-    }
-    this.write({ type: 'ping' });
-  }
-
   #markOpen() {
     if (this.#opened) return;
     this.#opened = true;
-    clearTimeout(this.#openTimer);
+    this.#dog.arm(quietLimit(this.#o.pingInterval, this.#o), 'no answer to pings');
     this.#c._opened(this);
+    // Past the upgrade a WebSocket is a tunnel: no proxy buffers its frames.
+    this.#c._proven(this);
   }
 
   #line(text) {
@@ -853,6 +961,7 @@ class WsTransport {
       return;
     }
     switch (msg.type) {
+      case 'hello':
       case 'pong':
         this.#markOpen();
         break;
@@ -871,7 +980,7 @@ class WsTransport {
         break;
       case 'reconnect':
         // The server drains: come back after the delay it chose (jittered).
-        this.#end({ opened: true, error: 'server restarting', retryMs: msg.retry_ms });
+        this.#end({ opened: true, proven: true, error: 'server restarting', retryMs: msg.retry_ms });
         break;
       default:
         this.#markOpen();
@@ -899,6 +1008,6 @@ class WsTransport {
     if (this.#stopped) return;
     const opened = this.#opened;
     this.stop();
-    this.#c._lost(this, { opened, ...info });
+    this.#c._lost(this, { opened, proven: opened, ...info });
   }
 }

@@ -209,8 +209,11 @@ test('acknowledging makes messages delivered: one receipt per (conversation, sen
   const boEvents = await inbox(bo);
   const r = await bo.post('/v1/ack', { seq: boEvents[boEvents.length - 1].seq });
   assert.equal(r.status, 200);
+  assert.equal(r.json.acked, boEvents[boEvents.length - 1].seq, 'the answer says the new position');
   // (reading inboxes here acknowledges them too: keep r-bo's receipts)
   const fromBo = (e) => e.type === 'receipt' && e.data.user === 'r-bo';
+  // the position is written, and its receipts made, just after the answer
+  await waitFor(async () => (await inbox(ali, aliHead)).some(fromBo), 'the delivered receipt');
   const toAli = (await inbox(ali, aliHead)).filter(fromBo);
   const toCy = (await inbox(cy, cyHead)).filter(fromBo);
   const expect = { conversation_id: g.id, user: 'r-bo', status: 'delivered', up_to: last.seq };
@@ -230,6 +233,7 @@ test('since= on a poll and Last-Event-ID on SSE acknowledge too, with receipts',
   await a.send('r2-b', 'two');
   const aHead = await head(a);
   await b.poll('?since=1&timeout=0');
+  await waitFor(async () => (await inbox(a, aHead)).some((e) => e.type === 'receipt'), 'the first receipt');
   let rec = (await inbox(a, aHead)).filter((e) => e.type === 'receipt');
   assert.deepEqual(rec.map((e) => [e.data.status, e.data.up_to]), [['delivered', 1]]);
   const sse = new RawSSE(s.url, '/v1/events', { tok: b.tok, headers: { 'Last-Event-ID': '2' } });
@@ -281,6 +285,8 @@ test('reading: every other member gets the read receipt, the reader none (API.md
   // acknowledge everything first: the delivered receipts that causes come in
   // a second round, which acknowledges only receipts (they make nothing more)
   for (const u of [ann, ben, cat]) await head(u);
+  await waitFor(async () => (await ann.get(`/v1/conversations/${g.id}`)).json.members
+    .every((m) => m.delivered_seq === last), 'every acknowledgement written');
   const heads = [];
   for (const u of [ann, ben, cat]) heads.push(await head(u));
   const r = await cat.post(`/v1/conversations/${g.id}/read`, { seq: last });

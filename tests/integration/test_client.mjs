@@ -49,8 +49,10 @@ async function sendRetrying(api, to, body) {
   throw new Error(`${body}: still 503 after 5 s`);
 }
 
-test('start (presence ttl 3 s)', async () => {
-  s = await new Stack({ LARK_PRESENCE_TTL: '3', LARK_PRESENCE_INTERVAL: '1', LARK_SEND_RATE: '0' }).start();
+test('start (presence ttl 3 s, an SSE ping every second)', async () => {
+  s = await new Stack({
+    LARK_PRESENCE_TTL: '3', LARK_PRESENCE_INTERVAL: '1', LARK_SEND_RATE: '0', LARK_SSE_KEEPALIVE: '1',
+  }).start();
 });
 
 for (const transport of ['ws', 'poll', 'sse']) {
@@ -236,6 +238,7 @@ test('auto: a WebSocket that never opens falls back to SSE, and SSE is remembere
   globalThis.localStorage = {
     getItem: (k) => (store.has(k) ? store.get(k) : null),
     setItem: (k, v) => store.set(k, String(v)),
+    removeItem: (k) => store.delete(k),
   };
   try {
     const a = client('auto-ann', { transport: 'auto' });
@@ -243,6 +246,9 @@ test('auto: a WebSocket that never opens falls back to SSE, and SSE is remembere
     assert.equal(a.lark.transport, 'sse');
     assert.equal(made.length, 2, 'two tries of ws while the server answered');
     assert.match(made[0], /^ws:\/\/127\.0\.0\.1:\d+\/v1\/ws$/);
+    // remembered once a ping proved that events flow (a second here)
+    assert.ok(!store.has('lark.transport'), 'not remembered at the first event');
+    await waitFor(() => store.has('lark.transport'), 'SSE remembered after a ping', 5000);
     assert.equal(JSON.parse(store.get('lark.transport')).transport, 'sse');
     a.lark.close();
     // the next start goes straight to what worked

@@ -22,7 +22,7 @@ test('start', async () => {
 });
 
 test('--version on every binary: the release and the commit', async () => {
-  for (const b of ['larkd', 'lark-push', 'lark-token', 'lark-push-admin', 'lark-copy', 'larkbench']) {
+  for (const b of ['larkd', 'lark-push', 'lark-token', 'lark-push-admin', 'lark-copy', 'larkbench', 'fsyncbench']) {
     const out = execFileSync(path.join(build, b), ['--version'], { encoding: 'utf8' });
     assert.match(out, new RegExp(`^${b} ${version.replace(/\./g, '\\.')} \\(commit ([0-9a-f]{12}(-dirty)?|unknown)\\)\\n$`), out);
   }

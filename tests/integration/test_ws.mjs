@@ -56,6 +56,8 @@ test('auth, then the backlog and live events as ASCII-only lines', async () => {
   await alice.send('ws-bob', 'before the session');
   const w = await authed('ws-bob');
   await w.until((x) => x.events().length === 1, 'the backlog');
+  // API.md: a good auth is answered {"type": "hello"}, before any event
+  assert.deepEqual(w.lines[0], { type: 'hello' });
   await alice.send('ws-bob', 'live: héllo ✓ 漢字 🙂');
   await w.until((x) => x.events().length === 2, 'a live event');
   const ev = w.events();

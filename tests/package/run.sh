@@ -56,7 +56,7 @@ echo "package: apt-get purge lark"
 apt-get purge -y -qq lark >/dev/null || fail "apt-get purge"
 left=()
 for p in /usr/bin/larkd /usr/bin/lark-push /usr/bin/lark-token /usr/bin/lark-push-admin \
-         /usr/bin/lark-copy /usr/bin/larkbench /usr/share/lark /usr/share/doc/lark \
+         /usr/bin/lark-copy /usr/bin/larkbench /usr/bin/fsyncbench /usr/share/lark /usr/share/doc/lark \
          /lib/systemd/system/larkd.service /lib/systemd/system/lark-push.service \
          /etc/lark /var/lib/lark /run/lark \
          /etc/lighttpd/conf-available/50-lark.conf /etc/lighttpd/conf-available/51-lark-tls.conf \

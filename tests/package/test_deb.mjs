@@ -204,7 +204,7 @@ function errorLog() {
 // ---- the tests -------------------------------------------------------------------
 
 test('installed: every binary answers --version; files, owners and modes', async () => {
-  for (const b of ['larkd', 'lark-push', 'lark-token', 'lark-push-admin', 'lark-copy', 'larkbench'])
+  for (const b of ['larkd', 'lark-push', 'lark-token', 'lark-push-admin', 'lark-copy', 'larkbench', 'fsyncbench'])
     assert.match(sh(`/usr/bin/${b}`, ['--version']), new RegExp(`^${b} ${version.replace(/\./g, '\\.')} \\(commit `));
   // installed binaries find the installed migrations
   assert.match(sh('/usr/bin/larkd', ['--help']), /default: \/usr\/share\/lark\/migrations\n/);

@@ -24,6 +24,7 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/limits.h"
@@ -46,6 +47,8 @@
 struct wake_rec {
     char user[LIMIT_USER_ID_MAX + 1];
     uint64_t seq;
+    char type[EVDATA_TYPE_MAX + 1];
+    char *data; /* the note's data (copied), NULL if it carried none */
 };
 
 /* Everything the wake function was told, filled from the writer thread. */
@@ -76,7 +79,7 @@ static void on_wake(void *arg, const struct store_note *w, size_t n)
     pthread_mutex_lock(&log->mu);
     for (size_t i = 0; i < n; i++) {
         uint64_t head = 0, acked = 0;
-        if (w[i].kind != STORE_NOTE_WAKE)
+        if (w[i].kind != STORE_NOTE_EVENT)
             continue;
         if (log->n == log->cap) {
             log->cap = log->cap ? log->cap * 2 : 256;
@@ -84,6 +87,9 @@ static void on_wake(void *arg, const struct store_note *w, size_t n)
         }
         snprintf(log->v[log->n].user, sizeof(log->v[log->n].user), "%s", w[i].user);
         log->v[log->n].seq = w[i].seq;
+        snprintf(log->v[log->n].type, sizeof(log->v[log->n].type), "%s",
+                 w[i].data ? w[i].data->type : "");
+        log->v[log->n].data = w[i].data ? xstrdup(w[i].data->json) : NULL;
         log->n++;
         if (w[i].commit_ns <= 0)
             log->no_time++;
@@ -133,6 +139,8 @@ static void teardown(void)
     close_store();
     config_release(&cfg);
     pthread_mutex_destroy(&wakes.mu);
+    for (size_t i = 0; i < wakes.n; i++)
+        free(wakes.v[i].data);
     free(wakes.v);
     unit_rmtree(dir);
     free(dir);
@@ -168,6 +176,31 @@ static json_t *sent(const char *sender, const char *to, const char *client_msg_i
     ck_assert_ptr_nonnull(out.message);
     ck_assert_int_eq(out.duplicate, 0);
     return out.message;
+}
+
+/* store_inbox_read as a JSON array of envelopes {seq, type, data} (the
+ * data parsed), and the seq of the last one (after when none). */
+static int inbox_json(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
+                      json_t **out, uint64_t *last, struct lark_err *err)
+{
+    struct store_event *evs = NULL;
+    uint64_t head = 0;
+    size_t n = 0;
+    int rc = store_inbox_read(c, user, after, limit, &evs, &n, &head, err);
+
+    *out = json_arr();
+    *last = after;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        json_t *ev = json_obj();
+        json_put(ev, "seq", json_integer((json_int_t)evs[i].seq));
+        json_put(ev, "type", json_string(evs[i].data->type));
+        json_put(ev, "data", json_loads(evs[i].data->json, 0, NULL));
+        json_push(*out, ev);
+        *last = evs[i].seq;
+        ck_assert_uint_ge(head, evs[i].seq); /* the head is at least what was read */
+    }
+    store_events_free(evs, n);
+    return rc;
 }
 
 static uint64_t jseq(const json_t *m)
@@ -289,6 +322,83 @@ START_TEST(test_reopen_keeps_data)
     ck_assert_uint_eq(jseq(m), 2);
     ck_assert_str_eq(jstr(m, "conversation_id"), conv);
     json_decref(m);
+}
+END_TEST
+
+/* Copy migrations/sqlite/NNNN_*.sql with NNNN <= upto into dir/mig-old/sqlite. */
+static char *old_migrations(int upto)
+{
+    char *root = unit_path(dir, "mig-old");
+    char *sub = unit_path(root, "sqlite");
+    char *cmd;
+
+    ck_assert_int_eq(mkdir(root, 0700), 0);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    for (int v = 1; v <= upto; v++) {
+        cmd = xasprintf("cp %s/sqlite/%04d_*.sql %s/", LARK_MIGRATIONS_DIR, v, sub);
+        ck_assert_int_eq(system(cmd), 0);
+        free(cmd);
+    }
+    free(sub);
+    return root;
+}
+
+START_TEST(test_migration_0004_keeps_data)
+{
+    /* A database in the layout before 0004 (written through today's store,
+     * whose statements read and write both layouts) is rewritten in place:
+     * every message, inbox event, position and key survives, and seqs go
+     * on without a gap or a duplicate. */
+    const char *members[] = {"bob", "carol"};
+    struct store_group_in g = {
+        .creator = "alice", .members = members, .nmembers = 2, .max_members = 10};
+    char *old = old_migrations(3), *orig = cfg.migrations;
+    json_t *m1, *m2, *conv = NULL, *before = NULL, *after = NULL, *hist;
+    struct store_send_out out;
+    struct lark_err err;
+    uint64_t acked = 0, head_b = 0, head_after = 0, last = 0;
+    int more = 0;
+
+    close_store();
+    cfg.migrations = old;
+    open_store();
+    m1 = sent("alice", "bob", "keep-1", "one");
+    m2 = sent("bob", "alice", "keep-2", "two");
+    ck_assert_int_eq(store_group_create(conn, &g, &conv, &err), 0);
+    ck_assert_int_eq(send_msg(conn, "carol", NULL, jstr(conv, "id"), "keep-3", "three", &out, &err),
+                     0);
+    json_decref(out.message);
+    ck_assert_int_eq(store_ack(conn, "bob", 2, &acked, &err), 0);
+    head_b = head_of("bob");
+    ck_assert_int_eq(inbox_json(conn, "bob", 0, 100, &before, &last, &err), 0);
+    close_store();
+    cfg.migrations = orig;
+    open_store(); /* applies 0004 */
+    ck_assert_int_eq(inbox_json(conn, "bob", 0, 100, &after, &last, &err), 0);
+    ck_assert(json_equal(before, after));
+    ck_assert_uint_eq(head_of("bob"), head_b);
+    {
+        uint64_t h, a;
+        state("bob", &h, &a);
+        ck_assert_uint_eq(a, 2);
+    }
+    /* history in both directions, then a retry and a new message */
+    hist = page("alice", jstr(m1, "conversation_id"), UINT64_MAX, 0, 0, 50, &more);
+    seqs_are(hist, 2, 1);
+    json_decref(hist);
+    ck_assert_int_eq(send_msg(conn, "alice", "bob", NULL, "keep-1", "one", &out, &err), 0);
+    ck_assert_int_eq(out.duplicate, 1);
+    ck_assert(json_equal(out.message, m1));
+    json_decref(out.message);
+    json_decref(sent("alice", "bob", "new-1", "after the migration"));
+    head_after = head_of("bob");
+    ck_assert_uint_eq(head_after, head_b + 1);
+    json_decref(before);
+    json_decref(after);
+    json_decref(conv);
+    json_decref(m1);
+    json_decref(m2);
+    free(old);
 }
 END_TEST
 
@@ -695,7 +805,7 @@ START_TEST(test_inbox_read)
     json_t *evs;
     uint64_t last;
 
-    ck_assert_int_eq(store_inbox_read(conn, "bob", 0, 100, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "bob", 0, 100, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 3);
     ck_assert_uint_eq(last, 3);
     for (size_t i = 0; i < 3; i++) {
@@ -709,26 +819,26 @@ START_TEST(test_inbox_read)
     json_decref(evs);
 
     /* after and limit */
-    ck_assert_int_eq(store_inbox_read(conn, "bob", 1, 1, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "bob", 1, 1, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 1);
     ck_assert_uint_eq(jseq(json_array_get(evs, 0)), 2);
     ck_assert_uint_eq(last, 2);
     json_decref(evs);
     /* Nothing new: an empty array and last = after. */
-    ck_assert_int_eq(store_inbox_read(conn, "bob", 3, 100, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "bob", 3, 100, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 0);
     ck_assert_uint_eq(last, 3);
     json_decref(evs);
-    ck_assert_int_eq(store_inbox_read(conn, "bob", 99, 100, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "bob", 99, 100, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 0);
     ck_assert_uint_eq(last, 99);
     json_decref(evs);
-    ck_assert_int_eq(store_inbox_read(conn, "nobody", 0, 100, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "nobody", 0, 100, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 0);
     ck_assert_uint_eq(last, 0);
     json_decref(evs);
     /* alice's own inbox numbers its events from 1 too. */
-    ck_assert_int_eq(store_inbox_read(conn, "alice", 0, 100, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, "alice", 0, 100, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 2);
     ck_assert(json_equal(json_object_get(json_array_get(evs, 1), "data"), m3));
     json_decref(evs);
@@ -780,6 +890,58 @@ START_TEST(test_ack)
 END_TEST
 
 /* ---- wake-ups ------------------------------------------------------------- */
+
+START_TEST(test_notes_carry_what_a_read_returns)
+{
+    /* The hub delivers the data a note carries without reading it back
+     * (DESIGN.md "The delivery path, second design"), so for every kind of
+     * stored event the note's type and data must be the very bytes a later
+     * read returns: messages (with UTF-8 and escapes), group creation,
+     * member changes, read and delivered receipts. */
+    const char *members[] = {"bob", "carol"};
+    struct store_group_in g = {.creator = "alice",
+                               .title = "Caf\xc3\xa9 \"\\\n",
+                               .members = members,
+                               .nmembers = 2,
+                               .max_members = 10};
+    struct store_send_out out;
+    struct lark_err err;
+    json_t *conv = NULL;
+    uint64_t acked = 0, read_seq = 0;
+    int added = 0;
+    size_t checked = 0;
+
+    json_decref(sent("alice", "bob", NULL, "caf\xc3\xa9 \xe2\x98\x83 \"q\" \\ \n\t"));
+    ck_assert_int_eq(store_group_create(conn, &g, &conv, &err), 0);
+    ck_assert_int_eq(
+        send_msg(conn, "bob", NULL, jstr(conv, "id"), "g1", "in the group", &out, &err), 0);
+    json_decref(out.message);
+    ck_assert_int_eq(store_member_add(conn, "alice", jstr(conv, "id"), "dave", 10, &added, &err),
+                     0);
+    ck_assert_int_eq(store_read(conn, "carol", jstr(conv, "id"), 1, &read_seq, &err), 0);
+    ck_assert_int_eq(store_ack(conn, "carol", head_of("carol"), &acked, &err), 0);
+    pthread_mutex_lock(&wakes.mu);
+    for (size_t i = 0; i < wakes.n; i++) {
+        const struct wake_rec *w = &wakes.v[i];
+        struct store_event *evs = NULL;
+        uint64_t head = 0;
+        size_t n = 0;
+        ck_assert_ptr_nonnull(w->data); /* one process: every note carries its data */
+        ck_assert_int_eq(store_inbox_read(conn, w->user, w->seq - 1, 1, &evs, &n, &head, &err), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_uint_eq(evs[0].seq, w->seq);
+        ck_assert_str_eq(evs[0].data->type, w->type);
+        ck_assert_str_eq(evs[0].data->json, w->data);
+        store_events_free(evs, n);
+        checked++;
+    }
+    pthread_mutex_unlock(&wakes.mu);
+    /* 2 + 3 (created) + 3 (bob's message) + 4 (dave added) + 3 (read
+     * receipt to the other members) + 1 (delivered receipt to bob) */
+    ck_assert_uint_eq(checked, 16);
+    json_decref(conv);
+}
+END_TEST
 
 START_TEST(test_wake_after_commit)
 {
@@ -926,7 +1088,7 @@ static void inbox_gapless(const char *user, uint64_t n, const char *const *convs
         json_t *evs;
         size_t i;
         json_t *ev;
-        ck_assert_int_eq(store_inbox_read(conn, user, after, 500, &evs, &last, &err), 0);
+        ck_assert_int_eq(inbox_json(conn, user, after, 500, &evs, &last, &err), 0);
         ck_assert_uint_gt(json_array_size(evs), 0);
         json_array_foreach (evs, i, ev) {
             json_t *msg = json_object_get(ev, "data");
@@ -1107,6 +1269,69 @@ static void *observer_main(void *arg)
     return NULL;
 }
 
+/* Samples the WAL's size while senders run; reads all the while, as the
+ * hub's readers and the workers do (the reason a WAL never restarts by
+ * itself under load). */
+struct wal_watch {
+    struct store *s;
+    atomic_int stop;
+    off_t max;
+    int reads;
+};
+
+static void *wal_watch_main(void *arg)
+{
+    struct wal_watch *w = arg;
+    struct store_conn *c = NULL;
+    struct lark_err err;
+
+    if (store_conn_open(w->s, &c, &err) != 0)
+        return NULL;
+    while (!atomic_load(&w->stop)) {
+        uint64_t head, acked;
+        off_t size = file_size("lark.db-wal");
+        if (size > w->max)
+            w->max = size;
+        if (store_inbox_state(c, "w-rcpt-0", &head, &acked, &err) == 0)
+            w->reads++;
+    }
+    store_conn_close(c);
+    return NULL;
+}
+
+START_TEST(test_wal_bounded)
+{
+    /* sqlite_wal_max_mb: with the writer kept busy and readers reading,
+     * the WAL still starts over once it passes the bound - it stays within
+     * the bound and one batch, after many times the bound was written */
+    char from[8][16], to[8][16];
+    struct sender t[8];
+    struct wal_watch w = {0};
+    pthread_t th;
+
+    close_store();
+    cfg.sqlite_wal_max_mb = 4;
+    open_store();
+    memset(t, 0, sizeof(t));
+    w.s = st;
+    ck_assert_int_eq(pthread_create(&th, NULL, wal_watch_main, &w), 0);
+    for (int i = 0; i < 8; i++) {
+        snprintf(from[i], sizeof(from[i]), "w-snd-%d", i);
+        snprintf(to[i], sizeof(to[i]), "w-rcpt-%d", i);
+        t[i] = (struct sender){.from = from[i], .to = to[i], .n = 400};
+    }
+    run_senders(t, 8); /* 3,200 sends: about 4 times the bound of WAL */
+    atomic_store(&w.stop, 1);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(t[i].fails, 0);
+    ck_assert_int_gt(w.reads, 0);
+    ck_assert_msg(w.max <= (4 << 20) + (1 << 20), "the WAL reached %lld bytes", (long long)w.max);
+    ck_assert_int_gt(w.max, 1 << 20); /* it was written, and grew before starting over */
+    free_senders(t, 8);
+}
+END_TEST
+
 START_TEST(test_concurrent_acks)
 {
     /* Six connections ack interleaved, rising seqs at once (1, 7, 13, ...
@@ -1178,7 +1403,7 @@ static void same_snapshot(const char *a, const char *b, const char *conv,
     ck_assert_uint_eq(now.head_b, before->head_b);
     ck_assert_uint_eq(now.newest, before->newest);
     ck_assert_uint_eq(now.wakes, before->wakes);
-    ck_assert_int_eq(store_inbox_read(conn, b, before->head_b, 10, &evs, &last, &err), 0);
+    ck_assert_int_eq(inbox_json(conn, b, before->head_b, 10, &evs, &last, &err), 0);
     ck_assert_uint_eq(json_array_size(evs), 0);
     json_decref(evs);
 }
@@ -1359,6 +1584,9 @@ static Suite *store_suite(void)
     tcase_add_test(basic, test_inbox_read);
     tcase_add_test(basic, test_ack);
     tcase_add_test(basic, test_wake_after_commit);
+    tcase_add_test(basic, test_notes_carry_what_a_read_returns);
+    tcase_add_test(basic, test_wal_bounded);
+    tcase_add_test(basic, test_migration_0004_keeps_data);
     tcase_add_checked_fixture(conc, setup, teardown);
     tcase_add_test(conc, test_concurrent_senders_gapless);
     tcase_add_test(conc, test_concurrent_duplicates);

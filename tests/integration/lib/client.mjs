@@ -23,8 +23,22 @@ export function token(sub, opts = {}) {
   return head + '.' + b64url(sig);
 }
 
-/** One HTTP request. body: object (sent as JSON), string or Buffer; signal: an AbortSignal. */
-export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent, signal } = {}) {
+/**
+ * Where an http.request for url goes: straight there, or, with proxy (a
+ * forward proxy's 'http://host:port'), to the proxy with the absolute URL
+ * as the request target (RFC 9112 absolute-form).
+ */
+export function target(url, proxy) {
+  if (!proxy) return { url, options: {} };
+  const p = new URL(proxy);
+  return { url: null, options: { host: p.hostname, port: p.port, path: url, headers: { Host: new URL(url).host } } };
+}
+
+/**
+ * One HTTP request. body: object (sent as JSON), string or Buffer; signal: an
+ * AbortSignal; proxy: a forward proxy to send it through (target()).
+ */
+export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent, signal, proxy } = {}) {
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     let data = null;
@@ -34,7 +48,10 @@ export function request(base, method, path, { tok, body, headers = {}, timeout =
       if (!('Content-Type' in h) && !('content-type' in h)) h['Content-Type'] = 'application/json';
       h['Content-Length'] = data.length;
     }
-    const req = http.request(base + path, { method, headers: h, agent: ag, signal }, (res) => {
+    const t = target(base + path, proxy);
+    const opts = { ...t.options, method, headers: { ...t.options.headers, ...h }, agent: ag, signal };
+    const req = (t.url ? http.request(t.url, opts, onResponse) : http.request(opts, onResponse));
+    function onResponse(res) {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -44,7 +61,7 @@ export function request(base, method, path, { tok, body, headers = {}, timeout =
         resolve({ status: res.statusCode, headers: res.headers, body: text, json });
       });
       res.on('error', reject);
-    });
+    }
     req.setTimeout(timeout, () => req.destroy(new Error(`${method} ${path} timed out`)));
     req.on('error', reject);
     if (data) req.write(data);
@@ -73,7 +90,8 @@ export class Api {
  * hellos and pings; comments: [text]; retry: last retry value.
  */
 export class RawSSE {
-  constructor(base, path, { tok, headers = {} } = {}) {
+  /** proxy: a forward proxy to go through (target()). */
+  constructor(base, path, { tok, headers = {}, proxy } = {}) {
     this.events = [];
     this.hellos = [];
     this.pings = [];
@@ -85,7 +103,9 @@ export class RawSSE {
     const h = { Accept: 'text/event-stream', ...headers };
     if (tok) h.Authorization = `Bearer ${tok}`;
     this.ready = new Promise((resolve, reject) => {
-      this.req = http.get(base + path, { headers: h, agent: false }, (res) => {
+      const t = target(base + path, proxy);
+      const opts = { ...t.options, headers: { ...t.options.headers, ...h }, agent: false };
+      const onResponse = (res) => {
         this.status = res.statusCode;
         this.headers = res.headers;
         res.setEncoding('utf8');
@@ -103,7 +123,8 @@ export class RawSSE {
         res.on('end', () => { this.closed = true; this.notify(); });
         res.on('error', () => { this.closed = true; this.notify(); });
         resolve(this);
-      });
+      };
+      this.req = t.url ? http.get(t.url, opts, onResponse) : http.get(opts, onResponse);
       this.req.on('error', (e) => { this.closed = true; this.notify(); reject(e); });
     });
   }
