@@ -1304,7 +1304,7 @@ START_TEST(test_wal_bounded)
     /* sqlite_wal_max_mb: with the writer kept busy and readers reading,
      * the WAL still starts over once it passes the bound - it stays within
      * the bound and one batch, after many times the bound was written */
-    char from[8][16], to[8][16];
+    char from[8][24], to[8][24]; /* room for any int: -Wformat-truncation at -O1 */
     struct sender t[8];
     struct wal_watch w = {0};
     pthread_t th;
