@@ -12,7 +12,8 @@
  * AUTOINCREMENT record included: a job id is never reused).
  *
  * How: both databases are first brought to the latest migration by the
- * store itself (store_open), so their tables and columns are the same; the
+ * store itself (store_open), so they hold the same tables and the same
+ * data columns (a dialect's own layout columns aside: match_columns); the
  * tool then refuses unless every table of the target is empty. The copy
  * reads one SQLite snapshot (a read transaction) and writes one PostgreSQL
  * transaction with prepared multi-row INSERTs, in the order the tables
@@ -177,45 +178,48 @@ static int list_tables(struct copy *c)
 }
 
 /*
- * The target must have each table with the same columns, and no rows. The
- * migrations keep the two schemas alike; this catches a target made by
- * another version of lark.
+ * Match each table's columns with the target's. Both schemas are at this
+ * build's latest migration (store_open saw to it), so a difference is one
+ * dialect's own layout - SQLite's append-order rowid (migrations/sqlite/
+ * 0004), say - not data one side lacks: what both have is copied, a column
+ * only SQLite has is left behind (and said so), and a column only
+ * PostgreSQL has takes its default. A table PostgreSQL does not have at all
+ * is an error.
  */
-static int check_target(struct copy *c)
+static int match_columns(struct copy *c, struct table *t)
 {
-    for (int i = 0; i < c->ntables; i++) {
-        struct table *t = &c->tables[i];
-        char *v = NULL, count[24];
-        const char *params[2] = {t->name, count};
-        snprintf(count, sizeof(count), "%d", t->ncols);
+    int kept = 0;
+
+    for (int j = 0; j < t->ncols; j++) {
+        const char *p[2] = {t->name, t->cols[j]};
+        char *v = NULL;
         if (pg_value(c->dst,
-                     "SELECT count(*) FROM information_schema.columns"
-                     " WHERE table_schema = current_schema() AND table_name = $1",
-                     1, params, &v) != 0)
+                     "SELECT column_name FROM information_schema.columns WHERE"
+                     " table_schema = current_schema() AND table_name = $1"
+                     " AND column_name = $2",
+                     2, p, &v) != 0)
             return -1;
-        if (!v || strtol(v, NULL, 10) != t->ncols) {
-            log_error("target: table %s has %s columns in PostgreSQL, %d in SQLite: are both "
-                      "databases from the same version of lark?",
-                      t->name, v ? v : "no", t->ncols);
+        if (v) {
+            t->cols[kept++] = t->cols[j];
             free(v);
-            return -1;
-        }
-        free(v);
-        for (int j = 0; j < t->ncols; j++) {
-            const char *p[2] = {t->name, t->cols[j]};
-            if (pg_value(c->dst,
-                         "SELECT column_name FROM information_schema.columns WHERE"
-                         " table_schema = current_schema() AND table_name = $1"
-                         " AND column_name = $2",
-                         2, p, &v) != 0)
-                return -1;
-            if (!v) {
-                log_error("target: table %s has no column %s", t->name, t->cols[j]);
-                return -1;
-            }
-            free(v);
+        } else {
+            log_info("table %s: column %s is SQLite's own layout, not copied", t->name, t->cols[j]);
+            free(t->cols[j]);
         }
     }
+    t->ncols = kept;
+    if (kept == 0) {
+        log_error("target: PostgreSQL has no table %s (or none of its columns)", t->name);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_target(struct copy *c)
+{
+    for (int i = 0; i < c->ntables; i++)
+        if (match_columns(c, &c->tables[i]) != 0)
+            return -1;
     return 0;
 }
 
@@ -293,6 +297,23 @@ static int flush_rows(PGconn *pg, const struct table *t, int ti, int rows, int b
     return ok ? 0 : -1;
 }
 
+/* "SELECT the matched columns FROM t" (sqlite3_free). */
+static char *select_sql(const struct table *t)
+{
+    char *sql = sqlite3_mprintf("SELECT");
+    for (int j = 0; j < t->ncols; j++) {
+        char *more = sqlite3_mprintf("%s%s \"%w\"", sql, j ? "," : "", t->cols[j]);
+        sqlite3_free(sql);
+        sql = more;
+    }
+    {
+        char *more = sqlite3_mprintf("%s FROM \"%w\"", sql, t->name);
+        sqlite3_free(sql);
+        sql = more;
+    }
+    return sql;
+}
+
 /* Copy every row of table ti in batches. */
 static int copy_table(struct copy *c, int ti)
 {
@@ -300,7 +321,7 @@ static int copy_table(struct copy *c, int ti)
     int batch =
         COPY_PARAMS_MAX / t->ncols < COPY_BATCH_ROWS ? COPY_PARAMS_MAX / t->ncols : COPY_BATCH_ROWS;
     char **vals = xcalloc((size_t)batch * (size_t)t->ncols, sizeof(*vals));
-    char *sql = sqlite3_mprintf("SELECT * FROM \"%w\"", t->name);
+    char *sql = select_sql(t);
     sqlite3_stmt *st = NULL;
     int rows = 0, rc = 0, step;
 
@@ -428,30 +449,12 @@ static int open_both(struct copy *c, const char *path, const char *to)
     return 0;
 }
 
-/* Both schemas are at the same migration (store_open saw to it). */
-static int same_version(struct copy *c)
-{
-    long long sv = sq_int(c->src, "SELECT COALESCE(MAX(version), 0) FROM schema_version", NULL);
-    char *pv = NULL;
-
-    if (pg_value(c->dst, "SELECT COALESCE(MAX(version), 0) FROM schema_version", 0, NULL, &pv))
-        return -1;
-    if (!pv || strtoll(pv, NULL, 10) != sv) {
-        log_error("the databases are at migrations %lld (SQLite) and %s (PostgreSQL)", sv,
-                  pv ? pv : "?");
-        free(pv);
-        return -1;
-    }
-    free(pv);
-    return 0;
-}
-
 static int run_copy(struct copy *c, const char *path, const char *to)
 {
     int64_t t0 = time_mono_ms();
 
-    if (open_both(c, path, to) != 0 || same_version(c) != 0 || list_tables(c) != 0 ||
-        check_target(c) != 0 || check_empty(c) != 0)
+    if (open_both(c, path, to) != 0 || list_tables(c) != 0 || check_target(c) != 0 ||
+        check_empty(c) != 0)
         return -1;
     for (int i = 0; i < c->ntables; i++) {
         if (copy_table(c, i) != 0)
