@@ -83,6 +83,9 @@
 /* Threads that run catch-up reads for the hub (each with its own store
  * connection): reads are short, and a burst of reconnections queues. */
 #define LIMIT_HUB_READERS 2
+/* Users one catch-up read job asks for at once (PostgreSQL: one round
+ * trip for all of them; a reconnection storm of 10,000 streams is 100). */
+#define LIMIT_HUB_READ_BATCH 100
 /* SSE "?padding=1": API.md "a 2 KiB comment". */
 #define LIMIT_SSE_PADDING 2048
 /* API.md: a presence viewport holds at most 200 users. */

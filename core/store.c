@@ -126,7 +126,8 @@ int store_send(struct store_conn *c, const struct store_send_in *in, struct stor
 
     out->message = NULL;
     out->duplicate = 0;
-    rc = write_op(c, op_send, &ctx, err);
+    rc = c->store->ops->send ? c->store->ops->send(c, in, out, err)
+                             : write_op(c, op_send, &ctx, err);
     if (rc) {
         json_decref(out->message);
         out->message = NULL;
@@ -164,6 +165,26 @@ int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, uns
         rc = op_inbox_read(d, user, after, limit, evs, n, err);
     if (rc == 0 && *n && (*evs)[*n - 1].seq > *head)
         *head = (*evs)[*n - 1].seq;
+    return rc;
+}
+
+int store_inbox_read_many(struct store_conn *c, struct store_inbox_req *reqs, size_t n,
+                          unsigned limit, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].evs = NULL;
+        reqs[i].n = 0;
+        reqs[i].head = 0;
+    }
+    rc = d ? op_inbox_read_many(d, reqs, n, limit, err) : LARK_EUNAVAIL;
+    for (size_t i = 0; rc && i < n; i++) {
+        store_events_free(reqs[i].evs, reqs[i].n);
+        reqs[i].evs = NULL;
+        reqs[i].n = 0;
+    }
     return rc;
 }
 

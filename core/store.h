@@ -194,6 +194,26 @@ int store_history(struct store_conn *c, const char *user, const char *conversati
 int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
                      struct store_event **evs, size_t *n, uint64_t *head, struct lark_err *err);
 
+/* One user's part of store_inbox_read_many: user and after in; evs (a new
+ * array of n events, store_events_free) and head out, as store_inbox_read
+ * gives them. */
+struct store_inbox_req {
+    const char *user;
+    uint64_t after;
+    struct store_event *evs;
+    size_t n;
+    uint64_t head;
+};
+
+/*
+ * store_inbox_read for each of n users, at most limit events each, in one
+ * round trip where the back end can (PostgreSQL; SQLite reads them one by
+ * one, which costs it no more): for the hub's catch-up after a
+ * reconnection storm. On error every request is left empty.
+ */
+int store_inbox_read_many(struct store_conn *c, struct store_inbox_req *reqs, size_t n,
+                          unsigned limit, struct lark_err *err);
+
 /* The user's newest inbox seq and last acknowledged seq (0, 0 if none);
  * acked includes what this process has queued with store_ack_later. */
 int store_inbox_state(struct store_conn *c, const char *user, uint64_t *head, uint64_t *acked,

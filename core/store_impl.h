@@ -43,6 +43,10 @@ struct store_ops {
      * run's notes are delivered, after the commit.
      */
     int (*write)(struct store_conn *c, store_write_fn fn, void *arg, struct lark_err *err);
+    /* store_send in the back end's own way (PostgreSQL: one round trip);
+     * NULL: the shared op_send through write(). */
+    int (*send)(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
+                struct lark_err *err);
     /* The calling thread's connection for reads; NULL and LARK_EUNAVAIL
      * when the database cannot be reached right now. */
     struct db *(*reader)(struct store_conn *c, struct lark_err *err);

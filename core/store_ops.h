@@ -117,6 +117,8 @@ int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit
                   struct store_event **evs, size_t *n, struct lark_err *err);
 int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *acked,
                    struct lark_err *err);
+int op_inbox_read_many(struct db *d, struct store_inbox_req *reqs, size_t n, unsigned limit,
+                       struct lark_err *err);
 int op_conversation_list(struct db *d, const char *user, const char *before_id, unsigned limit,
                          json_t **list, int *has_more, struct lark_err *err);
 int op_conversation_get(struct db *d, const char *user, const char *conv, json_t **out,

@@ -24,7 +24,9 @@
 
 #include "core/config.h"
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -72,6 +74,7 @@ struct pg_db {
     PGconn *pg;                       /* NULL until connected (or after a failure) */
     unsigned char prepared[DB_NSTMT]; /* statement prepared on this connection */
     int notify_prepared;
+    int send_prepared; /* lark_send is prepared on this connection */
     int64_t retry_at; /* monotonic ms: no connection attempt before */
     int backoff_ms;
     int retry_txn; /* the last failure asks for the transaction again */
@@ -126,6 +129,7 @@ static void pg_lost(struct pg_db *d)
     d->pg = NULL;
     memset(d->prepared, 0, sizeof(d->prepared));
     d->notify_prepared = 0;
+    d->send_prepared = 0;
     d->backoff_ms = 0;
     d->retry_at = 0;
 }
@@ -168,6 +172,7 @@ static void pg_drop(struct pg_db *d)
     d->pg = NULL;
     memset(d->prepared, 0, sizeof(d->prepared));
     d->notify_prepared = 0;
+    d->send_prepared = 0;
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
     if (d->backoff_ms > PG_BACKOFF_MAX_MS)
         d->backoff_ms = PG_BACKOFF_MAX_MS;
@@ -352,8 +357,15 @@ static void pg_note(struct db *base, const struct store_note *note)
     note_buf_add(&((struct pg_db *)base)->notes, note);
 }
 
+static int pg_has(struct db *base, enum db_stmt id)
+{
+    (void)base;
+    return pg_sql[id] != NULL;
+}
+
 static const struct db_ops pg_db_ops = {
     .query = pg_query,
+    .has = pg_has,
     .next = pg_next,
     .text = pg_text,
     .len = pg_len,
@@ -427,14 +439,32 @@ static int pg_txn_once(struct pg_db *d, store_write_fn fn, void *arg, struct lar
     return rc;
 }
 
-static int pg_write(struct store_conn *base, store_write_fn fn, void *arg, struct lark_err *err)
+/* One try of a write: 0, or a LARK_E* code with d->retry_txn set when
+ * running it again may succeed (a deadlock, a serialization failure, a
+ * lost race, a stale connection). Its notes go to d->notes. */
+typedef int (*pg_try_fn)(struct pg_db *d, void *arg, struct lark_err *err);
+
+struct pg_txn_arg {
+    store_write_fn fn;
+    void *arg;
+};
+
+static int pg_txn_try(struct pg_db *d, void *arg, struct lark_err *err)
 {
-    struct pg_db *d = &((struct pg_conn *)base)->db;
+    struct pg_txn_arg *t = arg;
+    return pg_txn_once(d, t->fn, t->arg, err);
+}
+
+/* Run try until it succeeds or may not be retried; then deliver its notes
+ * to this process's hub (the other processes had them by NOTIFY). */
+static int pg_retry(struct pg_db *d, pg_try_fn try_fn, void *arg, struct lark_err *err)
+{
     int rc = LARK_EUNAVAIL;
 
     for (int attempt = 0; attempt < PG_TXN_TRIES; attempt++) {
         note_buf_truncate(&d->notes, 0);
-        rc = pg_txn_once(d, fn, arg, err);
+        d->retry_txn = 0;
+        rc = try_fn(d, arg, err);
         if (rc == 0) {
             int64_t now = time_mono_ns();
             for (size_t i = 0; i < d->notes.n; i++)
@@ -452,6 +482,161 @@ static int pg_write(struct store_conn *base, store_write_fn fn, void *arg, struc
     note_buf_truncate(&d->notes, 0);
     if (rc == LARK_ECONFLICT) /* still racing after every try: treat as busy */
         rc = lark_err_set(err, LARK_EUNAVAIL, "the database is busy, retry shortly");
+    return rc;
+}
+
+static int pg_write(struct store_conn *base, store_write_fn fn, void *arg, struct lark_err *err)
+{
+    struct pg_txn_arg t = {fn, arg};
+    return pg_retry(&((struct pg_conn *)base)->db, pg_txn_try, &t, err);
+}
+
+/* ---- a send in one round trip (migrations/postgres/0004_send_function.sql) ---- */
+
+/* What lark_send needs besides the request, made once per send. */
+struct pg_send_ctx {
+    const struct store_send_in *in;
+    struct store_send_out *out;
+    int64_t now;
+    char id[IDS_UUID_LEN];
+    char new_conv[IDS_CONV_LEN];
+    char *direct_key;
+    char *head, *tail; /* the message's JSON around its conversation id and seq */
+};
+
+/* The message's JSON as store_msg_json renders it, cut around the
+ * conversation id and the seq, which only the function knows. */
+static void pg_send_template(struct pg_send_ctx *x)
+{
+    static const char mark[] = "\"conversation_id\":\"\",\"seq\":0,";
+    const struct store_send_in *in = x->in;
+    struct store_msg_row row = {.id = x->id,
+                                .conversation_id = "",
+                                .seq = 0,
+                                .sender = in->sender,
+                                .client_msg_id = in->client_msg_id ? in->client_msg_id : x->id,
+                                .type = in->type,
+                                .body = in->body,
+                                .body_len = in->body_len,
+                                .meta = in->meta ? in->meta : "{}",
+                                .created_at = x->now};
+    json_t *m = store_msg_json(&row);
+    char *text = json_dump(m, 0, NULL);
+    char *at = strstr(text, mark); /* keys come first, in store_msg_json's order */
+
+    json_decref(m);
+    x->head = xstrndup(text, (size_t)(at - text) + strlen("\"conversation_id\":\""));
+    x->tail = xstrdup(at + strlen(mark) - 1); /* from the ',' after the seq */
+    free(text);
+}
+
+/* The message object of a 'duplicate' row (columns 1.. as named). */
+static json_t *pg_send_dup(PGresult *res)
+{
+    struct store_msg_row m = {.id = PQgetvalue(res, 0, 4),
+                              .conversation_id = PQgetvalue(res, 0, 1),
+                              .seq = strtoull(PQgetvalue(res, 0, 2), NULL, 10),
+                              .sender = PQgetvalue(res, 0, 5),
+                              .client_msg_id = PQgetvalue(res, 0, 6),
+                              .type = PQgetvalue(res, 0, 7),
+                              .body = PQgetvalue(res, 0, 8),
+                              .body_len = (size_t)PQgetlength(res, 0, 8),
+                              .meta = PQgetvalue(res, 0, 9),
+                              .created_at = strtoll(PQgetvalue(res, 0, 10), NULL, 10)};
+    return store_msg_json(&m);
+}
+
+/* The 'sent' rows: the message (as its 201 shows it) and a note per
+ * member's new inbox event, with the very bytes the NOTIFY carried. */
+static void pg_send_sent(struct pg_db *d, struct pg_send_ctx *x, PGresult *res)
+{
+    const char *conv = PQgetvalue(res, 0, 1);
+    char *text = xasprintf("%s%s\",\"seq\":%s%s", x->head, conv, PQgetvalue(res, 0, 2), x->tail);
+    struct evdata *data = evdata_new("message", text, strlen(text));
+    json_error_t jerr;
+
+    x->out->message = json_loads(text, 0, &jerr);
+    for (int i = 1; i < PQntuples(res); i++) {
+        struct store_note n = {.kind = STORE_NOTE_EVENT,
+                               .user = PQgetvalue(res, i, 3),
+                               .seq = strtoull(PQgetvalue(res, i, 2), NULL, 10),
+                               .data = data};
+        note_buf_add(&d->notes, &n);
+    }
+    evdata_unref(data);
+    free(text);
+}
+
+static int pg_send_try(struct pg_db *d, void *arg, struct lark_err *err)
+{
+    static const char sql[] = "SELECT * FROM lark_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+                              " $11, $12, $13, $14, $15)";
+    struct pg_send_ctx *x = arg;
+    const struct store_send_in *in = x->in;
+    char now[24], window[24];
+    const char *values[15] = {in->sender, in->to, in->conversation_id,
+                              in->client_msg_id ? in->client_msg_id : x->id,
+                              x->id, in->type, in->body, in->meta ? in->meta : "{}", now,
+                              x->new_conv, x->direct_key, window, d->s->origin, x->head, x->tail};
+    int lengths[15] = {0};
+    PGresult *res;
+    int rc;
+
+    json_decref(x->out->message); /* a retried send starts afresh */
+    x->out->message = NULL;
+    x->out->duplicate = 0;
+    if ((rc = pg_ready(d, err)))
+        return rc;
+    if (!d->send_prepared) {
+        res = PQprepare(d->pg, "lark_send", sql, 0, NULL);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_fail(d, res, err, "prepare send");
+        PQclear(res);
+        if (rc)
+            return rc;
+        d->send_prepared = 1;
+    }
+    snprintf(now, sizeof(now), "%lld", (long long)x->now);
+    snprintf(window, sizeof(window), "%lld", (long long)d->s->base.push_window_ms);
+    res = PQexecPrepared(d->pg, "lark_send", 15, values, lengths, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        if (pg_sqlstate_is(res, "LK404"))
+            rc = lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", in->conversation_id);
+        else if (pg_sqlstate_is(res, "LK403"))
+            rc = lark_err_set(err, LARK_ENOTMEMBER, "you are not a member of %s",
+                              in->conversation_id);
+        else
+            rc = pg_fail(d, res, err, "lark_send");
+        /* the connection broke: whether the call ran or not, running it
+         * again is safe - the same client_msg_id (the id itself when the
+         * client sent none) finds the message if it was stored */
+        if (!d->pg)
+            d->retry_txn = 1;
+    } else if (PQntuples(res) < 1) {
+        rc = lark_err_set(err, LARK_EINTERNAL, "lark_send returned nothing");
+    } else if (strcmp(PQgetvalue(res, 0, 0), "duplicate") == 0) {
+        x->out->message = pg_send_dup(res);
+        x->out->duplicate = 1;
+    } else {
+        pg_send_sent(d, x, res);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int pg_send(struct store_conn *base, const struct store_send_in *in,
+                   struct store_send_out *out, struct lark_err *err)
+{
+    struct pg_send_ctx x = {.in = in, .out = out, .now = time_now_ms()};
+    int rc;
+
+    ids_uuid7(x.now, x.id);
+    ids_conversation(x.now, x.new_conv);
+    x.direct_key = in->to ? store_direct_key(in->sender, in->to) : NULL;
+    pg_send_template(&x);
+    rc = pg_retry(&((struct pg_conn *)base)->db, pg_send_try, &x, err);
+    free(x.direct_key);
+    free(x.head);
+    free(x.tail);
     return rc;
 }
 
@@ -808,6 +993,7 @@ const struct store_ops store_pg_ops = {
     .conn_open = pg_conn_open,
     .conn_close = pg_conn_close,
     .write = pg_write,
+    .send = pg_send,
     .reader = pg_reader,
     .publish = pg_publish,
     .listener_fd = pg_listener_fd,

@@ -67,6 +67,20 @@ const char *const pg_sql[DB_NSTMT] = {
                       " LEFT JOIN messages m ON i.type = 'message'"
                       " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                       " WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
+    /* many users' catch-up in one round trip (a reconnection storm): the
+     * rows come ordered by the user's place in $1, then seq */
+    [DB_INBOX_READ_MANY] =
+        "SELECT r.ord, x.seq, x.type, x.payload, x.id, x.conversation_id, x.mseq, x.sender,"
+        " x.client_msg_id, x.mtype, x.body, x.meta, x.created_at"
+        " FROM json_array_elements_text($1::json) WITH ORDINALITY AS r(user_id, ord)"
+        " CROSS JOIN LATERAL (SELECT i.seq, i.type, i.payload, m.id, m.conversation_id,"
+        " m.seq AS mseq, m.sender, m.client_msg_id, m.type AS mtype, m.body, m.meta, m.created_at"
+        " FROM inbox i LEFT JOIN messages m ON i.type = 'message'"
+        " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
+        " WHERE i.user_id = r.user_id AND i.seq > ($2::json->>(r.ord::int - 1))::bigint"
+        " ORDER BY i.seq LIMIT $3::bigint) x ORDER BY r.ord, x.seq",
+    [DB_INBOX_HEADS_MANY] = "SELECT id, inbox_head FROM users"
+                            " WHERE id IN (SELECT json_array_elements_text($1::json))",
     [DB_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = $1"
                      " AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq DESC LIMIT $4",
     [DB_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = $1"

@@ -255,8 +255,15 @@ static void sq_note(struct db *base, const struct store_note *note)
     note_buf_add(&d->writer_of->notes, note);
 }
 
+static int sq_has(struct db *base, enum db_stmt id)
+{
+    (void)base;
+    return sq_sql[id] != NULL;
+}
+
 static const struct db_ops sq_db_ops = {
     .query = sq_query,
+    .has = sq_has,
     .next = sq_next,
     .text = sq_text,
     .len = sq_len,
@@ -600,7 +607,9 @@ static void sq_wal_limits(struct sq_store *s, int max_mb)
         sqlite3_step(st) == SQLITE_ROW)
         page = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    s->wal_max_pages = (int)(((int64_t)(max_mb > 0 ? max_mb : 64) << 20) / (page + 24));
+    /* restart a sixteenth early: the batch that crosses the mark still
+     * fits under the bound */
+    s->wal_max_pages = (int)(((int64_t)(max_mb > 0 ? max_mb : 64) << 20) / (page + 24) * 15 / 16);
 }
 
 static int sq_ckpt_start(struct sq_store *s, struct lark_err *err)

@@ -63,6 +63,9 @@ const char *const sq_sql[DB_NSTMT] = {
                       " LEFT JOIN messages m ON i.type = 'message'"
                       " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                       " WHERE i.user_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3",
+    /* reading a user's few index entries is cheap here: one at a time */
+    [DB_INBOX_READ_MANY] = NULL,
+    [DB_INBOX_HEADS_MANY] = NULL,
     [DB_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                      " AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq DESC LIMIT ?4",
     [DB_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"

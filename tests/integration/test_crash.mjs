@@ -2,8 +2,10 @@
 // retries of the sends whose answer was lost never duplicate anything.
 
 import crypto from 'node:crypto';
-import { assert, test } from './lib/harness.mjs';
-import { Stack, sleep } from './lib/stack.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { assert, skip, test } from './lib/harness.mjs';
+import { Stack, backend, removeTmpDir, sleep, tmpDir, top } from './lib/stack.mjs';
 import { Api } from './lib/client.mjs';
 
 let s;
@@ -12,8 +14,12 @@ test('start', async () => {
   s = await new Stack({ LARK_SEND_RATE: '0' }).start();
 });
 
-test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate', async () => {
-  const senders = Array.from({ length: 8 }, (_, i) => new Api(s.url, `crasher${i}`));
+/** Send from 8 users to `${vault}` until 400 are acknowledged, kill -9
+ * larkd, restart it, retry the unknown ones; then check nothing
+ * acknowledged is lost or doubled and every seq is gapless. */
+async function crashRun(stack, prefix, vault) {
+  const s = stack;
+  const senders = Array.from({ length: 8 }, (_, i) => new Api(s.url, `${prefix}${i}`));
   const acked = new Map(); // client_msg_id -> message
   const unknown = [];      // [sender, client_msg_id, body] whose answer never came
   let stop = false;
@@ -23,7 +29,7 @@ test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate
       const body = `${u.user} #${n}`;
       let r;
       try {
-        r = await u.post('/v1/messages', { to: 'vault', body, client_msg_id: id });
+        r = await u.post('/v1/messages', { to: vault, body, client_msg_id: id });
       } catch {
         r = { status: 0 };
       }
@@ -40,14 +46,14 @@ test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate
 
   // retry every send whose outcome was unknown, with its client_msg_id
   for (const [u, id, body] of unknown) {
-    const r = await u.post('/v1/messages', { to: 'vault', body, client_msg_id: id });
+    const r = await u.post('/v1/messages', { to: vault, body, client_msg_id: id });
     assert.ok(r.status === 201 || r.status === 200, r.body);
     acked.set(id, r.json);
   }
-  const vault = new Api(s.url, 'vault');
+  const v = new Api(s.url, vault);
   const inbox = [];
   for (let since = 0; ;) {
-    const r = await vault.poll(`?since=${since}&timeout=0&limit=1000`);
+    const r = await v.poll(`?since=${since}&timeout=0&limit=1000`);
     if (r.json.events.length === 0) break;
     inbox.push(...r.json.events);
     since = r.json.next;
@@ -73,8 +79,42 @@ test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate
     const ids = new Set(msgs.map((m) => m.id));
     for (const m of mine) assert.ok(ids.has(m.id), `${u.user}: acknowledged ${m.seq} kept`);
   }
+}
+
+test('kill -9 mid-stream loses no acknowledged message; retries do not duplicate', async () => {
+  await crashRun(s, 'crasher', 'vault');
 });
 
 test('stop', async () => {
   await s.stop();
+});
+
+const MIGRATED = 'the same on a database migrated from the previous layout (SQLite 0004)';
+if (backend !== 'sqlite') {
+  // PostgreSQL's 0004 adds a function and moves no data; a larkd of today
+  // cannot run on the schema before it (its sends call that function)
+  skip(MIGRATED, 'SQLite only: PostgreSQL\'s 0004 moves no data');
+} else test(MIGRATED, async () => {
+  // a database made by the migrations before 0004, with data in it
+  const old = tmpDir('lark-mig-');
+  fs.mkdirSync(path.join(old, 'sqlite'));
+  for (const f of fs.readdirSync(path.join(top, 'migrations', 'sqlite')))
+    if (Number(f.slice(0, 4)) <= 3) fs.copyFileSync(path.join(top, 'migrations', 'sqlite', f), path.join(old, 'sqlite', f));
+  const m = await new Stack({ LARK_SEND_RATE: '0', LARK_MIGRATIONS: old }).start();
+  try {
+    const a = new Api(m.url, 'before-a');
+    const before = [];
+    for (let i = 0; i < 20; i++) before.push((await a.send('mvault', `before ${i}`)).json);
+    assert.equal(before[19].seq, 20);
+    // the current migrations apply at the next start
+    await m.stopLarkd();
+    m.daemon.env.LARK_MIGRATIONS = path.join(top, 'migrations');
+    await m.restartLarkd();
+    const h = await a.get(`/v1/conversations/${before[0].conversation_id}/messages?after=0&limit=50`);
+    assert.deepEqual(h.json.messages, before, 'the messages before the migration, as they were');
+    await crashRun(m, 'mcrasher', 'mvault');
+  } finally {
+    await m.stop();
+    removeTmpDir(old);
+  }
 });

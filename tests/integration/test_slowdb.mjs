@@ -86,7 +86,11 @@ async function streamsKeepTime(mode) {
   const t0 = Date.now();
   // new users arrive meanwhile: a catch-up read and a presence write each
   const others = [];
-  for (let i = 0; i < 8; i++) others.push(new RawSSE(s.url, '/v1/events', { tok: new Api(s.url, `sd-n${i}-${mode}`).tok }));
+  for (let i = 0; i < 8; i++) {
+    const o = new RawSSE(s.url, '/v1/events', { tok: new Api(s.url, `sd-n${i}-${mode}`).tok });
+    o.ready.catch(() => {}); // black-holed, they may still wait for their head when closed
+    others.push(o);
+  }
   let typingAfter = null;
   if (mode !== 'blackhole') {
     // the typing handler itself waits for the database; its event must

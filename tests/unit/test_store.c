@@ -848,6 +848,53 @@ START_TEST(test_inbox_read)
 }
 END_TEST
 
+/* The batched read gives each user what store_inbox_read gives them, in
+ * the order asked, the same user twice included. */
+START_TEST(test_inbox_read_many)
+{
+    json_decref(sent("alice", "bob", NULL, "one"));
+    json_decref(sent("carol", "bob", NULL, "two"));
+    json_decref(sent("bob", "alice", NULL, "three"));
+    json_decref(sent("bob", "carol", NULL, "four"));
+    struct store_inbox_req reqs[] = {
+        {.user = "bob", .after = 0},    {.user = "alice", .after = 0},
+        {.user = "nobody", .after = 0}, {.user = "carol", .after = 1},
+        {.user = "bob", .after = 1},    {.user = "bob", .after = 99},
+    };
+    size_t nreqs = sizeof reqs / sizeof reqs[0];
+    const unsigned limit = 2;
+    struct lark_err err;
+
+    for (size_t i = 0; i < nreqs; i++) /* out fields start dirty: the call sets them */
+        reqs[i].head = reqs[i].n = 777;
+    ck_assert_int_eq(store_inbox_read_many(conn, reqs, nreqs, limit, &err), 0);
+    for (size_t i = 0; i < nreqs; i++) {
+        struct store_event *evs = NULL;
+        size_t n = 0;
+        uint64_t head = 0;
+        ck_assert_int_eq(
+            store_inbox_read(conn, reqs[i].user, reqs[i].after, limit, &evs, &n, &head, &err), 0);
+        ck_assert_uint_eq(reqs[i].n, n);
+        ck_assert_uint_eq(reqs[i].head, head);
+        for (size_t k = 0; k < n; k++) {
+            ck_assert_uint_eq(reqs[i].evs[k].seq, evs[k].seq);
+            ck_assert_str_eq(reqs[i].evs[k].data->type, evs[k].data->type);
+            ck_assert_str_eq(reqs[i].evs[k].data->json, evs[k].data->json);
+        }
+        store_events_free(evs, n);
+        store_events_free(reqs[i].evs, reqs[i].n);
+    }
+    /* bob has 4 events: the limit holds, the head says there is more */
+    ck_assert_uint_eq(reqs[0].n, 2);
+    ck_assert_uint_eq(reqs[0].head, 4);
+    ck_assert_uint_eq(reqs[2].n, 0);
+    ck_assert_uint_eq(reqs[2].head, 0);
+    ck_assert_uint_eq(reqs[5].n, 0);
+    /* none asked: nothing read, no error */
+    ck_assert_int_eq(store_inbox_read_many(conn, reqs, 0, limit, &err), 0);
+}
+END_TEST
+
 static uint64_t ack(const char *user, uint64_t seq)
 {
     struct lark_err err;
@@ -1304,7 +1351,7 @@ START_TEST(test_wal_bounded)
     /* sqlite_wal_max_mb: with the writer kept busy and readers reading,
      * the WAL still starts over once it passes the bound - it stays within
      * the bound and one batch, after many times the bound was written */
-    char from[8][24], to[8][24]; /* room for any int: -Wformat-truncation at -O1 */
+    char from[8][32], to[8][32];
     struct sender t[8];
     struct wal_watch w = {0};
     pthread_t th;
@@ -1326,7 +1373,7 @@ START_TEST(test_wal_bounded)
     for (int i = 0; i < 8; i++)
         ck_assert_int_eq(t[i].fails, 0);
     ck_assert_int_gt(w.reads, 0);
-    ck_assert_msg(w.max <= (4 << 20) + (1 << 20), "the WAL reached %lld bytes", (long long)w.max);
+    ck_assert_msg(w.max <= 4 << 20, "the WAL reached %lld bytes", (long long)w.max);
     ck_assert_int_gt(w.max, 1 << 20); /* it was written, and grew before starting over */
     free_senders(t, 8);
 }
@@ -1582,6 +1629,7 @@ static Suite *store_suite(void)
     tcase_add_test(basic, test_not_member_not_found);
     tcase_add_test(basic, test_history_paging);
     tcase_add_test(basic, test_inbox_read);
+    tcase_add_test(basic, test_inbox_read_many);
     tcase_add_test(basic, test_ack);
     tcase_add_test(basic, test_wake_after_commit);
     tcase_add_test(basic, test_notes_carry_what_a_read_returns);
