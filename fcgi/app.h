@@ -4,6 +4,10 @@
  *
  * Built once by main.c before any thread starts; afterwards only `draining`
  * changes (atomically), so every thread may read the rest without locks.
+ * cfg is the configuration larkd started with and never changes; what a
+ * SIGHUP may change lives behind the verifier (auth_reload), the rate
+ * limiters (ratelimit_set) and live (fcgi/live.h), each safe to change
+ * under running threads (fcgi/reload.h).
  */
 #ifndef LARK_APP_H
 #define LARK_APP_H
@@ -16,6 +20,8 @@ struct auth;
 struct store;
 struct hub;
 struct ratelimit;
+struct live;
+struct reload;
 
 struct app {
     struct config cfg;
@@ -24,6 +30,8 @@ struct app {
     struct hub *hub;
     struct ratelimit *rl;        /* sends */
     struct ratelimit *rl_typing; /* typing notices */
+    struct live *live;           /* cors_origins, metrics_allow as reloaded */
+    struct reload *reload;       /* SIGHUP's thread; NULL in CGI mode and --migrate */
     atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
     int cgi;                     /* run as a plain CGI program: one request, no hub */
 };

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
+# tools/deps.sh [run|deb|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries (libcurl for lark-push),
-#         lighttpd, and Check
+#   run   what `make run` needs: compiler, libraries (libcurl for lark-push,
+#         OpenSSL's libcrypto for JWKS keys), lighttpd, and Check
 #         (`make all` builds the unit test programs too)
+#   deb   also what `make deb` needs: dpkg-dev (dpkg-shlibdeps)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
 #         PostgreSQL (the push daemons' shared-queue test),
 #         Node.js + npm and the npm packages the integration tests use,
@@ -15,7 +16,10 @@
 #         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
 #         tinyproxy, privoxy, nginx, haproxy - run there with private
 #         configurations; the system services their packages may start are
-#         stopped here
+#         stopped here; for the package test (tests/package/run.sh), deb's
+#         packages, systemd (systemd-analyze verify; it need not run) and the
+#         TLS module lighttpd-mod-openssl (haproxy serves the load balancer
+#         example too)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -24,13 +28,16 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
-           chromium fonts-dejavu-core fonts-noto-color-emoji
+           chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
            squid tinyproxy privoxy nginx haproxy)
 
+deb_pkgs=(dpkg-dev)
+
 pkgs=("${run_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$mode" = deb ] && pkgs+=("${deb_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -58,7 +65,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
   # ...and the proxies theirs (3128, 8888, 8118, 80); the proxy matrix
-  # starts its own on free ports.
+  # and the load balancer test start their own on free ports.
   for svc in squid tinyproxy privoxy nginx haproxy; do
     if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
       $sudo service "$svc" stop >/dev/null 2>&1 || true
