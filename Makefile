@@ -43,7 +43,7 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
+            fcgi/wsbridge.c fcgi/wsline.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
             fcgi/health.c fcgi/procstat.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
@@ -224,7 +224,8 @@ bench-peers: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log \
+           fuzz_wsline fuzz_config
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
@@ -238,9 +239,12 @@ fuzz-build: $(FUZZERS:%=build-fuzz/%)
 # push/ parsers are pure functions over core (no libcurl needed)
 FUZZ_PUSH := push/reply.c push/notify.c
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
+# larkd's pure parsers: its FastCGI records and the WebSocket input lines
+FUZZ_FCGI := fcgi/fcgirec.c fcgi/wsline.c
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(FUZZ_FCGI) $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) $(FUZZ_FCGI) \
 		$(FUZZ_PUSH) $(LIBS)
 
 # larkbench's parsers are pure: core and the three of them.

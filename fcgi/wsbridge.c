@@ -34,6 +34,7 @@
 #include "fcgi/actions.h"
 #include "fcgi/app.h"
 #include "fcgi/events.h"
+#include "fcgi/wsline.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -363,21 +364,19 @@ static void ws_handle_line(struct hub *h, struct hub_conn *c, const char *line, 
 /* Handle the whole lines received, while no command is with the pool. */
 static void ws_process(struct hub *h, struct hub_conn *c)
 {
+    size_t len, used;
+
     while (c->ws && !c->ws->busy && (c->state == CONN_AUTH || c->state == CONN_OPEN)) {
         struct buf *in = &c->ws->in;
-        char *nl = in->len ? memchr(in->data, '\n', in->len) : NULL;
-        size_t len;
-        if (!nl)
+        if (wsline_next(in->data, in->len, in->max, &len, &used) != WSLINE_LINE)
             break;
-        len = (size_t)(nl - in->data);
-        if (len && in->data[len - 1] == '\r')
-            len--;
         if (len)
             ws_handle_line(h, c, in->data, len);
         if (c->ws)
-            buf_consume(&c->ws->in, (size_t)(nl - c->ws->in.data) + 1);
+            buf_consume(&c->ws->in, used);
     }
-    if (c->ws && c->ws->in.len >= c->ws->in.max && !memchr(c->ws->in.data, '\n', c->ws->in.len)) {
+    if (c->ws &&
+        wsline_next(c->ws->in.data, c->ws->in.len, c->ws->in.max, &len, &used) == WSLINE_TOO_LONG) {
         /* API.md: a line over the request size limit closes the session */
         ws_end(h, c, err_api_code(LARK_ETOOLARGE), "a line is longer than the request limit");
         return;
