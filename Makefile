@@ -36,10 +36,13 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/redact.c core/jwk.c core/keyset.c core/lockfile.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
-            core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
+            core/store_ops_push.c core/store_ops_health.c core/store_ops_limits.c core/store_sqlite.c \
+            core/store_sqlite_sql.c core/store_sqlite_wake.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
             core/heap.c core/pushstat.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
+            fcgi/hold_hub.c fcgi/cgi.c fcgi/cgi_wait.c fcgi/cgi_stream.c fcgi/heldcap.c \
+            fcgi/heldcap_store.c fcgi/ratelimit_store.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \

@@ -41,6 +41,7 @@ enum lark_errcode {
     LARK_EINTERNAL = -22,    /* 500 internal */
     LARK_ETOOMANY = -23,     /* 400 too_many: a list is over its limit */
     LARK_EUNKNOWNTYPE = -24, /* 400 unknown_type: a WebSocket command nobody knows */
+    LARK_ETOOMANYCONN = -25, /* 429 too_many_connections: max_held_per_user reached */
 };
 
 /* Longest human-readable error message kept, including the NUL. */

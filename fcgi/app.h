@@ -17,6 +17,8 @@
 #include <stdatomic.h>
 
 struct auth;
+struct heldcap;
+struct hold_ops;
 struct store;
 struct hub;
 struct ratelimit;
@@ -31,6 +33,8 @@ struct app {
     struct ratelimit *rl;        /* sends */
     struct ratelimit *rl_typing; /* typing notices */
     struct live *live;           /* cors_origins, metrics_allow as reloaded */
+    const struct hold_ops *hold; /* how SSE and long-polls wait: hub or CGI (hold.h) */
+    struct heldcap *heldcap;     /* max_held_per_user across processes (CGI); NULL: none here */
     struct reload *reload;       /* SIGHUP's thread; NULL in CGI mode and --migrate */
     atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
     int cgi;                     /* run as a plain CGI program: one request, no hub */

@@ -23,6 +23,8 @@
 #include "core/store.h"
 #include "core/version.h"
 #include "fcgi/app.h"
+#include "fcgi/cgi.h"
+#include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
 #include "fcgi/ratelimit.h"
@@ -129,32 +131,6 @@ static void remove_listener(const char *path, const struct stat *mine)
     struct stat now;
     if (stat(path, &now) == 0 && now.st_ino == mine->st_ino && now.st_dev == mine->st_dev)
         unlink(path);
-}
-
-/*
- * Plain CGI (GATEWAY_INTERFACE set by the web server): one request from
- * the environment and stdin, answered on stdout, then exit. For hosts that
- * offer only CGI; held requests answer at once (see h_events.c).
- */
-static int cgi_main(struct app *app)
-{
-    struct store_conn *db = NULL;
-    struct lark_err err = {0};
-    struct req r = {.app = app};
-
-    app->cgi = 1;
-    if (store_conn_open(app->store, &db, &err) != 0) {
-        log_error("cgi: %s", err.msg);
-        r.db = NULL;
-        reply_error(&r, LARK_EUNAVAIL);
-        fflush(stdout);
-        return 1;
-    }
-    r.db = db;
-    router_handle(&r);
-    fflush(stdout);
-    store_conn_close(db);
-    return 0;
 }
 
 static int parse_args(int argc, char **argv, const char **config_path, int *migrate_only)
@@ -274,6 +250,8 @@ int main(int argc, char **argv)
     static struct app app;
     const char *config_path = NULL;
     int migrate_only = 0, status = 1, locks[2] = {-1, -1};
+    /* Plain CGI: the web server set GATEWAY_INTERFACE (fcgi/cgi.h) */
+    int cgi = getenv("GATEWAY_INTERFACE") != NULL;
     struct lark_err err = {0};
     sigset_t mask;
 
@@ -304,8 +282,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
-        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+    if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
+        auth_new(&app.cfg, &app.auth, &err) != 0 ||
+        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -315,7 +294,7 @@ int main(int argc, char **argv)
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
-    } else if (getenv("GATEWAY_INTERFACE")) {
+    } else if (cgi) {
         status = cgi_main(&app);
     } else {
         char keys[256];
@@ -325,6 +304,7 @@ int main(int argc, char **argv)
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
         if (app.cfg.dev_tokens)
             log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
+        app.hold = &hold_hub;
         status = serve(&app, config_path);
     }
 out:

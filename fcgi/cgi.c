@@ -1,0 +1,70 @@
+/*
+ * cgi.c - larkd as a plain CGI program (cgi.h).
+ */
+#include "fcgi/cgi.h"
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/store.h"
+#include "fcgi/app.h"
+#include "fcgi/heldcap.h"
+#include "fcgi/hold.h"
+#include "fcgi/http.h"
+#include "fcgi/ratelimit.h"
+#include "fcgi/router.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Each per-user rate limit as the store keeps it: its class, and where
+ * app keeps the limiter. A new limit of app's is a new line here. */
+struct cgi_limit {
+    const char *cls;
+    struct ratelimit **rl;
+    double rate, burst;
+};
+
+/* Replace app's in-memory limiters by ones in the store behind db. */
+static void cgi_share_limits(struct app *app, struct store_conn *db)
+{
+    const struct cgi_limit limits[] = {
+        {"send", &app->rl, app->cfg.send_rate, app->cfg.send_burst},
+        {"typing", &app->rl_typing, app->cfg.typing_rate, app->cfg.typing_burst},
+    };
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        ratelimit_free(*limits[i].rl);
+        *limits[i].rl = ratelimit_new_store(db, limits[i].cls, limits[i].rate, limits[i].burst);
+    }
+    app->heldcap = heldcap_new_store(db, (unsigned)app->cfg.max_held_per_user);
+}
+
+int cgi_main(struct app *app)
+{
+    struct store_conn *db = NULL;
+    struct lark_err err = {0};
+    struct req r = {.app = app};
+    int status = 0;
+
+    app->cgi = 1;
+    app->hold = &hold_cgi;
+    if (store_conn_open(app->store, &db, &err) != 0) {
+        log_error("cgi: %s", err.msg);
+        reply_error(&r, LARK_EUNAVAIL);
+        status = 1;
+        goto out;
+    }
+    cgi_share_limits(app, db);
+    r.db = db;
+    router_handle(&r);
+out:
+    fflush(stdout);
+    /* they borrow db */
+    heldcap_free(app->heldcap);
+    app->heldcap = NULL;
+    ratelimit_free(app->rl);
+    ratelimit_free(app->rl_typing);
+    app->rl = app->rl_typing = NULL;
+    store_conn_close(db);
+    return status;
+}
