@@ -113,7 +113,12 @@ static const struct config_key config_keys[] = {
     I("drain_grace_ms", "LARK_DRAIN_GRACE_MS", drain_grace_ms, 1000, 0, 60000,
       "after SIGTERM, how long new requests are answered 503 before exit"),
     I("max_held_per_user", "LARK_MAX_HELD_PER_USER", max_held_per_user, LIMIT_HELD_PER_USER_DEFAULT,
-      0, 100000, "held connections (SSE, long-poll) one user may have at once (0: no cap)"),
+      0, 100000,
+      "held connections (SSE, long-poll, WebSocket) one user may have at once (0: no cap)"),
+    I("stream_unsent_max", "LARK_STREAM_UNSENT_MAX", stream_unsent_max, LIMIT_STREAM_UNSENT_DEFAULT,
+      LIMIT_STREAM_UNSENT_MIN, LIMIT_HUB_PENDING_MAX / 2,
+      "bytes of unsent output after which a held connection whose client does not read is cut "
+      "off"),
     I("cgi_sse_window", "LARK_CGI_SSE_WINDOW", cgi_sse_window, LIMIT_CGI_SSE_WINDOW_DEFAULT, 5,
       LIMIT_CGI_SSE_WINDOW_MAX, "CGI mode: seconds an SSE stream lasts before it ends with retry:"),
     I("presence_interval", "LARK_PRESENCE_INTERVAL", presence_interval, 15, 1, 3600,

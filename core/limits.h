@@ -69,8 +69,18 @@
 /* Events fetched from the store per hub write; keeps one catch-up from
  * holding the hub's event loop for long. */
 #define LIMIT_HUB_BATCH 256
-/* Bytes the hub queues for one held connection before it drops it as a
- * slow consumer (lighttpd normally reads everything at once). */
+/* API.md "Operations": a stream whose client stops reading is ended once
+ * its unsent output passes a bound: output larkd queued that the socket
+ * did not take, plus the stored events that arrived for it while that
+ * queue was stalled (fcgi/hub_catchup.c). lighttpd holds another 64 KiB at most
+ * (server.stream-response-body = 2). 256 KiB is hundreds of messages of
+ * a usual size, and keeps 10,000 stalled streams within 2.5 GB. */
+#define LIMIT_STREAM_UNSENT_DEFAULT (256 * 1024)
+/* The bound may not be set below one event of the default limits' largest
+ * (a 16 KiB body and 4 KiB meta, JSON-escaped at worst: 6 x 20 KiB)... */
+#define LIMIT_STREAM_UNSENT_MIN (128 * 1024)
+/* ...nor above what the hub's scratch buffer and a connection's queue are
+ * sized for. */
 #define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
 /* A long-poll client is away between an answer and its next poll, an
  * EventSource between a drop and its reconnection: the hub keeps such a

@@ -34,7 +34,7 @@ struct app {
     struct ratelimit *rl_typing; /* typing notices */
     struct live *live;           /* cors_origins, metrics_allow as reloaded */
     const struct hold_ops *hold; /* how SSE and long-polls wait: hub or CGI (hold.h) */
-    struct heldcap *heldcap;     /* max_held_per_user across processes (CGI); NULL: none here */
+    struct heldcap *heldcap;     /* max_held_per_user: in the store (CGI) or in memory (FastCGI) */
     struct reload *reload;       /* SIGHUP's thread; NULL in CGI mode and --migrate */
     atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
     int cgi;                     /* run as a plain CGI program: one request, no hub */

@@ -12,12 +12,21 @@
  *     connection of that user that waits. Its result comes back as a job:
  *     the waiting connections write what it returned, and a read that got
  *     everything up to the store's head makes the user synced.
- * A connection whose output passes HUB_OUT_HIGH waits for its socket to
- * drain (hub_conn.c marks it dirty again) rather than buffer more.
+ * A connection whose output passes half of stream_unsent_max is stalled:
+ * it waits for its socket to drain (hub_conn.c marks it dirty again)
+ * rather than buffer more. A stalled connection keeps counting the bytes
+ * of the events that arrive for it meanwhile; once those and its pending
+ * output together pass stream_unsent_max its client is taken not to read
+ * (API.md "Operations") and it is cut off - it resumes from its seq when
+ * it reconnects. A client that reads, however slowly, drains below the
+ * mark and starts counting again from nothing. With lighttpd's
+ * server.stream-response-body = 2 lighttpd stops reading from larkd when
+ * its client stops reading, so nothing is spooled to disk either.
  */
 #include "fcgi/hub_int.h"
 
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -26,9 +35,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Above this much pending output a catch-up waits for EPOLLOUT. */
-#define HUB_OUT_HIGH (256 * 1024)
 
 /* Catch-up reads made on the hub thread, run on a reader thread, applied on
  * the hub thread. The requests of a loop turn go out together, at most
@@ -182,12 +188,55 @@ static void read_done(struct hub *h, void *arg)
     free(j);
 }
 
+/*
+ * c is stalled: count the events that arrived for it since the last count
+ * (from the user's tail, where every live event passes) and cut it off
+ * once its unsent output passes the bound. Events not in the tail (a
+ * hole, or more arrived in one turn than the tail holds) are counted when
+ * they are there, or not at all: a bound that errs towards keeping a
+ * connection. A long-poll is answered once: its pending output is all it
+ * will ever have, and that is bounded by the answer's size.
+ */
+static void conn_stalled(struct hub *h, struct hub_conn *c, struct hub_user *u)
+{
+    size_t bound = (size_t)h->app->cfg.stream_unsent_max;
+    uint64_t head, from;
+    size_t n, waiting;
+
+    if (c->tr->kind == TRANSPORT_POLL || !hub_user_synced(u))
+        return;
+    head = hub_user_head(u);
+    from = (c->counted > c->cursor ? c->counted : c->cursor) + 1;
+    if (from > head)
+        return;
+    n = hub_user_events(u, from, h->evbuf, LIMIT_HUB_TAIL_EVENTS);
+    waiting = c->waiting;
+    for (size_t i = 0; i < n; i++)
+        waiting += h->evbuf[i].data->len;
+    if (!n)
+        return;
+    c->counted = h->evbuf[n - 1].seq;
+    c->waiting = waiting;
+    if (conn_pending(c) + waiting <= bound)
+        return;
+    log_warn("hub cutting off slow reader fd=%d user=%s pending=%zu waiting=%zu bound=%zu", c->fd,
+             hub_user_id(u), conn_pending(c), waiting, bound);
+    metrics_slow_reader(c->tr->kind);
+    conn_kill(h, c, 0);
+}
+
 static void conn_catch_up(struct hub *h, struct hub_conn *c)
 {
     struct hub_user *u = c->user;
 
-    if (c->state != CONN_OPEN || !u || c->want_read || conn_pending(c) > HUB_OUT_HIGH)
+    if (c->state != CONN_OPEN || !u || c->want_read)
         return;
+    if (conn_pending(c) > (size_t)h->app->cfg.stream_unsent_max / 2) {
+        conn_stalled(h, c, u);
+        return;
+    }
+    c->waiting = 0; /* it reads: count again from nothing when it stalls */
+    c->counted = 0;
     if (hub_user_synced(u)) {
         uint64_t head = hub_user_head(u);
         size_t n;

@@ -36,6 +36,7 @@
 
 struct hub;
 struct hub_conn;
+struct heldcap_slot;
 struct hub_user;
 struct hub_job;
 struct hub_pool;
@@ -137,11 +138,16 @@ struct hub_conn {
     int64_t wake_ns;                /* commit time of the oldest event not yet written */
     int fd;
     uint16_t req_id;
-    uint16_t limit;    /* poll: most events per answer */
-    uint8_t state;     /* enum conn_state */
-    uint8_t dirty;     /* on the dirty list */
-    uint8_t want_read; /* waits for its user's catch-up read */
-    uint8_t events_on; /* enum conn_events registered with epoll */
+    uint16_t limit;            /* poll: most events per answer */
+    uint8_t state;             /* enum conn_state */
+    uint8_t dirty;             /* on the dirty list */
+    uint8_t want_read;         /* waits for its user's catch-up read */
+    uint8_t events_on;         /* enum conn_events registered with epoll */
+    struct heldcap_slot *slot; /* of app->heldcap: given back when it stops receiving */
+    /* stalled (hub_catchup.c): bytes of the events that arrived since, and
+     * the seq up to which they are counted */
+    size_t waiting;
+    uint64_t counted;
 };
 
 /* ---- hub_queue.c: work for the hub thread, from any thread ------------- */

@@ -24,6 +24,7 @@
 #include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/cgi.h"
+#include "fcgi/heldcap.h"
 #include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
@@ -195,6 +196,7 @@ static int serve(struct app *app, const char *config_path)
      * leads to (the WebSocket socket, the reload thread) is there too, so
      * whoever waits for it (tools/run.sh, the tests, an operator's script)
      * may send anything next. */
+    app->heldcap = heldcap_new_local((unsigned)app->cfg.max_held_per_user);
     if (FCGX_Init() != 0 || reload_new(app, config_path, &app->reload, &err) != 0 ||
         hub_new(app, &app->hub, &err) != 0 ||
         (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
@@ -235,6 +237,8 @@ out:
         ws_bridge_close(app->hub);
     hub_free(app->hub);
     app->hub = NULL;
+    heldcap_free(app->heldcap); /* after the hub gave back every slot */
+    app->heldcap = NULL;
     reload_free(app->reload);
     app->reload = NULL;
     if (listen_fd >= 0) {
