@@ -8,6 +8,7 @@
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
+#   make tsan    the ThreadSanitizer build, in build-tsan/
 #   make install binaries, migrations, www/, systemd units, lighttpd snippets
 #                and an example config under PREFIX (default /usr/local;
 #                DESTDIR for staging; docs/DEPLOY.md)
@@ -31,6 +32,9 @@ LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
+# ThreadSanitizer: larkd runs workers, the hub, its readers, WebSocket
+# command threads and the reload thread (issue 13 finding 7).
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
             core/redact.c core/jwk.c core/keyset.c core/lockfile.c \
@@ -76,7 +80,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
+.PHONY: all bins asan tsan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
         install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
@@ -140,6 +144,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_FLAGS)" LDFLAGS="-fsanitize=thread" all
+
 # ---- running ------------------------------------------------------------
 
 deps:
@@ -178,6 +185,7 @@ install: bins
 	install -m 0644 migrations/postgres/*.sql $(DESTDIR)$(DATADIR)/migrations/postgres/
 	install -m 0644 www/*.html www/*.css www/*.js $(DESTDIR)$(DATADIR)/www/
 	install -m 0644 conf/errors/*.html $(DESTDIR)$(DATADIR)/errors/
+	install -m 0644 conf/lark-errors.lua $(DESTDIR)$(DATADIR)/lark-errors.lua
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	for u in larkd lark-push; do \
 		$(SUBST) conf/systemd/$$u.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service && \
@@ -206,6 +214,7 @@ test:
 	tools/deps.sh test
 	$(MAKE) all
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) fuzz-build
 	tools/test.sh
 
@@ -265,6 +274,6 @@ lint:
 	tools/lint.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
