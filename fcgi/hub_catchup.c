@@ -19,7 +19,9 @@
  * output together pass stream_unsent_max its client is taken not to read
  * (API.md "Operations") and it is cut off - it resumes from its seq when
  * it reconnects. A client that reads, however slowly, drains below the
- * mark and starts counting again from nothing. With lighttpd's
+ * mark and starts counting again from nothing (the count is made as each
+ * event arrives, hub_conn_arrived, not from the tail: a flood of large
+ * events passes through the tail faster than a turn). With lighttpd's
  * server.stream-response-body = 2 lighttpd stops reading from larkd when
  * its client stops reading, so nothing is spooled to disk either.
  */
@@ -188,41 +190,27 @@ static void read_done(struct hub *h, void *arg)
     free(j);
 }
 
-/*
- * c is stalled: count the events that arrived for it since the last count
- * (from the user's tail, where every live event passes) and cut it off
- * once its unsent output passes the bound. Events not in the tail (a
- * hole, or more arrived in one turn than the tail holds) are counted when
- * they are there, or not at all: a bound that errs towards keeping a
- * connection. A long-poll is answered once: its pending output is all it
- * will ever have, and that is bounded by the answer's size.
- */
-static void conn_stalled(struct hub *h, struct hub_conn *c, struct hub_user *u)
+/* The bytes counted for an event whose data did not travel with its note
+ * (another host's event too large for PostgreSQL's NOTIFY, whose payload
+ * holds about 8000 bytes - so it is at least that large). */
+#define HUB_UNSENT_UNCARRIED 8000
+
+int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *data)
 {
     size_t bound = (size_t)h->app->cfg.stream_unsent_max;
-    uint64_t head, from;
-    size_t n, waiting;
 
-    if (c->tr->kind == TRANSPORT_POLL || !hub_user_synced(u))
-        return;
-    head = hub_user_head(u);
-    from = (c->counted > c->cursor ? c->counted : c->cursor) + 1;
-    if (from > head)
-        return;
-    n = hub_user_events(u, from, h->evbuf, LIMIT_HUB_TAIL_EVENTS);
-    waiting = c->waiting;
-    for (size_t i = 0; i < n; i++)
-        waiting += h->evbuf[i].data->len;
-    if (!n)
-        return;
-    c->counted = h->evbuf[n - 1].seq;
-    c->waiting = waiting;
-    if (conn_pending(c) + waiting <= bound)
-        return;
+    /* a long-poll is answered once: its pending output is all it will
+     * ever have, bounded by the answer's size */
+    if (c->state != CONN_OPEN || c->tr->kind == TRANSPORT_POLL || conn_pending(c) <= bound / 2)
+        return 0;
+    c->waiting += data ? data->len : HUB_UNSENT_UNCARRIED;
+    if (conn_pending(c) + c->waiting <= bound)
+        return 0;
     log_warn("hub cutting off slow reader fd=%d user=%s pending=%zu waiting=%zu bound=%zu", c->fd,
-             hub_user_id(u), conn_pending(c), waiting, bound);
+             c->user ? hub_user_id(c->user) : "-", conn_pending(c), c->waiting, bound);
     metrics_slow_reader(c->tr->kind);
     conn_kill(h, c, 0);
+    return -1;
 }
 
 static void conn_catch_up(struct hub *h, struct hub_conn *c)
@@ -231,12 +219,9 @@ static void conn_catch_up(struct hub *h, struct hub_conn *c)
 
     if (c->state != CONN_OPEN || !u || c->want_read)
         return;
-    if (conn_pending(c) > (size_t)h->app->cfg.stream_unsent_max / 2) {
-        conn_stalled(h, c, u);
-        return;
-    }
+    if (conn_pending(c) > (size_t)h->app->cfg.stream_unsent_max / 2)
+        return;     /* stalled: hub_conn_arrived counts what arrives meanwhile */
     c->waiting = 0; /* it reads: count again from nothing when it stalls */
-    c->counted = 0;
     if (hub_user_synced(u)) {
         uint64_t head = hub_user_head(u);
         size_t n;

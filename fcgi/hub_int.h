@@ -144,10 +144,7 @@ struct hub_conn {
     uint8_t want_read;         /* waits for its user's catch-up read */
     uint8_t events_on;         /* enum conn_events registered with epoll */
     struct heldcap_slot *slot; /* of app->heldcap: given back when it stops receiving */
-    /* stalled (hub_catchup.c): bytes of the events that arrived since, and
-     * the seq up to which they are counted */
-    size_t waiting;
-    uint64_t counted;
+    size_t waiting;            /* stalled (hub_catchup.c): bytes of the events that arrived since */
 };
 
 /* ---- hub_queue.c: work for the hub thread, from any thread ------------- */
@@ -267,6 +264,12 @@ void hub_user_release_all(struct hub *h);
 
 /* ---- hub_catchup.c ----------------------------------------------------------- */
 
+/*
+ * An event (data NULL: its size is not known here) arrived for c. A
+ * stalled stream counts it and is cut off (killed) once its unsent output
+ * passes stream_unsent_max: -1 then, c is dead; else 0.
+ */
+int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *data);
 /* Bring every dirty connection up to its user's head: from the tail, or by
  * asking the reader pool. */
 void hub_run_dirty(struct hub *h);

@@ -8,7 +8,14 @@
 // (lighttpd closes larkd's side when a write to the client fails, so
 // within a keep-alive interval: 1 s here), an answered long-poll before
 // its client's next poll.
+//
+// Slow readers (finding 3: 100 streams that did not read made lighttpd
+// spool 201 MB to /var/tmp): an SSE stream whose client stops reading is
+// cut off once its unsent output passes stream_unsent_max, while a stream
+// that reads gets every event of the same flood.
 
+import fs from 'node:fs';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { assert, test } from './lib/harness.mjs';
 import { Stack, waitFor } from './lib/stack.mjs';
@@ -64,7 +71,8 @@ async function wsAuth(user) {
 }
 
 test('start', async () => {
-  s = await new Stack({ LARK_SSE_KEEPALIVE: '1' }).start();
+  // the smallest bound, and no send rate: the flood below is one user's
+  s = await new Stack({ LARK_SSE_KEEPALIVE: '1', LARK_STREAM_UNSENT_MAX: String(128 * 1024), LARK_SEND_RATE: '0' }).start();
 });
 
 test(`the ${CAP + 1}th held connection of a user is refused, whatever its transport; nobody is evicted`, async () => {
@@ -132,6 +140,73 @@ test('SSE, long-poll and WebSocket share the cap; answered long-polls free their
   streams.push(await stream(user), await stream(user));
   for (const x of streams) x.close();
   w.ws.terminate();
+});
+
+test('an SSE client that stops reading is cut off past stream_unsent_max; one that reads gets everything', async () => {
+  const user = 'slow-reader';
+  const port = Number(new URL(s.url).port);
+  // a raw socket that reads the head of the stream, then stops reading
+  const sock = net.connect(port, '127.0.0.1');
+  let got = '';
+  let closed = false;
+  let paused = false;
+  sock.on('data', (d) => {
+    got += d.toString('latin1');
+    if (!paused && got.includes('event: hello')) {
+      paused = true;
+      sock.pause(); // the kernel's buffers fill, then lighttpd's, then larkd's
+    }
+  });
+  sock.on('close', () => { closed = true; });
+  sock.on('error', () => { closed = true; });
+  await new Promise((r) => sock.once('connect', r));
+  sock.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token(user)}\r\n\r\n`);
+  await waitFor(() => got.includes('event: hello'), 'the slow stream to open');
+  const reader = await stream(user);
+  const before = await metrics(s.url);
+  // 16 MiB of messages: far more than the socket buffers, lighttpd's 64 KiB
+  // and the bound together
+  const sender = new Api(s.url, 'slow-sender');
+  const body = 'x'.repeat(16 * 1024);
+  const N = 1000;
+  // bytes in lighttpd's spool files (issue 13: 201 MB of lighttpd-upload-*
+  // in /var/tmp), as its open descriptors show them
+  const spooled = () => {
+    let bytes = 0;
+    for (const fd of fs.readdirSync(`/proc/${s.lighttpd.pid}/fd`)) {
+      try {
+        const f = `/proc/${s.lighttpd.pid}/fd/${fd}`;
+        if (/lighttpd-upload-/.test(fs.readlinkSync(f))) bytes += fs.statSync(f).size;
+      } catch { /* closed meanwhile */ }
+    }
+    return bytes;
+  };
+  let spools = 0;
+  for (let i = 0; i < N; i += 20) {
+    const rs = await Promise.all(Array.from({ length: 20 }, () => sender.send(user, body)));
+    for (const r of rs) assert.equal(r.status, 201, r.body);
+    spools = Math.max(spools, spooled());
+  }
+  // lighttpd stops reading from larkd past ~64 KiB unsent, but what one
+  // read brings beyond its 128 KiB in memory still goes to a file: a few
+  // hundred KiB here. With stream-response-body = 1 it read all larkd sent
+  // (16 MB) and larkd never saw a slow reader.
+  assert.ok(spools < 2 * 1024 * 1024, `lighttpd spooled ${spools} bytes to files`);
+  await waitFor(async () => (await metrics(s.url))['lark_slow_readers_total{transport="sse"}'] ===
+    (before['lark_slow_readers_total{transport="sse"}'] || 0) + 1, 'the slow reader to be cut off', 30000, 100);
+  // the reader got every message of the flood, in order
+  await reader.until((x) => x.stored().length === N, 'every message on the reading stream', 60000);
+  const seqs = reader.stored().map((e) => Number(e.id));
+  assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => seqs[0] + i));
+  // the slow stream ends once its client reads again: a prefix, no more
+  sock.resume();
+  await waitFor(() => closed, 'the cut-off stream to end', 30000);
+  const ids = [...got.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  assert.ok(ids.length < N, `the cut-off stream had ${ids.length} of ${N} events`);
+  // its slot is free: the user can hold eight again
+  const again = [];
+  for (let i = 0; i < CAP - 1; i++) again.push(await stream(user));
+  for (const x of [...again, reader]) x.close();
 });
 
 test('stop', async () => {
