@@ -76,7 +76,7 @@ struct pg_db {
     int notify_prepared;
     int send_prepared; /* lark_send is prepared on this connection */
     int listening;     /* LISTEN lark ran on this connection (store_inbox_watch) */
-    int64_t retry_at; /* monotonic ms: no connection attempt before */
+    int64_t retry_at;  /* monotonic ms: no connection attempt before */
     int backoff_ms;
     int retry_txn; /* the last failure asks for the transaction again */
     struct pg_rows rows[DB_NSTMT];
@@ -586,10 +586,21 @@ static int pg_send_try(struct pg_db *d, void *arg, struct lark_err *err)
     struct pg_send_ctx *x = arg;
     const struct store_send_in *in = x->in;
     char now[24], window[24];
-    const char *values[15] = {in->sender, in->to, in->conversation_id,
+    const char *values[15] = {in->sender,
+                              in->to,
+                              in->conversation_id,
                               in->client_msg_id ? in->client_msg_id : x->id,
-                              x->id, in->type, in->body, in->meta ? in->meta : "{}", now,
-                              x->new_conv, x->direct_key, window, d->s->origin, x->head, x->tail};
+                              x->id,
+                              in->type,
+                              in->body,
+                              in->meta ? in->meta : "{}",
+                              now,
+                              x->new_conv,
+                              x->direct_key,
+                              window,
+                              d->s->origin,
+                              x->head,
+                              x->tail};
     int lengths[15] = {0};
     PGresult *res;
     int rc;
