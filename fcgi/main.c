@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/timeutil.h"
 #include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/cgi.h"
@@ -252,6 +253,7 @@ int main(int argc, char **argv)
     int migrate_only = 0, status = 1, locks[2] = {-1, -1};
     /* Plain CGI: the web server set GATEWAY_INTERFACE (fcgi/cgi.h) */
     int cgi = getenv("GATEWAY_INTERFACE") != NULL;
+    struct cgi_startup t = {.main = time_mono_ns()}; /* CGI: what each request pays */
     struct lark_err err = {0};
     sigset_t mask;
 
@@ -260,9 +262,12 @@ int main(int argc, char **argv)
     /* glibc hands freed memory back to the kernel after every burst and
      * faults it in again on the next: measured, the SQLite writer spent a
      * third of its time in madvise and page faults (docs/BENCHMARKS.md).
-     * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
-    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
-    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+     * Keep up to MALLOC_KEEP_BYTES of free memory instead. (Not in a CGI
+     * process, which has one request and no bursts.) */
+    if (!cgi) {
+        mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+        mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+    }
     /* Nothing larkd creates is for other users: the database and its WAL
      * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
     umask(umask(0) | S_IWGRP | S_IRWXO);
@@ -273,6 +278,7 @@ int main(int argc, char **argv)
     }
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
     log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
+    t.config = time_mono_ns();
 
     /* Signals go to the hub's signalfd: block them before any thread. */
     sigemptyset(&mask);
@@ -283,7 +289,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
-        auth_new(&app.cfg, &app.auth, &err) != 0 ||
+        auth_new(&app.cfg, &app.auth, &err) != 0 || (t.keys = time_mono_ns()) == 0 ||
         store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
@@ -295,7 +301,8 @@ int main(int argc, char **argv)
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
     } else if (cgi) {
-        status = cgi_main(&app);
+        t.store = time_mono_ns();
+        status = cgi_main(&app, &t);
     } else {
         char keys[256];
         auth_describe(app.auth, keys, sizeof(keys));
