@@ -2,6 +2,7 @@
 #
 #   make         every binary and tool (build/), and the unit test programs
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
+#   make run-cgi the same with larkd as a plain CGI program (lighttpd mod_cgi)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
@@ -76,7 +77,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
+.PHONY: all bins asan run run-cgi test unit unit-asan integration bench bench-peers fuzz lint clean deps \
         install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
@@ -148,6 +149,11 @@ deps:
 run: deps
 	$(MAKE) bins
 	tools/run.sh
+
+# CGI mode (docs/OPERATIONS.md "CGI mode"): same environment as run
+run-cgi: deps
+	$(MAKE) bins
+	tools/run-cgi.sh
 
 # ---- installing -----------------------------------------------------------
 #
