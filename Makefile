@@ -6,6 +6,7 @@
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
+#   make bench-cgi    CGI mode beside FastCGI: long-poll delivery, memory per waiting process
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -78,7 +79,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
 .PHONY: all bins asan run run-cgi test unit unit-asan integration bench bench-peers fuzz lint clean deps \
-        install deb print-unit-tests print-fuzzers
+        install deb print-unit-tests print-fuzzers bench-cgi
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
 
@@ -230,6 +231,12 @@ bench: deps
 bench-peers: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
+
+# larkd as a CGI program (lighttpd mod_cgi) beside larkd under FastCGI, in
+# the same run (docs/BENCHMARKS.md "CGI mode")
+bench-cgi: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
+	tools/bench-cgi.sh
 
 # ---- fuzzing ------------------------------------------------------------
 

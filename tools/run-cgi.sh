@@ -35,7 +35,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   exit 1
 fi
 
-# Once, here: CGI processes only check that the schema is current.
+# Once, here, rather than in the first request's process.
 "$build/larkd" --migrate
 
 lighttpd_pid=
