@@ -31,7 +31,7 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
-            core/heap.c core/pushstat.c core/media.c core/sigv4.c \
+            core/heap.c core/pushstat.c core/store_ops_media.c core/media.c core/sigv4.c \
             core/spool.c core/blob.c core/blob_local.c core/blob_s3.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
