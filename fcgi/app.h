@@ -3,7 +3,8 @@
  * hub, rate limiter and the draining flag.
  *
  * Built once by main.c before any thread starts; afterwards only `draining`
- * changes (atomically), so every thread may read the rest without locks.
+ * and `media_uploads` change (atomically), so every thread may read the
+ * rest without locks.
  */
 #ifndef LARK_APP_H
 #define LARK_APP_H
@@ -13,8 +14,10 @@
 #include <stdatomic.h>
 
 struct auth;
+struct blob;
 struct store;
 struct hub;
+struct media_sweep;
 struct ratelimit;
 
 struct app {
@@ -24,6 +27,10 @@ struct app {
     struct hub *hub;
     struct ratelimit *rl;        /* sends */
     struct ratelimit *rl_typing; /* typing notices */
+    struct ratelimit *rl_media;  /* uploads */
+    struct blob *blob;           /* media storage */
+    struct media_sweep *sweep;   /* media retention (not in CGI mode) */
+    atomic_int media_uploads;    /* uploads being received now (attach.h) */
     atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
     int cgi;                     /* run as a plain CGI program: one request, no hub */
 };

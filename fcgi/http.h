@@ -69,6 +69,19 @@ void reply_json(struct req *r, int status, const json_t *body);
 /* Answer status with raw bytes of content_type. */
 void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
 
+/*
+ * Answer a download of media that lighttpd sends itself (X-Sendfile of
+ * path; the bytes never pass through larkd): status 200 - lighttpd makes
+ * it 206 for a Range, 304 for a matching If-None-Match - with the stored
+ * type, ETag "sha256", the Content-Disposition value given, nosniff and a
+ * sandbox CSP (API.md "Media").
+ */
+void reply_sendfile(struct req *r, const char *path, const char *type, const char *sha256,
+                    const char *disposition);
+
+/* Answer 302 to url (a presigned download), not to be cached. */
+void reply_redirect(struct req *r, const char *url);
+
 /* Answer with the error for code (a LARK_E*), message from r->err if set. */
 void reply_error(struct req *r, int code);
 

@@ -14,6 +14,7 @@
  * stops the hub and closes the store.
  */
 #include "core/auth.h"
+#include "core/blob.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -21,6 +22,7 @@
 #include "core/store.h"
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
+#include "fcgi/media_sweep.h"
 #include "fcgi/ratelimit.h"
 #include "fcgi/router.h"
 #include "fcgi/wsbridge.h"
@@ -187,7 +189,7 @@ static int serve(struct app *app)
         goto out;
     }
     store_set_listener(app->store, hub_notes, app->hub);
-    if (hub_start(app->hub, &err) != 0) {
+    if (hub_start(app->hub, &err) != 0 || media_sweep_start(app, &app->sweep, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -213,6 +215,8 @@ static int serve(struct app *app)
     status = 0;
     log_info("stopped");
 out:
+    media_sweep_stop(app->sweep);
+    app->sweep = NULL;
     store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
@@ -256,12 +260,15 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+    if (auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0 ||
+        (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    /* media_rate is per minute */
+    app.rl_media = ratelimit_new(app.cfg.media_rate / 60.0, app.cfg.media_burst);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
@@ -278,6 +285,8 @@ int main(int argc, char **argv)
 out:
     ratelimit_free(app.rl);
     ratelimit_free(app.rl_typing);
+    ratelimit_free(app.rl_media);
+    blob_close(app.blob);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);
