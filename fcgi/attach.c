@@ -64,6 +64,8 @@ int attach_spool(struct req *r, uint64_t max, struct spool *sp, char sha256[MEDI
             rc = spool_write(sp, chunk, got, &r->err);
     }
     free(chunk);
+    if (rc == 0)
+        r->body_unread = 0; /* read to its end (or its early end) */
     if (rc == 0 && len != UINT64_MAX && sp->size < len)
         rc = lark_err_set(&r->err, LARK_EINVAL, "the body ended after %llu of %llu bytes",
                           (unsigned long long)sp->size, (unsigned long long)len);

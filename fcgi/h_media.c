@@ -123,6 +123,7 @@ int h_media_upload(struct req *r)
     int64_t now = time_now_ms(), t0 = time_mono_ns();
     int slot = 0, rc;
 
+    r->body_unread = 1; /* until attach_spool has read it */
     if (!name)
         name = MEDIA_DEFAULT_NAME;
     if (!media_name_valid(name, strlen(name)))
@@ -301,6 +302,7 @@ int h_media_put(struct req *r)
     int64_t t0 = time_mono_ns();
     int slot = 0, rc;
 
+    r->body_unread = 1; /* until attach_spool has read it */
     /* a bucket takes its uploads itself (presigned PUT) */
     if (blob_direct(r->app->blob) || !ids_valid_media(id, strlen(id)))
         return lark_err_set(&r->err, LARK_ENOTFOUND, "no such upload");

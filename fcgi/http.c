@@ -86,6 +86,8 @@ static void reply_head(struct req *r, int status, const char *content_type)
                      "Access-Control-Allow-Origin: %s\r\n"
                      "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
                      r->cors_origin);
+    if (r->body_unread)
+        reply_header(r, "Connection: close\r\n");
     if (r->capture)
         return; /* the hub counts what it writes */
     r->status = status;

@@ -47,6 +47,12 @@ struct req {
     const char *cors_origin;          /* Origin to allow, or NULL */
     char allow[64];                   /* Allow header for a 405, "" if none */
     struct buf *capture;              /* set: answers are rendered here, not written */
+    /* 1 while the body has not been read to its end (an upload refused
+     * early): the answer says "Connection: close", or lighttpd - which
+     * streams upload bodies to larkd (conf/lighttpd.conf) and must then
+     * drop the connection - would leave the client to send its next
+     * request into a connection about to close */
+    int body_unread;
 };
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
