@@ -155,6 +155,8 @@ FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
 # larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
 FUZZERS += fuzz_bench
+# what clients send about media: types, names, declarations, media lists
+FUZZERS += fuzz_media
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)

@@ -13,9 +13,9 @@
  *     valid UTF-8, without control characters (C0, DEL, C1), path
  *     separators or the bidirectional controls that make "gpj.exe" look
  *     like "exe.jpg" (U+200E/F, U+202A-E, U+2066-9), and not "." or "..";
- *   - a content type is RFC 9110's media-type (tokens, quoted strings, no
- *     bytes outside printable ASCII), lowercased where case does not
- *     matter, at most LIMIT_MEDIA_TYPE_MAX bytes;
+ *   - a content type is RFC 9110's media-type (tokens, quoted strings of
+ *     printable ASCII: no tab, nothing past 0x7E), lowercased where case
+ *     does not matter, at most LIMIT_MEDIA_TYPE_MAX bytes;
  *   - inline only for raster images, audio and video; SVG, HTML and every
  *     other type are attachments (API.md), so that an upload can never run
  *     script on lark's origin.
