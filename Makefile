@@ -4,6 +4,7 @@
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
+#   make bench-media  upload and download throughput of a 10 MiB file (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -64,7 +65,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps print-unit-tests print-fuzzers
+.PHONY: all asan run test unit unit-asan integration bench bench-peers bench-media fuzz lint clean deps print-unit-tests print-fuzzers
 all: $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 $(BUILD)/%.o: %.c
@@ -145,6 +146,12 @@ bench: deps
 bench-peers: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
+
+# media upload/download throughput against lighttpd serving the same file
+# (tools/mediabench.sh; docs/BENCHMARKS.md "Media")
+bench-media: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
+	tools/mediabench.sh
 
 # ---- fuzzing ------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 #
 #   run   what `make run` needs: compiler, libraries (libcurl for lark-push
 #         and for S3 media storage, OpenSSL's libcrypto for media hashes and
-#         SigV4 signatures), lighttpd, and Check
+#         SigV4 signatures), lighttpd, Check, and curl (README's examples,
+#         tools/mediabench.sh)
 #         (`make all` builds the unit test programs too)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
 #         PostgreSQL (the push daemons' shared-queue test),
@@ -25,7 +26,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check
+          curl)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji
            squid tinyproxy privoxy nginx haproxy)
