@@ -1728,6 +1728,22 @@ START_TEST(test_media_lifecycle)
 
     ck_assert_int_eq(store_media_usage(conn, "alice", &used, &err), 0);
     ck_assert_int_eq(used, 5);
+    /* the hub delivers a note's data as it is: the very bytes a read gives */
+    pthread_mutex_lock(&wakes.mu);
+    for (size_t i = 0; i < wakes.n; i++) {
+        struct store_event *evs = NULL;
+        uint64_t head = 0;
+        size_t n = 0;
+        if (strcmp(wakes.v[i].user, "bob") != 0)
+            continue;
+        ck_assert_int_eq(
+            store_inbox_read(conn, "bob", wakes.v[i].seq - 1, 1, &evs, &n, &head, &err), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(evs[0].data->json, wakes.v[i].data);
+        ck_assert_ptr_nonnull(strstr(wakes.v[i].data, "\"media\":[{\"id\":\"m_"));
+        store_events_free(evs, n);
+    }
+    pthread_mutex_unlock(&wakes.mu);
 }
 END_TEST
 
