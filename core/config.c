@@ -10,13 +10,22 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#ifndef LARK_MIGRATIONS_DIR
-#define LARK_MIGRATIONS_DIR "migrations"
-#endif
+/*
+ * Where the migrations are when the configuration does not say, relative
+ * to the running binary so that nothing refers to the tree it was built
+ * in: BIN/../share/lark/migrations for an installed binary (make install,
+ * the Debian package: PREFIX/bin and PREFIX/share/lark), else
+ * BIN/../migrations for one run from a build directory of the source tree
+ * (build/, build-asan/).
+ */
+static const char *const config_migration_dirs[] = {"../share/lark/migrations", "../migrations"};
 
 /* A config file line longer than this is an error, not silently cut. */
 #define CONFIG_LINE_MAX 4096
@@ -47,8 +56,8 @@ static const struct config_key config_keys[] = {
     S("data", "LARK_DATA", data_dir, "var", "directory for the SQLite database and the socket"),
     S("db", "LARK_DB", db, "",
       "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
-    S("migrations", "LARK_MIGRATIONS", migrations, LARK_MIGRATIONS_DIR,
-      "directory holding sqlite/ and postgres/ migrations"),
+    S("migrations", "LARK_MIGRATIONS", migrations, "",
+      "directory holding sqlite/ and postgres/ migrations (default: next to the binary)"),
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     I("sqlite_page_size", "LARK_SQLITE_PAGE_SIZE", sqlite_page_size, 4096, 512, 65536,
@@ -68,7 +77,12 @@ static const struct config_key config_keys[] = {
     I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
     S("jwt_alg", "LARK_JWT_ALG", jwt_alg, "HS256", "accepted JWT algorithm: HS256, RS256 or ES256"),
     S("jwt_secret", "LARK_JWT_SECRET", jwt_secret, CONFIG_DEV_SECRET, "HS256 shared secret"),
-    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "", "PEM public key for RS256/ES256"),
+    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "",
+      "PEM public key for RS256/ES256 (tokens without a kid)"),
+    S("jwt_jwks_file", "LARK_JWT_JWKS_FILE", jwt_jwks_file, "",
+      "JWKS file: RS256/ES256 public keys by kid (reloaded on SIGHUP)"),
+    S("jwt_secrets_file", "LARK_JWT_SECRETS_FILE", jwt_secrets_file, "",
+      "HS256 secrets by kid, one \"kid secret\" line each (reloaded on SIGHUP)"),
     S("jwt_aud", "LARK_JWT_AUD", jwt_aud, "", "required JWT aud (empty: not checked)"),
     S("jwt_iss", "LARK_JWT_ISS", jwt_iss, "", "required JWT iss (empty: not checked)"),
     I("jwt_leeway", "LARK_JWT_LEEWAY", jwt_leeway, 0, 0, 300, "seconds of clock skew on exp/nbf"),
@@ -175,6 +189,8 @@ static const struct config_key config_keys[] = {
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
     S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    S("log_format", "LARK_LOG_FORMAT", log_format, "text",
+      "text (time LEVEL program: message) or json (one object per line)"),
     I("dev_tokens", "LARK_DEV_TOKENS", dev_tokens, 0, 0, 1,
       "1: POST /v1/dev/token signs a token for any user (needs the development secret)"),
 };
@@ -216,6 +232,42 @@ static const struct config_key *config_find(const char *key)
         if (strcmp(config_keys[i].key, key) == 0)
             return &config_keys[i];
     return NULL;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The first of config_migration_dirs that exists next to this binary (the
+ * first one if none does, so that the error names the installed place). */
+static char *config_default_migrations(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash, *first = NULL;
+
+    if (n <= 0)
+        return xstrdup("/usr/share/lark/migrations");
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    for (size_t i = 0; i < sizeof(config_migration_dirs) / sizeof(config_migration_dirs[0]); i++) {
+        char *path = xasprintf("%s/%s", exe, config_migration_dirs[i]);
+        char resolved[PATH_MAX];
+        if (is_dir(path) && realpath(path, resolved)) {
+            free(path);
+            free(first);
+            return xstrdup(resolved);
+        }
+        if (!first)
+            first = path;
+        else
+            free(path);
+    }
+    return first;
 }
 
 static char *trim(char *s)
@@ -349,6 +401,10 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         free(cfg->listen);
         cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
     }
+    if (!*cfg->migrations) {
+        free(cfg->migrations);
+        cfg->migrations = config_default_migrations();
+    }
     if (!*cfg->media_dir) {
         free(cfg->media_dir);
         cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
@@ -369,14 +425,20 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         goto fail;
     }
     if (cfg->dev_tokens &&
-        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
+        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0 ||
+         *cfg->jwt_secrets_file || *cfg->jwt_jwks_file)) {
         rc = lark_err_set(err, LARK_EINVAL,
                           "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
-                          "unset): it must never sign tokens a real secret would accept");
+                          "unset, no key files): it must never sign tokens a real key would "
+                          "accept");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {
         rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+        goto fail;
+    }
+    if (log_format_parse(cfg->log_format) < 0) {
+        rc = lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
         goto fail;
     }
     return 0;
@@ -396,6 +458,41 @@ void config_release(struct config *cfg)
     }
 }
 
+/* The same accessors for a const struct: the table's offsets, read only. */
+static const char *cfg_cstr(const struct config *cfg, const struct config_key *k)
+{
+    return *(const char *const *)((const char *)cfg + k->offset);
+}
+
+static int cfg_cint(const struct config *cfg, const struct config_key *k)
+{
+    return *(const int *)((const char *)cfg + k->offset);
+}
+
+void config_copy(struct config *dst, const struct config *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->type == CFG_STR)
+            *cfg_str(dst, k) = xstrdup(cfg_cstr(src, k));
+        else
+            *cfg_int(dst, k) = cfg_cint(src, k);
+    }
+}
+
+void config_each_diff(const struct config *a, const struct config *b,
+                      void (*fn)(const char *key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        int same = k->type == CFG_STR ? strcmp(cfg_cstr(a, k), cfg_cstr(b, k)) == 0
+                                      : cfg_cint(a, k) == cfg_cint(b, k);
+        if (!same)
+            fn(k->key, arg);
+    }
+}
+
 void config_help(FILE *out)
 {
     fprintf(out, "Configuration (file key / environment variable, default):\n");
@@ -405,7 +502,11 @@ void config_help(FILE *out)
         fprintf(out, "  %-19s %-24s %s\n", k->key, k->env, k->help);
         if (k->type == CFG_INT)
             fprintf(out, "  %-19s %-24s default: %ld\n", "", "", k->def_int);
-        else
+        else if (strcmp(k->key, "migrations") == 0 && !*k->def) {
+            char *dir = config_default_migrations();
+            fprintf(out, "  %-19s %-24s default: %s\n", "", "", dir);
+            free(dir);
+        } else
             fprintf(out, "  %-19s %-24s default: %s\n", "", "",
                     secret ? "(development secret)" : (*k->def ? k->def : "(derived)"));
     }

@@ -12,6 +12,7 @@
 #include "core/pushstat.h"
 #include "core/store_impl.h"
 #include "core/store_ops.h"
+#include "core/store_ops_health.h"
 #include "core/timeutil.h"
 
 #include <pthread.h>
@@ -110,6 +111,11 @@ int store_ping(struct store_conn *c, struct lark_err *err)
 {
     struct db *d = reader(c, err);
     return d ? op_ping(d, err) : LARK_EUNAVAIL;
+}
+
+int store_check_write(struct store_conn *c, struct lark_err *err)
+{
+    return write_op(c, op_health, NULL, err);
 }
 
 int store_send(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,

@@ -133,6 +133,14 @@ void store_conn_close(struct store_conn *c);
 /* 0 if the database answers, LARK_EUNAVAIL otherwise. */
 int store_ping(struct store_conn *c, struct lark_err *err);
 
+/*
+ * Commit one small write the way a send commits (core/store_ops_health.c):
+ * 0 once it is durable, LARK_EUNAVAIL if the database cannot take a write
+ * right now (unreachable, full disk, failing file, read-only). Costs a
+ * commit: callers cache the answer (fcgi/health.c).
+ */
+int store_check_write(struct store_conn *c, struct lark_err *err);
+
 /* A message to store. All strings are borrowed and already validated. */
 struct store_send_in {
     const char *sender;          /* the authenticated user */

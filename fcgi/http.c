@@ -103,7 +103,7 @@ void reply_raw(struct req *r, int status, const char *content_type, const char *
     if (r->allow[0])
         reply_header(r, "Allow: %s\r\n", r->allow);
     req_write(r, "\r\n", 2);
-    if (len)
+    if (len && !r->head)
         req_write(r, data, len);
 }
 

@@ -44,6 +44,7 @@ struct req {
     int retry_after;                  /* seconds, for 429 / 503 */
     int status;                       /* status answered, 0 = not yet */
     int detached;                     /* handed to the hub */
+    int head;                         /* HEAD: answers carry headers, never a body */
     const char *cors_origin;          /* Origin to allow, or NULL */
     char allow[64];                   /* Allow header for a 405, "" if none */
     struct buf *capture;              /* set: answers are rendered here, not written */
@@ -72,7 +73,8 @@ const char *req_param(const struct req *r, const char *name);
  */
 void reply_json(struct req *r, int status, const json_t *body);
 
-/* Answer status with raw bytes of content_type. */
+/* Answer status with raw bytes of content_type (for HEAD, the headers
+ * only, Content-Length still that of the bytes). */
 void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
 
 /*

@@ -31,6 +31,8 @@ static struct {
     atomic_ulong media_uploads;
     atomic_ulong media_upload_bytes;
     atomic_ulong media_expired;
+    atomic_ulong reloads[2];       /* [0] refused, [1] applied */
+    atomic_ulong health_writes[2]; /* [0] failed, [1] committed */
 } m;
 
 const char *transport_name(enum transport t)
@@ -106,6 +108,16 @@ void metrics_delivery_latency(int64_t ns)
         i++;
     atomic_fetch_add(&m.latency_bucket[i], 1);
     atomic_fetch_add(&m.latency_sum_ns, (unsigned long)ns);
+}
+
+void metrics_health_write(int ok)
+{
+    atomic_fetch_add(&m.health_writes[ok ? 1 : 0], 1);
+}
+
+void metrics_reload(int ok)
+{
+    atomic_fetch_add(&m.reloads[ok ? 1 : 0], 1);
 }
 
 static int render_transport(struct buf *out, const char *name, const char *help, const char *type,
@@ -193,5 +205,18 @@ int metrics_render(struct buf *out)
     rc |= buf_printf(out, "lark_delivery_latency_seconds_sum %.6f\n",
                      (double)atomic_load(&m.latency_sum_ns) / 1e9);
     rc |= buf_printf(out, "lark_delivery_latency_seconds_count %lu\n", cum);
+    rc |= buf_printf(out,
+                     "# HELP lark_health_writes_total Writes the health check committed (it "
+                     "caches its answer for a while), by result.\n"
+                     "# TYPE lark_health_writes_total counter\n"
+                     "lark_health_writes_total{result=\"ok\"} %lu\n"
+                     "lark_health_writes_total{result=\"failed\"} %lu\n",
+                     atomic_load(&m.health_writes[1]), atomic_load(&m.health_writes[0]));
+    rc |= buf_printf(out,
+                     "# HELP lark_reloads_total Configuration reloads (SIGHUP) by result.\n"
+                     "# TYPE lark_reloads_total counter\n"
+                     "lark_reloads_total{result=\"ok\"} %lu\n"
+                     "lark_reloads_total{result=\"failed\"} %lu\n",
+                     atomic_load(&m.reloads[1]), atomic_load(&m.reloads[0]));
     return rc ? LARK_ETOOLARGE : 0;
 }

@@ -41,6 +41,12 @@ unsigned long metrics_catchup_reads(void);
 /* An event reached a held connection ns nanoseconds after its commit. */
 void metrics_delivery_latency(int64_t ns);
 
+/* The health check committed its write (ok = 1) or could not (ok = 0). */
+void metrics_health_write(int ok);
+
+/* A SIGHUP reload was applied (ok = 1) or refused (ok = 0). */
+void metrics_reload(int ok);
+
 /* Append the Prometheus text exposition to out; 0 or LARK_ETOOLARGE. */
 int metrics_render(struct buf *out);
 

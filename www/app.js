@@ -210,7 +210,12 @@ function refreshConv(id) {
       .then((c) => {
         addConv(c);
         renderConversations();
-        if (app.current === id) renderHead();
+        if (app.current === id) {
+          renderHead();
+          // the members' read and delivered positions just arrived: the
+          // ticks of messages already drawn (history) change with them
+          renderMessages();
+        }
         watchPeople();
         return c;
       })
