@@ -174,7 +174,8 @@ start_instance() {
   data[i]=$d port[i]=$p
   env=(PORT="$p" LARK_DATA="$d" LARK_SOCKET="$d/larkd.sock" LARK_LISTEN="$d/larkd.sock"
        LARK_WS_SOCKET="$d/larkd-ws.sock" LARK_WS_LISTEN="$d/larkd-ws.sock"
-       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0)
+       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0
+       LARK_MEDIA_DIR="$d/media")
   env "${env[@]}" "$build/larkd" --migrate 2>>"$d/larkd.log"
   env "${env[@]}" "$build/larkd" 2>>"$d/larkd.log" &
   larkd_pid[i]=$!
