@@ -15,6 +15,7 @@
  * stops the hub and closes the store.
  */
 #include "core/auth.h"
+#include "core/blob.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/lockfile.h"
@@ -28,6 +29,7 @@
 #include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
+#include "fcgi/media_sweep.h"
 #include "fcgi/ratelimit.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
@@ -205,7 +207,7 @@ static int serve(struct app *app, const char *config_path)
         goto out;
     }
     store_set_listener(app->store, hub_notes, app->hub);
-    if (hub_start(app->hub, &err) != 0) {
+    if (hub_start(app->hub, &err) != 0 || media_sweep_start(app, &app->sweep, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -231,6 +233,8 @@ static int serve(struct app *app, const char *config_path)
     status = 0;
     log_info("stopped");
 out:
+    media_sweep_stop(app->sweep);
+    app->sweep = NULL;
     store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
@@ -290,12 +294,15 @@ int main(int argc, char **argv)
 
     if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
         auth_new(&app.cfg, &app.auth, &err) != 0 || (t.keys = time_mono_ns()) == 0 ||
-        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0) {
+        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0 ||
+        (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    /* media_rate is per minute */
+    app.rl_media = ratelimit_new(app.cfg.media_rate / 60.0, app.cfg.media_burst);
     app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
@@ -317,6 +324,8 @@ int main(int argc, char **argv)
 out:
     ratelimit_free(app.rl);
     ratelimit_free(app.rl_typing);
+    ratelimit_free(app.rl_media);
+    blob_close(app.blob);
     live_free(app.live);
     store_close(app.store);
     auth_free(app.auth);

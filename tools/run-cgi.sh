@@ -23,6 +23,10 @@ LARK_DATA=$(cd "$LARK_DATA" && pwd)
 build=${BUILD:-build}
 case $build in /*) export LARK_CGI=$build/larkd ;; *) export LARK_CGI=$top/$build/larkd ;; esac
 export LARK_WWW=${LARK_WWW:-$top/www}
+# larkd's media directory and lighttpd's x-sendfile-docroot (as run.sh)
+mkdir -p "${LARK_MEDIA_DIR:-$LARK_DATA/media}"
+export LARK_MEDIA_DIR
+LARK_MEDIA_DIR=$(cd "${LARK_MEDIA_DIR:-$LARK_DATA/media}" && pwd -P)
 export LARK_LOGDIR=$LARK_DATA
 export LARK_CONF=$top/conf
 
