@@ -2,9 +2,12 @@
 #
 #   make         every binary and tool (build/), and the unit test programs
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
+#   make run-cgi the same with larkd as a plain CGI program (lighttpd mod_cgi)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
+#   make bench-cgi    CGI mode beside FastCGI: long-poll delivery, memory per waiting process
+#   make bench-media  upload and download throughput of a 10 MiB file (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -30,6 +33,9 @@ CPPFLAGS_ALL = -I. -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags lib
 PKGS    := jansson libjwt sqlite3 libpq libcrypto
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# libcurl for everyone: core's S3 media storage (core/blob_s3.c) signs its
+# requests with it, and lark-push sends through it.
+LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(CURL_LIBS) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 # ThreadSanitizer: larkd runs workers, the hub, its readers, WebSocket
@@ -43,7 +49,8 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/store_ops_push.c core/store_ops_health.c core/store_ops_limits.c core/store_sqlite.c \
             core/store_sqlite_sql.c core/store_sqlite_wake.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
-            core/heap.c core/pushstat.c
+            core/heap.c core/pushstat.c core/store_ops_media.c core/media.c core/sigv4.c \
+            core/spool.c core/blob.c core/blob_local.c core/blob_s3.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/hold_hub.c fcgi/cgi.c fcgi/cgi_wait.c fcgi/cgi_stream.c fcgi/heldcap.c \
             fcgi/heldcap_store.c fcgi/ratelimit_store.c \
@@ -51,7 +58,8 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
             fcgi/wsbridge.c fcgi/wsline.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
-            fcgi/health.c fcgi/procstat.c fcgi/heldcap_local.c
+            fcgi/health.c fcgi/procstat.c fcgi/h_media.c fcgi/attach.c fcgi/media_sweep.c \
+            fcgi/heldcap_local.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy \
@@ -60,7 +68,8 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BU
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
-              test_backoff test_push_reply test_store_push test_log test_keys
+              test_backoff test_push_reply test_store_push test_log test_keys test_media test_sigv4 \
+              test_blob
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
 # per job. Its parsers (and the bench-peers table) are pure and linked into
 # their own unit tests.
@@ -80,8 +89,8 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan tsan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
-        install deb print-unit-tests print-fuzzers
+.PHONY: all bins asan tsan run run-cgi test unit unit-asan integration bench bench-peers bench-media \
+        bench-cgi fuzz lint clean deps install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
 
@@ -101,7 +110,15 @@ $(BUILD)/core/version.o: $(BUILD)/version.stamp
 $(BUILD)/core/version.o: CPPFLAGS_ALL += $(VERSION_DEFS)
 $(BUILD)/tests/unit/%.o: CPPFLAGS_ALL += $(DEFS)
 
-$(BUILD)/%.o: %.c
+# Every object depends on the compiler flags it was built with: a change of
+# flags (a new -ffile-prefix-map, a sanitizer) rebuilds what they touch
+# instead of linking objects of two kinds.
+FLAGS_LINE := $(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL)
+$(BUILD)/flags.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(subst ','\'',$(FLAGS_LINE))' | cmp -s - $@ || echo '$(subst ','\'',$(FLAGS_LINE))' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP -c $< -o $@
@@ -155,6 +172,11 @@ deps:
 run: deps
 	$(MAKE) bins
 	tools/run.sh
+
+# CGI mode (docs/OPERATIONS.md "CGI mode"): same environment as run
+run-cgi: deps
+	$(MAKE) bins
+	tools/run-cgi.sh
 
 # ---- installing -----------------------------------------------------------
 #
@@ -234,6 +256,18 @@ bench-peers: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
 
+# larkd as a CGI program (lighttpd mod_cgi) beside larkd under FastCGI, in
+# the same run (docs/BENCHMARKS.md "CGI mode")
+bench-cgi: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
+	tools/bench-cgi.sh
+
+# media upload/download throughput against lighttpd serving the same file
+# (tools/mediabench.sh; docs/BENCHMARKS.md "Media")
+bench-media: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
+	tools/mediabench.sh
+
 # ---- fuzzing ------------------------------------------------------------
 
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log \
@@ -244,6 +278,8 @@ FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
 # larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
 FUZZERS += fuzz_bench
+# what clients send about media: types, names, declarations, media lists
+FUZZERS += fuzz_media
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)

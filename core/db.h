@@ -113,6 +113,16 @@ enum db_stmt {
     DB_HELD_LIST,
     DB_HELD_INSERT,
     DB_HELD_DELETE,
+    /* media (store_ops_media.c) */
+    DB_MEDIA_INSERT,
+    DB_MEDIA_USAGE,
+    DB_MEDIA_READY,
+    DB_MEDIA_GET,
+    DB_MEDIA_TAKE,  /* a send names the sender's ready item: referenced from now on */
+    DB_MEDIA_OWNED, /* the status of the sender's item, for the error when TAKE fails */
+    DB_MEDIA_LINK,
+    DB_MEDIA_EXPIRE,
+    DB_MEDIA_KEY_USED,
     DB_NSTMT
 };
 

@@ -3,7 +3,8 @@
  * hub, rate limiter and the draining flag.
  *
  * Built once by main.c before any thread starts; afterwards only `draining`
- * changes (atomically), so every thread may read the rest without locks.
+ * and `media_uploads` change (atomically), so every thread may read the
+ * rest without locks.
  * cfg is the configuration larkd started with and never changes; what a
  * SIGHUP may change lives behind the verifier (auth_reload), the rate
  * limiters (ratelimit_set) and live (fcgi/live.h), each safe to change
@@ -17,10 +18,12 @@
 #include <stdatomic.h>
 
 struct auth;
+struct blob;
 struct heldcap;
 struct hold_ops;
 struct store;
 struct hub;
+struct media_sweep;
 struct ratelimit;
 struct live;
 struct reload;
@@ -32,6 +35,10 @@ struct app {
     struct hub *hub;
     struct ratelimit *rl;        /* sends */
     struct ratelimit *rl_typing; /* typing notices */
+    struct ratelimit *rl_media;  /* uploads */
+    struct blob *blob;           /* media storage */
+    struct media_sweep *sweep;   /* media retention (not in CGI mode) */
+    atomic_int media_uploads;    /* uploads being received now (attach.h) */
     struct live *live;           /* cors_origins, metrics_allow as reloaded */
     const struct hold_ops *hold; /* how SSE and long-polls wait: hub or CGI (hold.h) */
     struct heldcap *heldcap;     /* max_held_per_user: in the store (CGI) or in memory (FastCGI) */

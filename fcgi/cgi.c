@@ -6,6 +6,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/store.h"
+#include "core/timeutil.h"
 #include "fcgi/app.h"
 #include "fcgi/heldcap.h"
 #include "fcgi/hold.h"
@@ -39,7 +40,13 @@ static void cgi_share_limits(struct app *app, struct store_conn *db)
     app->heldcap = heldcap_new_store(db, (unsigned)app->cfg.max_held_per_user);
 }
 
-int cgi_main(struct app *app)
+/* ms between two time_mono_ns() stamps */
+static double ms(int64_t from, int64_t to)
+{
+    return (double)(to - from) / 1e6;
+}
+
+int cgi_main(struct app *app, const struct cgi_startup *t)
 {
     struct store_conn *db = NULL;
     struct lark_err err = {0};
@@ -59,6 +66,9 @@ int cgi_main(struct app *app)
     router_handle(&r);
 out:
     fflush(stdout);
+    log_debug("cgi: start-up %.2f ms (configuration %.2f, keys %.2f, store %.2f), request %.2f ms",
+              ms(t->main, t->store), ms(t->main, t->config), ms(t->config, t->keys),
+              ms(t->keys, t->store), ms(t->store, time_mono_ns()));
     /* they borrow db */
     heldcap_free(app->heldcap);
     app->heldcap = NULL;

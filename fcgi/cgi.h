@@ -17,7 +17,19 @@
 #ifndef LARK_CGI_H
 #define LARK_CGI_H
 
+#include <stdint.h>
+
 struct app;
+
+/* When main reached each step of its start-up (time_mono_ns), which every
+ * CGI request pays for: cgi_main logs them (debug) with the request's own
+ * time, so that an operator can see what a request costs. */
+struct cgi_startup {
+    int64_t main;   /* main() entered: what came before is exec and the dynamic loader */
+    int64_t config; /* the configuration read (file and environment) */
+    int64_t keys;   /* the token verifier made (key files read) */
+    int64_t store;  /* the store open: connected, migrations checked */
+};
 
 /*
  * Serve the request. app is main's, with the store open and in-memory
@@ -25,6 +37,6 @@ struct app;
  * exit status: 0 once an answer was written (whatever its HTTP status), 1
  * if the store could not be reached at all (a 503 was written).
  */
-int cgi_main(struct app *app);
+int cgi_main(struct app *app, const struct cgi_startup *t);
 
 #endif

@@ -15,12 +15,14 @@
  * stops the hub and closes the store.
  */
 #include "core/auth.h"
+#include "core/blob.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/lockfile.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/timeutil.h"
 #include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/cgi.h"
@@ -28,6 +30,7 @@
 #include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
+#include "fcgi/media_sweep.h"
 #include "fcgi/ratelimit.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
@@ -206,7 +209,7 @@ static int serve(struct app *app, const char *config_path)
         goto out;
     }
     store_set_listener(app->store, hub_notes, app->hub);
-    if (hub_start(app->hub, &err) != 0) {
+    if (hub_start(app->hub, &err) != 0 || media_sweep_start(app, &app->sweep, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -232,6 +235,8 @@ static int serve(struct app *app, const char *config_path)
     status = 0;
     log_info("stopped");
 out:
+    media_sweep_stop(app->sweep);
+    app->sweep = NULL;
     store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
@@ -256,6 +261,7 @@ int main(int argc, char **argv)
     int migrate_only = 0, status = 1, locks[2] = {-1, -1};
     /* Plain CGI: the web server set GATEWAY_INTERFACE (fcgi/cgi.h) */
     int cgi = getenv("GATEWAY_INTERFACE") != NULL;
+    struct cgi_startup t = {.main = time_mono_ns()}; /* CGI: what each request pays */
     struct lark_err err = {0};
     sigset_t mask;
 
@@ -264,9 +270,12 @@ int main(int argc, char **argv)
     /* glibc hands freed memory back to the kernel after every burst and
      * faults it in again on the next: measured, the SQLite writer spent a
      * third of its time in madvise and page faults (docs/BENCHMARKS.md).
-     * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
-    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
-    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+     * Keep up to MALLOC_KEEP_BYTES of free memory instead. (Not in a CGI
+     * process, which has one request and no bursts.) */
+    if (!cgi) {
+        mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+        mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+    }
     /* Nothing larkd creates is for other users: the database and its WAL
      * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
     umask(umask(0) | S_IWGRP | S_IRWXO);
@@ -277,6 +286,7 @@ int main(int argc, char **argv)
     }
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
     log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
+    t.config = time_mono_ns();
 
     /* Signals go to the hub's signalfd: block them before any thread. */
     sigemptyset(&mask);
@@ -287,19 +297,23 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
-        auth_new(&app.cfg, &app.auth, &err) != 0 ||
-        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0) {
+        auth_new(&app.cfg, &app.auth, &err) != 0 || (t.keys = time_mono_ns()) == 0 ||
+        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0 ||
+        (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    /* media_rate is per minute */
+    app.rl_media = ratelimit_new(app.cfg.media_rate / 60.0, app.cfg.media_burst);
     app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
     } else if (cgi) {
-        status = cgi_main(&app);
+        t.store = time_mono_ns();
+        status = cgi_main(&app, &t);
     } else {
         char keys[256];
         auth_describe(app.auth, keys, sizeof(keys));
@@ -314,6 +328,8 @@ int main(int argc, char **argv)
 out:
     ratelimit_free(app.rl);
     ratelimit_free(app.rl_typing);
+    ratelimit_free(app.rl_media);
+    blob_close(app.blob);
     live_free(app.live);
     store_close(app.store);
     auth_free(app.auth);

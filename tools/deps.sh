@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/deps.sh [run|deb|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries (libcurl for lark-push,
-#         OpenSSL's libcrypto for JWKS keys), lighttpd, and Check
+#   run   what `make run` needs: compiler, libraries (libcurl for lark-push
+#         and for S3 media storage, OpenSSL's libcrypto for JWKS keys, media
+#         hashes and SigV4 signatures), lighttpd, Check, and curl (README's
+#         examples, tools/mediabench.sh)
 #         (`make all` builds the unit test programs too)
 #   deb   also what `make deb` needs: dpkg-dev (dpkg-shlibdeps)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
@@ -19,7 +21,8 @@
 #         stopped here; for the package test (tests/package/run.sh), deb's
 #         packages, systemd (systemd-analyze verify; it need not run) and the
 #         TLS module lighttpd-mod-openssl (haproxy serves the load balancer
-#         example too)
+#         example too); apache2 (the CGI suite runs larkd under mod_cgid,
+#         test_cgi.mjs, as a throwaway instance with conf/apache-cgi.conf)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -27,11 +30,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 
-run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd lighttpd-modules-lua libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
-test_pkgs=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
+run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd lighttpd-modules-lua libjansson-dev
+          libjwt-dev libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates
+          check curl)
+test_pkgs=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev openssl valgrind nodejs npm procps
+           iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
-           squid tinyproxy privoxy nginx haproxy)
+           squid tinyproxy privoxy nginx haproxy apache2)
 
 deb_pkgs=(dpkg-dev)
 
@@ -71,6 +76,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
       $sudo service "$svc" stop >/dev/null 2>&1 || true
     fi
   done
+  # ...and Apache on 80, for good: the CGI suite runs its own instances.
+  if [[ " ${missing[*]} " == *" apache2 "* ]]; then
+    if command -v service >/dev/null; then $sudo service apache2 stop >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null; then $sudo systemctl disable apache2 >/dev/null 2>&1 || true; fi
+  fi
 fi
 
 if [ "$mode" = test ]; then
