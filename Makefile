@@ -67,7 +67,7 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BU
 # Every program a user runs (README.md names each).
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
+              test_heap test_fcgirec test_events test_ratelimit test_heldcap test_router test_store test_pgnote test_hub \
               test_backoff test_push_reply test_store_push test_log test_keys test_media test_sigv4 \
               test_blob
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
