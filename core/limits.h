@@ -70,11 +70,13 @@
  * holding the hub's event loop for long. */
 #define LIMIT_HUB_BATCH 256
 /* API.md "Operations": a stream whose client stops reading is ended once
- * its unsent output passes a bound: output larkd queued that the socket
- * did not take, plus the stored events that arrived for it while that
- * queue was stalled (fcgi/hub_catchup.c). lighttpd holds another 64 KiB at most
+ * its unsent output passes a bound: larkd stops queueing for it past half
+ * (it waits for the socket), and cuts it off once events of more than the
+ * other half arrived while it stayed stalled (fcgi/hub_catchup.c). What
+ * larkd holds for it is then half the bound plus at most one delivery
+ * (EVENTS_BUDGET); lighttpd holds another 64 KiB or so
  * (server.stream-response-body = 2). 256 KiB is hundreds of messages of
- * a usual size, and keeps 10,000 stalled streams within 2.5 GB. */
+ * a usual size. */
 #define LIMIT_STREAM_UNSENT_DEFAULT (256 * 1024)
 /* The bound may not be set below one event of the default limits' largest
  * (a 16 KiB body and 4 KiB meta, JSON-escaped at worst: 6 x 20 KiB)... */

@@ -15,11 +15,14 @@
  * A connection whose output passes half of stream_unsent_max is stalled:
  * it waits for its socket to drain (hub_conn.c marks it dirty again)
  * rather than buffer more. A stalled connection keeps counting the bytes
- * of the events that arrive for it meanwhile; once those and its pending
- * output together pass stream_unsent_max its client is taken not to read
- * (API.md "Operations") and it is cut off - it resumes from its seq when
- * it reconnects. A client that reads, however slowly, drains below the
- * mark and starts counting again from nothing (the count is made as each
+ * of the events that arrive for it meanwhile; once those pass the other
+ * half of stream_unsent_max its client is taken not to read (API.md
+ * "Operations") and it is cut off - it resumes from its seq when it
+ * reconnects. Only arrivals count against that half, not the queue: one
+ * catch-up delivery may queue up to EVENTS_BUDGET (1 MiB) at once for a
+ * client that reads perfectly well. A client that reads, however slowly,
+ * drains below the mark and starts counting again from nothing (the count
+ * is made as each
  * event arrives, hub_conn_arrived, not from the tail: a flood of large
  * events passes through the tail faster than a turn). With lighttpd's
  * server.stream-response-body = 2 lighttpd stops reading from larkd when
@@ -204,7 +207,7 @@ int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *dat
     if (c->state != CONN_OPEN || c->tr->kind == TRANSPORT_POLL || conn_pending(c) <= bound / 2)
         return 0;
     c->waiting += data ? data->len : HUB_UNSENT_UNCARRIED;
-    if (conn_pending(c) + c->waiting <= bound)
+    if (c->waiting <= bound - bound / 2)
         return 0;
     log_warn("hub cutting off slow reader fd=%d user=%s pending=%zu waiting=%zu bound=%zu", c->fd,
              c->user ? hub_user_id(c->user) : "-", conn_pending(c), c->waiting, bound);

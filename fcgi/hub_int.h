@@ -266,8 +266,9 @@ void hub_user_release_all(struct hub *h);
 
 /*
  * An event (data NULL: its size is not known here) arrived for c. A
- * stalled stream counts it and is cut off (killed) once its unsent output
- * passes stream_unsent_max: -1 then, c is dead; else 0.
+ * stalled stream counts it and is cut off (killed) once what arrived while
+ * it stayed stalled passes half of stream_unsent_max: -1 then, c is dead;
+ * else 0.
  */
 int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *data);
 /* Bring every dirty connection up to its user's head: from the tail, or by
