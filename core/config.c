@@ -371,6 +371,32 @@ static int config_check_media(const struct config *cfg, struct lark_err *err)
     return 0;
 }
 
+/* Paths left empty default to places under data_dir (or, for migrations,
+ * next to the binary), once data_dir is final. */
+static void config_default_paths(struct config *cfg)
+{
+    if (!*cfg->db) {
+        free(cfg->db);
+        cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
+    }
+    if (!*cfg->ws_listen) {
+        free(cfg->ws_listen);
+        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
+    }
+    if (!*cfg->listen) {
+        free(cfg->listen);
+        cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
+    }
+    if (!*cfg->migrations) {
+        free(cfg->migrations);
+        cfg->migrations = config_default_migrations();
+    }
+    if (!*cfg->media_dir) {
+        free(cfg->media_dir);
+        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
+    }
+}
+
 int config_load(struct config *cfg, const char *path, struct lark_err *err)
 {
     int rc = 0;
@@ -398,26 +424,7 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         if (rc)
             goto fail;
     }
-    if (!*cfg->db) {
-        free(cfg->db);
-        cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
-    }
-    if (!*cfg->ws_listen) {
-        free(cfg->ws_listen);
-        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
-    }
-    if (!*cfg->listen) {
-        free(cfg->listen);
-        cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
-    }
-    if (!*cfg->migrations) {
-        free(cfg->migrations);
-        cfg->migrations = config_default_migrations();
-    }
-    if (!*cfg->media_dir) {
-        free(cfg->media_dir);
-        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
-    }
+    config_default_paths(cfg);
     if ((rc = config_check_media(cfg, err)))
         goto fail;
     if (cfg->poll_timeout > cfg->poll_timeout_max) {

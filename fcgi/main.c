@@ -254,6 +254,19 @@ out:
     return status;
 }
 
+/* Signals go to the hub's signalfd: block them before any thread. */
+static void block_signals(void)
+{
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int main(int argc, char **argv)
 {
     static struct app app;
@@ -263,7 +276,6 @@ int main(int argc, char **argv)
     int cgi = getenv("GATEWAY_INTERFACE") != NULL;
     struct cgi_startup t = {.main = time_mono_ns()}; /* CGI: what each request pays */
     struct lark_err err = {0};
-    sigset_t mask;
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
         return 2;
@@ -287,14 +299,7 @@ int main(int argc, char **argv)
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
     log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
     t.config = time_mono_ns();
-
-    /* Signals go to the hub's signalfd: block them before any thread. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    block_signals();
 
     if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
         auth_new(&app.cfg, &app.auth, &err) != 0 || (t.keys = time_mono_ns()) == 0 ||
