@@ -14,7 +14,10 @@
 // cut off once its unsent output passes stream_unsent_max, while a stream
 // that reads gets every event of the same flood.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import WebSocket from 'ws';
 import { assert, test } from './lib/harness.mjs';
@@ -71,8 +74,8 @@ async function wsAuth(user) {
 }
 
 test('start', async () => {
-  // the smallest bound, and no send rate: the flood below is one user's
-  s = await new Stack({ LARK_SSE_KEEPALIVE: '1', LARK_STREAM_UNSENT_MAX: String(128 * 1024), LARK_SEND_RATE: '0' }).start();
+  // no send rate: the slow-reader flood below is one user's
+  s = await new Stack({ LARK_SSE_KEEPALIVE: '1', LARK_SEND_RATE: '0' }).start();
 });
 
 test(`the ${CAP + 1}th held connection of a user is refused, whatever its transport; nobody is evicted`, async () => {
@@ -162,7 +165,16 @@ test('an SSE client that stops reading is cut off past stream_unsent_max; one th
   await new Promise((r) => sock.once('connect', r));
   sock.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token(user)}\r\n\r\n`);
   await waitFor(() => got.includes('event: hello'), 'the slow stream to open');
-  const reader = await stream(user);
+  // the reader is curl, in a process of its own: it reads as fast as it
+  // can, where a stream read by this test's event loop would compete with
+  // the 1000 sends below (and be a slow reader at moments)
+  const readerFile = path.join(os.tmpdir(), `lark-held-reader-${process.pid}`);
+  const out = fs.openSync(readerFile, 'w');
+  const reader = spawn('curl', ['-sN', '-H', `Authorization: Bearer ${token(user)}`, `${s.url}/v1/events`],
+    { stdio: ['ignore', out, 'ignore'] });
+  fs.closeSync(out);
+  const readerIds = () => [...fs.readFileSync(readerFile, 'latin1').matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+  await waitFor(() => /event: hello/.test(fs.readFileSync(readerFile, 'latin1')), 'the reading stream to open');
   const before = await metrics(s.url);
   // 16 MiB of messages: far more than the socket buffers, lighttpd's 64 KiB
   // and the bound together
@@ -194,19 +206,26 @@ test('an SSE client that stops reading is cut off past stream_unsent_max; one th
   assert.ok(spools < 2 * 1024 * 1024, `lighttpd spooled ${spools} bytes to files`);
   await waitFor(async () => (await metrics(s.url))['lark_slow_readers_total{transport="sse"}'] ===
     (before['lark_slow_readers_total{transport="sse"}'] || 0) + 1, 'the slow reader to be cut off', 30000, 100);
-  // the reader got every message of the flood, in order
-  await reader.until((x) => x.stored().length === N, 'every message on the reading stream', 60000);
-  const seqs = reader.stored().map((e) => Number(e.id));
+  // the reader got every message of the flood, in order, and was not cut off
+  await waitFor(() => readerIds().length === N, 'every message on the reading stream', 60000, 200);
+  const seqs = readerIds();
   assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => seqs[0] + i));
+  assert.equal(reader.exitCode, null, 'the reading stream ended');
+  reader.kill();
+  fs.rmSync(readerFile, { force: true });
   // the slow stream ends once its client reads again: a prefix, no more
   sock.resume();
   await waitFor(() => closed, 'the cut-off stream to end', 30000);
   const ids = [...got.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
   assert.ok(ids.length < N, `the cut-off stream had ${ids.length} of ${N} events`);
-  // its slot is free: the user can hold eight again
+  // its slot is free (and the reader's): the user can hold eight again
+  await waitFor(async () => (await metrics(s.url))['lark_held_connections{transport="sse"}'] === 0, 'the streams to end');
   const again = [];
-  for (let i = 0; i < CAP - 1; i++) again.push(await stream(user));
-  for (const x of [...again, reader]) x.close();
+  for (let i = 0; i < CAP; i++) again.push(await stream(user));
+  for (const x of again) x.close();
+  const m = await metrics(s.url);
+  assert.equal(m['lark_slow_readers_total{transport="sse"}'], (before['lark_slow_readers_total{transport="sse"}'] || 0) + 1,
+    'only the stream that did not read was cut off');
 });
 
 test('stop', async () => {
