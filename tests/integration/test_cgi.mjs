@@ -104,6 +104,7 @@ function held(base, p, tok) {
 const SERVER_ENV = {
   LARK_CGI_SSE_WINDOW: '5', LARK_POLL_TRICKLE: '1', LARK_SSE_KEEPALIVE: '1', LARK_SSE_RETRY_MS: '300',
   LARK_MAX_HELD_PER_USER: '2', LARK_SEND_RATE: '1', LARK_SEND_BURST: '4',
+  LARK_MEDIA_RATE: '1', LARK_MEDIA_BURST: '2',
 };
 
 for (const kind of ['lighttpd', 'apache']) {
@@ -261,6 +262,26 @@ for (const kind of ['lighttpd', 'apache']) {
       assert.ok(Number(r.headers['retry-after']) > 0);
     }
   }, { timeout: 240000 });
+
+  T('media: an upload and its download; the upload rate holds across processes', async () => {
+    const a = api('xia');
+    const up = (i) => a.post(`/v1/media?name=f${i}.bin`, Buffer.from(`bytes ${i}`),
+      { headers: { 'Content-Type': 'application/octet-stream' }, timeout: 120000 });
+    let r = await up(0);
+    assert.equal(r.status, 201, r.body);
+    const id = r.json.media.id;
+    if (kind === 'lighttpd') { // X-Sendfile from a CGI: conf/lighttpd-cgi.conf (Apache needs mod_xsendfile)
+      const got = await a.get(`/v1/media/${id}`);
+      assert.equal(got.status, 200, got.body);
+      assert.equal(got.body, 'bytes 0');
+    }
+    // burst 2, 1 per minute: the third upload, in its own process, is refused
+    r = await up(1);
+    assert.equal(r.status, 201, r.body);
+    r = await up(2);
+    assert.equal(r.status, 429, r.body);
+    assert.equal(r.json.error.code, 'rate_limited');
+  });
 
   T('stop (no sanitizer report from any CGI process)', async () => {
     await srv.stop();
