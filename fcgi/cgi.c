@@ -14,8 +14,19 @@
 #include "fcgi/ratelimit.h"
 #include "fcgi/router.h"
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <unistd.h>
+
+/* An answer given before the request body was read (an upload refused
+ * early, r->body_unread): what the web server still sends is read and
+ * dropped before the process exits, up to this many bytes and for at most
+ * this long. A CGI that exits with input unread makes the kernel reset the
+ * socket Apache's mod_cgid writes the body into, and Apache then loses
+ * the answer with it (AH00574: apr_bucket_read() failed). */
+#define CGI_DRAIN_MAX_BYTES (1024 * 1024)
+#define CGI_DRAIN_TIMEOUT_MS 1000
 
 /* Each per-user rate limit as the store keeps it: its class, and where
  * app keeps the limiter. A new limit of app's is a new line here. */
@@ -31,6 +42,8 @@ static void cgi_share_limits(struct app *app, struct store_conn *db)
     const struct cgi_limit limits[] = {
         {"send", &app->rl, app->cfg.send_rate, app->cfg.send_burst},
         {"typing", &app->rl_typing, app->cfg.typing_rate, app->cfg.typing_burst},
+        /* media_rate is per minute */
+        {"media", &app->rl_media, app->cfg.media_rate / 60.0, app->cfg.media_burst},
     };
 
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
@@ -38,6 +51,26 @@ static void cgi_share_limits(struct app *app, struct store_conn *db)
         *limits[i].rl = ratelimit_new_store(db, limits[i].cls, limits[i].rate, limits[i].burst);
     }
     app->heldcap = heldcap_new_store(db, (unsigned)app->cfg.max_held_per_user);
+}
+
+static void cgi_drain_stdin(void)
+{
+    int64_t deadline = time_mono_ms() + CGI_DRAIN_TIMEOUT_MS;
+    size_t total = 0;
+    char buf[4096];
+
+    while (total < CGI_DRAIN_MAX_BYTES) {
+        struct pollfd p = {.fd = STDIN_FILENO, .events = POLLIN};
+        int64_t left = deadline - time_mono_ms();
+        ssize_t n;
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            break;
+        n = read(STDIN_FILENO, buf, sizeof(buf));
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+    }
 }
 
 /* ms between two time_mono_ns() stamps */
@@ -66,6 +99,8 @@ int cgi_main(struct app *app, const struct cgi_startup *t)
     router_handle(&r);
 out:
     fflush(stdout);
+    if (r.body_unread)
+        cgi_drain_stdin();
     log_debug("cgi: start-up %.2f ms (configuration %.2f, keys %.2f, store %.2f), request %.2f ms",
               ms(t->main, t->store), ms(t->main, t->config), ms(t->config, t->keys),
               ms(t->keys, t->store), ms(t->store, time_mono_ns()));
@@ -74,7 +109,8 @@ out:
     app->heldcap = NULL;
     ratelimit_free(app->rl);
     ratelimit_free(app->rl_typing);
-    app->rl = app->rl_typing = NULL;
+    ratelimit_free(app->rl_media);
+    app->rl = app->rl_typing = app->rl_media = NULL;
     store_conn_close(db);
     return status;
 }

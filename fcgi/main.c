@@ -267,6 +267,16 @@ static void block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* glibc hands freed memory back to the kernel after every burst and faults
+ * it in again on the next: measured, the SQLite writer spent a third of its
+ * time in madvise and page faults (docs/BENCHMARKS.md). Keep up to
+ * MALLOC_KEEP_BYTES of free memory instead. */
+static void malloc_keep(void)
+{
+    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+}
+
 int main(int argc, char **argv)
 {
     static struct app app;
@@ -279,15 +289,8 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
         return 2;
-    /* glibc hands freed memory back to the kernel after every burst and
-     * faults it in again on the next: measured, the SQLite writer spent a
-     * third of its time in madvise and page faults (docs/BENCHMARKS.md).
-     * Keep up to MALLOC_KEEP_BYTES of free memory instead. (Not in a CGI
-     * process, which has one request and no bursts.) */
-    if (!cgi) {
-        mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
-        mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
-    }
+    if (!cgi) /* a CGI process has one request and no bursts */
+        malloc_keep();
     /* Nothing larkd creates is for other users: the database and its WAL
      * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
     umask(umask(0) | S_IWGRP | S_IRWXO);

@@ -15,7 +15,7 @@
 #      VmRSS growth divided by HOLD. Then the clients hang up, and the time
 #      until the last CGI process has exited is reported.
 #
-# Environment: CGI_BENCH_ROUNDS (3), CGI_BENCH_SUBS (100), CGI_BENCH_RATE
+# Environment: CGI_BENCH_ROUNDS (3; 0: the memory part only), CGI_BENCH_SUBS (100), CGI_BENCH_RATE
 # (20), CGI_BENCH_SECONDS (20), CGI_BENCH_HOLD (100), BUILD (build),
 # BENCH_RESULTS ($BUILD/bench-cgi.jsonl, larkbench's JSON lines appended),
 # BENCH_KEEP=1 keeps the data directories.
@@ -56,7 +56,8 @@ start() {
   local env=(PORT="$port" LARK_DATA="$dir" LARK_SOCKET="$dir/larkd.sock" LARK_LISTEN="$dir/larkd.sock"
              LARK_WS_SOCKET="$dir/larkd-ws.sock" LARK_WS_LISTEN="$dir/larkd-ws.sock"
              LARK_WWW="$top/www" LARK_LOGDIR="$dir" LARK_CONF="$top/conf" LARK_CGI="$build/larkd"
-             LARK_SEND_RATE=0 LARK_MAX_HELD_PER_USER=0)
+             LARK_MEDIA_DIR="$dir/media" LARK_SEND_RATE=0 LARK_MAX_HELD_PER_USER=0)
+  mkdir -p "$dir/media"
   env "${env[@]}" "$build/larkd" --migrate 2>>"$dir/larkd.log"
   daemon_pid=
   if [ "$mode" = fcgi ]; then
@@ -116,6 +117,7 @@ for r in $(seq "$rounds"); do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{if (b > 0) printf "%.1fx", a/b; else print "-"}'; }
 for what in p50 p99 q50 q99; do
+  [ "$rounds" -gt 0 ] || break # CGI_BENCH_ROUNDS=0: the memory part only
   declare -n arr=$what
   c=$(tr ' ' '\n' <<<"${arr[cgi]}" | median); f=$(tr ' ' '\n' <<<"${arr[fcgi]}" | median)
   echo "median over $rounds rounds, $what: CGI $c ms, FastCGI $f ms, CGI/FastCGI $(ratio "$c" "$f")"
@@ -149,8 +151,9 @@ sleep 2
 mapfile -t held < <(cgi_pids)
 rss=() pss=()
 for p in "${held[@]}"; do
-  rss+=("$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)")
-  pss+=("$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)")
+  # (a process may have ended meanwhile: nothing to count)
+  rss+=("$(awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)")
+  pss+=("$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)")
 done
 rss_med=$(printf '%s\n' "${rss[@]}" | median)
 pss_med=$(printf '%s\n' "${pss[@]}" | median)

@@ -118,6 +118,13 @@ export class CgiServer {
       ...db,
       ...this.env,
     };
+    // LARK_LARKD_WRAPPER (e.g. valgrind, tools/valgrind.sh): the web
+    // server runs a script that runs larkd under it
+    if (process.env.LARK_LARKD_WRAPPER) {
+      const script = path.join(this.dir, 'larkd-wrapped');
+      fs.writeFileSync(script, `#!/bin/sh\nexec ${process.env.LARK_LARKD_WRAPPER} ${env.LARK_CGI} "$@"\n`, { mode: 0o755 });
+      env.LARK_CGI = script;
+    }
     this.migrate(env);
     this.web = this.kind === 'apache'
       ? new Apache({ dir: this.dir, env })
@@ -135,7 +142,8 @@ export class CgiServer {
     const pids = [];
     for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
       try {
-        if (fs.readlinkSync(`/proc/${p}/exe`) !== bin) continue;
+        // larkd itself, or a wrapper (valgrind) running it
+        if (!fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(bin)) continue;
         const env = fs.readFileSync(`/proc/${p}/environ`, 'utf8');
         if (env.includes(`LARK_DATA=${this.dir}\0`)) pids.push(Number(p));
       } catch { /* gone, or not ours to read */ }
