@@ -33,7 +33,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
-            core/redact.c core/jwk.c core/keyset.c core/lockfile.c \
+            core/redact.c core/b64url.c core/jwk.c core/keyset.c core/lockfile.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
             core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
