@@ -57,6 +57,17 @@ struct config {
     int history_max;      /* most messages per history page */
     int send_rate;        /* sends per user per second, 0 = unlimited */
     int send_burst;       /* sends per user in a burst */
+    /* write quotas per user (fcgi/quota.h); per minute, 0 = unlimited */
+    int group_per_min;  /* groups created */
+    int group_burst;    /* groups created in a burst */
+    int member_per_min; /* members added, removed, or leaving */
+    int member_burst;
+    int read_per_min; /* read receipts */
+    int read_burst;
+    int device_per_min; /* device registrations */
+    int device_burst;
+    int ticket_per_min; /* tickets (POST /v1/tickets) */
+    int ticket_burst;
     /* held connections */
     int sse_keepalive;  /* seconds between SSE ping events */
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */

@@ -6,7 +6,7 @@
  * changes (atomically), so every thread may read the rest without locks.
  * cfg is the configuration larkd started with and never changes; what a
  * SIGHUP may change lives behind the verifier (auth_reload), the rate
- * limiters (ratelimit_set) and live (fcgi/live.h), each safe to change
+ * quotas (quota_set) and live (fcgi/live.h), each safe to change
  * under running threads (fcgi/reload.h).
  */
 #ifndef LARK_APP_H
@@ -14,12 +14,13 @@
 
 #include "core/config.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 
 struct auth;
 struct store;
 struct hub;
-struct ratelimit;
+struct quota;
 struct live;
 struct reload;
 
@@ -28,12 +29,11 @@ struct app {
     struct auth *auth;
     struct store *store;
     struct hub *hub;
-    struct ratelimit *rl;        /* sends */
-    struct ratelimit *rl_typing; /* typing notices */
-    struct live *live;           /* cors_origins, metrics_allow as reloaded */
-    struct reload *reload;       /* SIGHUP's thread; NULL in CGI mode and --migrate */
-    atomic_int draining;         /* 1 after SIGTERM: new requests get 503 */
-    int cgi;                     /* run as a plain CGI program: one request, no hub */
+    struct quota *quota;   /* per-user write quotas (fcgi/quota.h) */
+    struct live *live;     /* cors_origins, metrics_allow as reloaded */
+    struct reload *reload; /* SIGHUP's thread; NULL in CGI mode and --migrate */
+    atomic_int draining;   /* 1 after SIGTERM: new requests get 503 */
+    int cgi;               /* run as a plain CGI program: one request, no hub */
 };
 
 #endif

@@ -25,7 +25,7 @@
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
 #include "fcgi/wsbridge.h"
@@ -309,8 +309,7 @@ int main(int argc, char **argv)
         log_error("start-up: %s", err.msg);
         goto out;
     }
-    app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
-    app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    app.quota = quota_new(&app.cfg);
     app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
@@ -328,8 +327,7 @@ int main(int argc, char **argv)
         status = serve(&app, config_path);
     }
 out:
-    ratelimit_free(app.rl);
-    ratelimit_free(app.rl_typing);
+    quota_free(app.quota);
     live_free(app.live);
     store_close(app.store);
     auth_free(app.auth);

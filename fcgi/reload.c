@@ -12,7 +12,7 @@
 #include "fcgi/app.h"
 #include "fcgi/live.h"
 #include "fcgi/metrics.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -70,8 +70,7 @@ static int reload_apply(struct reload *r, const struct config *next, struct lark
     log_set_level((enum log_level)log_level_parse(next->log_level));
     log_set_format((enum log_format)log_format_parse(next->log_format));
     live_update(app->live, next);
-    ratelimit_set(app->rl, next->send_rate, next->send_burst);
-    ratelimit_set(app->rl_typing, next->typing_rate, next->typing_burst);
+    quota_set(app->quota, next);
     return 0;
 }
 
