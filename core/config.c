@@ -140,6 +140,8 @@ static const struct config_key config_keys[] = {
       "typing notices per user per second (0: unlimited)"),
     I("typing_burst", "LARK_TYPING_BURST", typing_burst, 5, 1, 1000,
       "typing notices per user in a burst"),
+    S("presence_visibility", "LARK_PRESENCE_VISIBILITY", presence_visibility, "shared",
+      "whose presence a user sees: shared (users it shares a conversation with) or all"),
     I("push_window_ms", "LARK_PUSH_WINDOW_MS", push_window_ms, 2000, 0, 600000,
       "a burst to one offline device within this many ms is one notification"),
     I("push_preview", "LARK_PUSH_PREVIEW", push_preview, 1, 0, 1,
@@ -375,6 +377,11 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
                           "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
                           "unset, no key files): it must never sign tokens a real key would "
                           "accept");
+        goto fail;
+    }
+    if (strcmp(cfg->presence_visibility, "shared") != 0 &&
+        strcmp(cfg->presence_visibility, "all") != 0) {
+        rc = lark_err_set(err, LARK_EINVAL, "presence_visibility must be shared or all");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {

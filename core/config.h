@@ -74,10 +74,11 @@ struct config {
     int poll_trickle;   /* seconds between whitespace bytes on a held poll */
     int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */
     /* presence and typing (API.md "Presence") */
-    int presence_interval; /* seconds between heartbeats a client is asked for */
-    int presence_ttl;      /* seconds without a heartbeat or connection: offline */
-    int typing_rate;       /* typing notices per user per second */
-    int typing_burst;      /* typing notices per user in a burst */
+    int presence_interval;     /* seconds between heartbeats a client is asked for */
+    int presence_ttl;          /* seconds without a heartbeat or connection: offline */
+    int typing_rate;           /* typing notices per user per second */
+    int typing_burst;          /* typing notices per user in a burst */
+    char *presence_visibility; /* "shared": only users who share a conversation; "all" */
     /* push (API.md "Push for offline users"; lark-push, docs/OPERATIONS.md) */
     int push_window_ms;       /* larkd: coalescing window of a device's notification */
     int push_preview;         /* 1: notifications show sender and text; 0: only a count */

@@ -82,6 +82,7 @@ enum db_stmt {
     DB_PRESENCE_TOUCH,
     DB_PRESENCE_EXPIRE,
     DB_PRESENCE_GET,
+    DB_PRESENCE_VISIBLE, /* $1 the viewer, $2 a JSON array: those who share a conversation */
     /* devices and push jobs (store_ops_push.c) */
     DB_DEVICE_COUNT,
     DB_DEVICE_OWNER,

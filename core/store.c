@@ -303,6 +303,17 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
     return write_op(c, op_presence_expire, &cutoff, err);
 }
 
+int store_presence_visible(struct store_conn *c, const char *viewer, const char *const *users,
+                           size_t n, int *visible, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    if (!d) {
+        memset(visible, 0, n * sizeof(*visible));
+        return LARK_EUNAVAIL;
+    }
+    return op_presence_visible(d, viewer, users, n, visible, err);
+}
+
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                        struct lark_err *err)
 {

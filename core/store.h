@@ -350,6 +350,15 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                        struct lark_err *err);
 
+/*
+ * Which of the users viewer may see the presence of (API.md "Presence",
+ * presence_visibility = shared): visible[i] = 1 for viewer itself and for
+ * each users[i] that shares a conversation with viewer, else 0. n is at
+ * most LIMIT_WATCH_MAX. On error every visible[i] is 0.
+ */
+int store_presence_visible(struct store_conn *c, const char *viewer, const char *const *users,
+                           size_t n, int *visible, struct lark_err *err);
+
 /* ---- devices (API.md "Push for offline users") ------------------------ */
 
 /* A device registration. Strings borrowed, already validated. */

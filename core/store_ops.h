@@ -127,6 +127,8 @@ int op_members(struct db *d, const char *user, const char *conv, json_t **member
                struct lark_err *err);
 int op_presence_get(struct db *d, const char *const *users, size_t n, json_t **out,
                     struct lark_err *err);
+int op_presence_visible(struct db *d, const char *viewer, const char *const *users, size_t n,
+                        int *visible, struct lark_err *err);
 int op_device_list(struct db *d, const char *user, json_t **devices, struct lark_err *err);
 int op_push_next_due(struct db *d, int64_t *due_at, struct lark_err *err);
 int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);

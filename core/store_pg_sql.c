@@ -131,6 +131,10 @@ const char *const pg_sql[DB_NSTMT] = {
     [DB_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < $1"
                            " RETURNING user_id, last_seen",
     [DB_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = $1",
+    [DB_PRESENCE_VISIBLE] = "SELECT DISTINCT j FROM json_array_elements_text($2::json) j"
+                            " WHERE j = $1 OR EXISTS (SELECT 1 FROM members a JOIN members b"
+                            " ON b.conversation_id = a.conversation_id AND b.user_id = $1"
+                            " WHERE a.user_id = j)",
     /* devices and push jobs (store_ops_push.c) */
     [DB_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = $1",
     [DB_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = $1 AND token = $2",

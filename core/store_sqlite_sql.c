@@ -112,6 +112,12 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < ?1"
                            " RETURNING user_id, last_seen",
     [DB_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = ?1",
+    /* per candidate: its conversations (members_by_user), each probed for
+     * the viewer (the primary key) */
+    [DB_PRESENCE_VISIBLE] = "SELECT DISTINCT j.value FROM json_each(?2) j WHERE j.value = ?1"
+                            " OR EXISTS (SELECT 1 FROM members a JOIN members b"
+                            " ON b.conversation_id = a.conversation_id AND b.user_id = ?1"
+                            " WHERE a.user_id = j.value)",
     /* devices and push jobs (store_ops_push.c) */
     [DB_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = ?1",
     [DB_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = ?1 AND token = ?2",

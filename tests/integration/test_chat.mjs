@@ -372,6 +372,9 @@ test('presence: heartbeat, query, watch; online then offline after ttl, watchers
   const watcher = new Api(s.url, 'p-watcher');
   const other = new Api(s.url, 'p-other');
   const target = new Api(s.url, 'p-target');
+  // presence_visibility = shared (the default): they share a group
+  // (test_harden.mjs has users who share none)
+  assert.equal((await target.post('/v1/conversations', { type: 'group', members: ['p-watcher', 'p-other'] })).status, 201);
   const sw = new RawSSE(s.url, '/v1/events', { tok: watcher.tok });
   const so = new RawSSE(s.url, '/v1/events', { tok: other.tok });
   await Promise.all([sw.ready, so.ready]);
