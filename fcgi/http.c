@@ -74,17 +74,27 @@ void reply_header(struct req *r, const char *fmt, ...)
         req_write(r, line, (size_t)n);
 }
 
+void reply_common_headers(struct req *r)
+{
+    static const char security[] = HTTP_SECURITY_HEADERS;
+
+    req_write(r, security, sizeof(security) - 1);
+    if (!r->cors_origin)
+        return;
+    /* API.md: "*" never allows credentials; a named origin does, and the
+     * answer then depends on the Origin (Vary). */
+    reply_header(r, "Access-Control-Allow-Origin: %s\r\n", r->cors_origin);
+    if (r->cors_credentials)
+        reply_header(r, "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+}
+
 /* Status line and the headers every answer carries. */
 static void reply_head(struct req *r, int status, const char *content_type)
 {
     reply_header(r, "Status: %d %s\r\n", status, http_reason(status));
     if (content_type)
         reply_header(r, "Content-Type: %s\r\n", content_type);
-    if (r->cors_origin)
-        reply_header(r,
-                     "Access-Control-Allow-Origin: %s\r\n"
-                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
-                     r->cors_origin);
+    reply_common_headers(r);
     if (r->capture)
         return; /* the hub counts what it writes */
     r->status = status;

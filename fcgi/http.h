@@ -8,7 +8,8 @@
  * it outlives the request except what req_detach hands over.
  *
  * Every answer carries "Cache-Control: no-store" (API answers are per
- * user) and the CORS headers when the Origin is configured. Error answers
+ * user), the security headers of HTTP_SECURITY_HEADERS, and the CORS
+ * headers when the Origin is configured (fcgi/live.h). Error answers
  * have API.md's body {"error": {"code", "message"}} and, for 429 and 503,
  * Retry-After.
  */
@@ -45,10 +46,26 @@ struct req {
     int status;                       /* status answered, 0 = not yet */
     int detached;                     /* handed to the hub */
     int head;                         /* HEAD: answers carry headers, never a body */
-    const char *cors_origin;          /* Origin to allow, or NULL */
+    const char *cors_origin;          /* Allow-Origin value ("*" or the Origin), or NULL */
+    int cors_credentials;             /* 1: Access-Control-Allow-Credentials: true */
     char allow[64];                   /* Allow header for a 405, "" if none */
     struct buf *capture;              /* set: answers are rendered here, not written */
 };
+
+/*
+ * On every answer larkd writes, whatever lighttpd adds: JSON is never to be
+ * sniffed into HTML, framed or given a referrer, and a CSP that allows
+ * nothing keeps an answer opened as a page inert (docs/API.md "Operations").
+ */
+#define HTTP_SECURITY_HEADERS                                                                      \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "X-Frame-Options: DENY\r\n"                                                                    \
+    "Referrer-Policy: no-referrer\r\n"                                                             \
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+
+/* The header lines every answer carries after its status: the security
+ * headers and the CORS headers for r's Origin. */
+void reply_common_headers(struct req *r);
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
 void reply_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

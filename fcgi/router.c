@@ -225,14 +225,13 @@ static int router_body(struct req *r, unsigned flags)
 static void router_preflight(struct req *r, const char *allow)
 {
     reply_header(r, "Status: 204 No Content\r\n");
+    reply_common_headers(r);
     if (r->cors_origin)
         reply_header(r,
-                     "Access-Control-Allow-Origin: %s\r\n"
-                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
                      "Access-Control-Allow-Methods: %s\r\n"
                      "Access-Control-Allow-Headers: Authorization, Content-Type, Last-Event-ID\r\n"
                      "Access-Control-Max-Age: 600\r\n",
-                     r->cors_origin, allow);
+                     allow);
     reply_header(r, "Allow: %s, OPTIONS\r\n\r\n", allow);
     r->status = 204;
     metrics_response(204);
@@ -241,8 +240,10 @@ static void router_preflight(struct req *r, const char *allow)
 static void router_cors(struct req *r)
 {
     const char *origin = req_param(r, "HTTP_ORIGIN");
-    if (origin && live_cors_allowed(r->app->live, origin))
-        r->cors_origin = origin;
+    enum live_cors c = origin ? live_cors(r->app->live, origin) : LIVE_CORS_NONE;
+
+    r->cors_origin = c == LIVE_CORS_CREDENTIALS ? origin : c == LIVE_CORS_ANY ? "*" : NULL;
+    r->cors_credentials = c == LIVE_CORS_CREDENTIALS;
 }
 
 /* Everything before the handler; 0 to call it, else an error code (or
