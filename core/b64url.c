@@ -77,6 +77,11 @@ int b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outle
             bin[o++] = (unsigned char)(acc >> bits & 0xff);
         }
     }
+    /* the bits past the last byte must be zero: one text per byte string */
+    if (acc & ((1u << bits) - 1)) {
+        free(bin);
+        return -1;
+    }
     bin[o] = '\0';
     *out = bin;
     *outlen = o;

@@ -4,8 +4,9 @@
  * Why a module: JWT segments (auth.c reads the claims again to refuse
  * duplicate names), JWK members (jwk.c) and tickets (fcgi/ticket.c) are all
  * base64url, and one decoder is easier to trust than three. Strict: only
- * the 64 characters of the alphabet, no '=' padding, no white space, and a
- * length that base64 can produce (not 1 mod 4). Pure; any thread.
+ * the 64 characters of the alphabet, no '=' padding, no white space, a
+ * length that base64 can produce (not 1 mod 4) and zero bits after the last
+ * byte, so that a byte string has one text only. Pure; any thread.
  */
 #ifndef LARK_B64URL_H
 #define LARK_B64URL_H

@@ -124,6 +124,8 @@ static const struct config_key config_keys[] = {
       1000000, "tickets (POST /v1/tickets) per user per minute (0: unlimited)"),
     I("ticket_burst", "LARK_TICKET_BURST", ticket_burst, LIMIT_TICKET_BURST_DEFAULT, 1, 1000000,
       "tickets per user in a burst"),
+    I("ticket_ttl", "LARK_TICKET_TTL", ticket_ttl, LIMIT_TICKET_TTL_MAX, 1, LIMIT_TICKET_TTL_MAX,
+      "seconds a ticket can be used in (once)"),
     I("sse_keepalive", "LARK_SSE_KEEPALIVE", sse_keepalive, 15, 1, 15,
       "seconds between SSE ping events (API.md: at most 15)"),
     I("sse_retry_ms", "LARK_SSE_RETRY_MS", sse_retry_ms, 2000, 100, 600000,

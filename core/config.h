@@ -68,6 +68,7 @@ struct config {
     int device_burst;
     int ticket_per_min; /* tickets (POST /v1/tickets) */
     int ticket_burst;
+    int ticket_ttl; /* seconds a ticket stays usable (API.md: at most 60) */
     /* held connections */
     int sse_keepalive;  /* seconds between SSE ping events */
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */

@@ -35,8 +35,7 @@ static int member(json_t *jwk, const char *name, const char *kid, unsigned char 
                   struct lark_err *err)
 {
     json_t *v = json_object_get(jwk, name);
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > JWK_FIELD_MAX ||
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > JWK_FIELD_MAX ||
         b64url_decode(json_string_value(v), json_string_length(v), out, len) != 0)
         return lark_err_set(err, LARK_EINVAL, "key %s: '%s' is missing or not base64url",
                             kid ? kid : "(no kid)", name);

@@ -57,6 +57,8 @@
  * restart take a few each. */
 #define LIMIT_TICKET_PER_MIN_DEFAULT 60
 #define LIMIT_TICKET_BURST_DEFAULT 30
+/* API.md: a ticket is valid for one use within 60 s. */
+#define LIMIT_TICKET_TTL_MAX 60
 /* User ids: API.md "1-64 chars of [A-Za-z0-9_.@-]". */
 #define LIMIT_USER_ID_MAX 64
 /* client_msg_id: an opaque client string; 128 fits any UUID/ULID form. */

@@ -113,6 +113,22 @@ int store_ping(struct store_conn *c, struct lark_err *err)
     return d ? op_ping(d, err) : LARK_EUNAVAIL;
 }
 
+int store_ticket_key(struct store_conn *c, char hex[2 * STORE_TICKET_KEY_LEN + 1],
+                     struct lark_err *err)
+{
+    struct op_ticket_key ctx = {time_now_ms(), hex};
+    hex[0] = '\0';
+    return write_op(c, op_ticket_key, &ctx, err);
+}
+
+int store_ticket_use(struct store_conn *c, const char *nonce, int64_t expires_at, int64_t now,
+                     int *first, struct lark_err *err)
+{
+    struct op_ticket_use ctx = {nonce, expires_at, now, first};
+    *first = 0;
+    return write_op(c, op_ticket_use, &ctx, err);
+}
+
 int store_check_write(struct store_conn *c, struct lark_err *err)
 {
     return write_op(c, op_health, NULL, err);

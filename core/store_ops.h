@@ -63,6 +63,20 @@ struct op_touch {
 };
 int op_presence_touch(struct db *d, void *arg, struct lark_err *err);
 
+/* tickets (store_ops_ticket.c) */
+struct op_ticket_key {
+    int64_t now;
+    char *hex; /* out: STORE_TICKET_KEY_LEN * 2 hex digits + NUL */
+};
+int op_ticket_key(struct db *d, void *arg, struct lark_err *err);
+
+struct op_ticket_use {
+    const char *nonce;
+    int64_t expires_at, now;
+    int *first; /* out */
+};
+int op_ticket_use(struct db *d, void *arg, struct lark_err *err);
+
 /* arg: const int64_t *cutoff */
 int op_presence_expire(struct db *d, void *arg, struct lark_err *err);
 

@@ -13,6 +13,14 @@
 const char *const sq_sql[DB_NSTMT] = {
     [DB_PING] = "SELECT 1",
 
+    /* tickets */
+    [DB_SECRET_INSERT] = "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (name) DO NOTHING",
+    [DB_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
+    [DB_TICKET_PURGE] = "DELETE FROM ticket_uses WHERE expires_at <= ?1",
+    [DB_TICKET_USE] = "INSERT INTO ticket_uses (nonce, expires_at) VALUES (?1, ?2)"
+                      " ON CONFLICT (nonce) DO NOTHING RETURNING 1",
+
     /* messages and inboxes */
     [DB_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
                          " WHERE m.sender = ?1 AND m.client_msg_id = ?2",

@@ -304,6 +304,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    pthread_mutex_init(&app.ticket_mu, NULL);
     if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
         auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
         log_error("start-up: %s", err.msg);
@@ -329,6 +330,7 @@ int main(int argc, char **argv)
 out:
     quota_free(app.quota);
     live_free(app.live);
+    pthread_mutex_destroy(&app.ticket_mu);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);

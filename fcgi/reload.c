@@ -23,9 +23,12 @@
 
 /* What a reload puts in force without a restart (reload.h lists them). */
 static const char *const reload_keys[] = {
-    "jwt_alg",   "jwt_secret", "jwt_key_file", "jwt_jwks_file", "jwt_secrets_file", "jwt_aud",
-    "jwt_iss",   "jwt_leeway", "log_level",    "log_format",    "cors_origins",     "metrics_allow",
-    "send_rate", "send_burst", "typing_rate",  "typing_burst",
+    "jwt_alg",      "jwt_secret",    "jwt_key_file",   "jwt_jwks_file",  "jwt_secrets_file",
+    "jwt_aud",      "jwt_iss",       "jwt_leeway",     "log_level",      "log_format",
+    "cors_origins", "metrics_allow", "send_rate",      "send_burst",     "typing_rate",
+    "typing_burst", "group_per_min", "group_burst",    "member_per_min", "member_burst",
+    "read_per_min", "read_burst",    "device_per_min", "device_burst",   "ticket_per_min",
+    "ticket_burst",
 };
 
 struct reload {

@@ -24,8 +24,10 @@ static const struct route routes[] = {
     {"GET", "/metrics", h_metrics, 0, NULL},
     {"POST", "/v1/messages", h_send, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"GET", "/v1/conversations/{}/messages", h_history, ROUTE_AUTH, NULL},
-    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "text/event-stream"},
-    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "application/json"},
+    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET,
+     "text/event-stream"},
+    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET, "application/json"},
+    {"POST", "/v1/tickets", h_ticket_create, ROUTE_AUTH, NULL},
     {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"POST", "/v1/conversations", h_conv_create, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"GET", "/v1/conversations", h_conv_list, ROUTE_AUTH, NULL},
@@ -158,6 +160,9 @@ static int router_auth(struct req *r, unsigned flags)
             len--;
         if (len == 0)
             return lark_err_set(&r->err, LARK_ENOAUTH, "the Bearer token is empty");
+    } else if ((flags & ROUTE_TICKET) && query_get(&r->query, "ticket")) {
+        /* API.md: a ticket keeps the long-lived token out of the URL */
+        return ticket_auth(r, query_get(&r->query, "ticket"));
     } else if (flags & ROUTE_TOKEN_QUERY) {
         /* EventSource cannot set headers (API.md "Authentication"). */
         const char *cookie = req_param(r, "HTTP_COOKIE");

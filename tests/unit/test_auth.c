@@ -210,8 +210,8 @@ static char *mint_raw(const char *header, const char *claims)
 
     tok[n++] = '.';
     n += b64url_encode(claims, strlen(claims), tok + n);
-    ck_assert_ptr_nonnull(HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)tok, n,
-                               mac, &maclen));
+    ck_assert_ptr_nonnull(
+        HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)tok, n, mac, &maclen));
     tok[n++] = '.';
     b64url_encode(mac, maclen, tok + n);
     return tok;
@@ -296,8 +296,8 @@ START_TEST(test_duplicate_claims_refused)
     char *ok = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1700000060}");
     char *dup_sub = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1700000060,\"sub\":\"admin\"}");
     char *dup_exp = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1,\"exp\":1700000060}");
-    char *dup_hdr = mint_raw("{\"alg\":\"HS256\",\"alg\":\"HS256\"}",
-                             "{\"sub\":\"alice\",\"exp\":1700000060}");
+    char *dup_hdr =
+        mint_raw("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", "{\"sub\":\"alice\",\"exp\":1700000060}");
 
     ck_assert_int_eq(verify(a, ok, user), 0); /* the hand-made token is sound */
     ck_assert_str_eq(user, "alice");
