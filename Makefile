@@ -5,6 +5,7 @@
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
+#   make bench-media  upload and download throughput of a 10 MiB file (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
@@ -29,6 +30,9 @@ CPPFLAGS_ALL = -I. -ffile-prefix-map=$(CURDIR)=. $(shell pkg-config --cflags lib
 PKGS    := jansson libjwt sqlite3 libpq libcrypto
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+# libcurl for everyone: core's S3 media storage (core/blob_s3.c) signs its
+# requests with it, and lark-push sends through it.
+LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(CURL_LIBS) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
@@ -38,13 +42,14 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c core/store_ops_ticket.c \
             core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
-            core/heap.c core/pushstat.c
+            core/heap.c core/pushstat.c core/store_ops_media.c core/media.c core/sigv4.c \
+            core/spool.c core/blob.c core/blob_local.c core/blob_s3.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
             fcgi/ratelimit.c fcgi/quota.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
             fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/h_tickets.c fcgi/live.c fcgi/reload.c \
-            fcgi/health.c fcgi/procstat.c
+            fcgi/health.c fcgi/procstat.c fcgi/h_media.c fcgi/attach.c fcgi/media_sweep.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy \
@@ -53,7 +58,8 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BU
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ticket test_ids test_query test_config test_hmap \
               test_heap test_fcgirec test_events test_ratelimit test_quota test_router test_store test_pgnote test_hub \
-              test_backoff test_push_reply test_store_push test_log test_keys
+              test_backoff test_push_reply test_store_push test_log test_keys test_media test_sigv4 \
+              test_blob
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
 # per job. Its parsers (and the bench-peers table) are pure and linked into
 # their own unit tests.
@@ -73,7 +79,7 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench bench-peers fuzz lint clean deps \
+.PHONY: all bins asan run test unit unit-asan integration bench bench-peers bench-media fuzz lint clean deps \
         install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
@@ -94,7 +100,15 @@ $(BUILD)/core/version.o: $(BUILD)/version.stamp
 $(BUILD)/core/version.o: CPPFLAGS_ALL += $(VERSION_DEFS)
 $(BUILD)/tests/unit/%.o: CPPFLAGS_ALL += $(DEFS)
 
-$(BUILD)/%.o: %.c
+# Every object depends on the compiler flags it was built with: a change of
+# flags (a new -ffile-prefix-map, a sanitizer) rebuilds what they touch
+# instead of linking objects of two kinds.
+FLAGS_LINE := $(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL)
+$(BUILD)/flags.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(subst ','\'',$(FLAGS_LINE))' | cmp -s - $@ || echo '$(subst ','\'',$(FLAGS_LINE))' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/flags.stamp
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP -c $< -o $@
@@ -222,6 +236,12 @@ bench-peers: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
 
+# media upload/download throughput against lighttpd serving the same file
+# (tools/mediabench.sh; docs/BENCHMARKS.md "Media")
+bench-media: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token
+	tools/mediabench.sh
+
 # ---- fuzzing ------------------------------------------------------------
 
 FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_ticket fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
@@ -231,6 +251,8 @@ FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
 FUZZ_SECONDS ?= 60
 # larkbench's HTTP, SSE and WebSocket parsers (tests/fuzz/fuzz_bench.c)
 FUZZERS += fuzz_bench
+# what clients send about media: types, names, declarations, media lists
+FUZZERS += fuzz_media
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS:%=build-fuzz/%)

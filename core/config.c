@@ -177,6 +177,38 @@ static const struct config_key config_keys[] = {
     S("apns_team_id", "LARK_APNS_TEAM_ID", apns_team_id, "", "lark-push: APNs team id"),
     S("apns_topic", "LARK_APNS_TOPIC", apns_topic, "",
       "lark-push: apns-topic (empty: each device's app)"),
+    S("media_storage", "LARK_MEDIA_STORAGE", media_storage, "local",
+      "where media bytes live: local (media_dir) or s3 (media_s3_*)"),
+    S("media_dir", "LARK_MEDIA_DIR", media_dir, "",
+      "directory for local media and upload spool files (default DATA/media)"),
+    I("media_max_bytes", "LARK_MEDIA_MAX_BYTES", media_max_bytes, LIMIT_MEDIA_DEFAULT, 1,
+      LIMIT_MEDIA_MAX, "bytes of one upload"),
+    I("media_quota_mb", "LARK_MEDIA_QUOTA_MB", media_quota_mb, 1024, 0, 1048576,
+      "MiB of media one user may keep (0: unlimited)"),
+    I("media_rate", "LARK_MEDIA_RATE", media_rate, 30, 0, 100000,
+      "uploads per user per minute (0: unlimited)"),
+    I("media_burst", "LARK_MEDIA_BURST", media_burst, 10, 1, 100000, "uploads per user in a burst"),
+    I("media_uploads_max", "LARK_MEDIA_UPLOADS_MAX", media_uploads_max, 4, 1, 256,
+      "uploads larkd receives at once (each holds a worker thread)"),
+    I("media_retention", "LARK_MEDIA_RETENTION", media_retention, 86400, 1, 315360000,
+      "seconds an upload that no message names is kept"),
+    I("media_upload_ttl", "LARK_MEDIA_UPLOAD_TTL", media_upload_ttl, 900, 1, LIMIT_S3_PRESIGN_MAX_S,
+      "seconds a two-step upload URL is valid"),
+    I("media_url_ttl", "LARK_MEDIA_URL_TTL", media_url_ttl, 300, 1, LIMIT_S3_PRESIGN_MAX_S,
+      "seconds a presigned S3 download URL is valid"),
+    S("media_public_url", "LARK_MEDIA_PUBLIC_URL", media_public_url, "",
+      "base URL of upload URLs, e.g. https://chat.example.com (default: from the request)"),
+    S("media_s3_endpoint", "LARK_MEDIA_S3_ENDPOINT", media_s3_endpoint, "",
+      "S3-compatible service, http(s)://host[:port]"),
+    S("media_s3_bucket", "LARK_MEDIA_S3_BUCKET", media_s3_bucket, "", "S3 bucket"),
+    S("media_s3_region", "LARK_MEDIA_S3_REGION", media_s3_region, "us-east-1",
+      "S3 region (SigV4 scope)"),
+    S("media_s3_access_key", "LARK_MEDIA_S3_ACCESS_KEY", media_s3_access_key, "",
+      "S3 access key id"),
+    S("media_s3_secret_key", "LARK_MEDIA_S3_SECRET_KEY", media_s3_secret_key, "",
+      "S3 secret access key"),
+    I("media_s3_timeout", "LARK_MEDIA_S3_TIMEOUT", media_s3_timeout, 120, 1, 86400,
+      "seconds one S3 request may take, transfer included"),
     S("cors_origins", "LARK_CORS_ORIGINS", cors_origins, "", "comma-separated allowed Origins"),
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
@@ -316,6 +348,57 @@ out:
     return rc;
 }
 
+/* 1 if url is http(s)://host[:port] with nothing after. */
+static int is_base_url(const char *url)
+{
+    const char *host = strncmp(url, "https://", 8) == 0  ? url + 8
+                       : strncmp(url, "http://", 7) == 0 ? url + 7
+                                                         : NULL;
+    if (!host || !*host)
+        return 0;
+    for (; *host; host++)
+        if (*host == '/' || *host == '?' || *host == '#' || *host == '@' ||
+            (unsigned char)*host <= ' ' || (unsigned char)*host >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The media keys that must agree with each other (docs/OPERATIONS.md). */
+static int config_check_media(const struct config *cfg, struct lark_err *err)
+{
+    int s3 = strcmp(cfg->media_storage, "s3") == 0;
+
+    if (!s3 && strcmp(cfg->media_storage, "local") != 0)
+        return lark_err_set(err, LARK_EINVAL, "media_storage must be local or s3");
+    if (*cfg->media_public_url && !is_base_url(cfg->media_public_url))
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_public_url must be http(s)://host[:port], without a path");
+    if (!s3)
+        return 0;
+    if (!is_base_url(cfg->media_s3_endpoint))
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_storage = s3 needs media_s3_endpoint, http(s)://host[:port]");
+    if (!*cfg->media_s3_bucket || strchr(cfg->media_s3_bucket, '/') || !*cfg->media_s3_region ||
+        !*cfg->media_s3_access_key || !*cfg->media_s3_secret_key)
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_storage = s3 needs media_s3_bucket (no '/'), "
+                            "media_s3_region, media_s3_access_key and media_s3_secret_key");
+    return 0;
+}
+
+/* The keys whose value is one of a few words. */
+static int config_check_choices(const struct config *cfg, struct lark_err *err)
+{
+    if (strcmp(cfg->presence_visibility, "shared") != 0 &&
+        strcmp(cfg->presence_visibility, "all") != 0)
+        return lark_err_set(err, LARK_EINVAL, "presence_visibility must be shared or all");
+    if (log_level_parse(cfg->log_level) < 0)
+        return lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+    if (log_format_parse(cfg->log_format) < 0)
+        return lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, struct lark_err *err)
 {
     int rc = 0;
@@ -359,6 +442,12 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         free(cfg->migrations);
         cfg->migrations = config_default_migrations();
     }
+    if (!*cfg->media_dir) {
+        free(cfg->media_dir);
+        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
+    }
+    if ((rc = config_check_media(cfg, err)))
+        goto fail;
     if (cfg->poll_timeout > cfg->poll_timeout_max) {
         rc = lark_err_set(err, LARK_EINVAL, "poll_timeout %d exceeds poll_timeout_max %d",
                           cfg->poll_timeout, cfg->poll_timeout_max);
@@ -381,19 +470,8 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
                           "accept");
         goto fail;
     }
-    if (strcmp(cfg->presence_visibility, "shared") != 0 &&
-        strcmp(cfg->presence_visibility, "all") != 0) {
-        rc = lark_err_set(err, LARK_EINVAL, "presence_visibility must be shared or all");
+    if ((rc = config_check_choices(cfg, err)))
         goto fail;
-    }
-    if (log_level_parse(cfg->log_level) < 0) {
-        rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
-        goto fail;
-    }
-    if (log_format_parse(cfg->log_format) < 0) {
-        rc = lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
-        goto fail;
-    }
     return 0;
 fail:
     config_release(cfg);

@@ -99,6 +99,24 @@ struct config {
     char *apns_key_id;        /* the key's id (JWT kid) */
     char *apns_team_id;       /* the team id (JWT iss) */
     char *apns_topic;         /* apns-topic, "" = each device's app */
+    /* media (API.md "Media (attachments)"; docs/OPERATIONS.md "Media") */
+    char *media_storage;       /* "local" (a directory) or "s3" */
+    char *media_dir;           /* LARK_MEDIA_DIR: local media, and every spool file */
+    int media_max_bytes;       /* bytes of one upload (413 media_too_large beyond) */
+    int media_quota_mb;        /* MiB of media one user may keep, 0 = unlimited */
+    int media_rate;            /* uploads per user per minute, 0 = unlimited */
+    int media_burst;           /* uploads per user in a burst */
+    int media_uploads_max;     /* uploads larkd receives at once (each holds a worker) */
+    int media_retention;       /* seconds an upload no message names is kept */
+    int media_upload_ttl;      /* seconds a two-step upload URL is valid */
+    int media_url_ttl;         /* seconds a presigned S3 download URL is valid */
+    char *media_public_url;    /* base of upload URLs, "" = from the request's Host */
+    char *media_s3_endpoint;   /* http(s)://host[:port] of the S3-compatible service */
+    char *media_s3_bucket;     /* bucket (path-style: endpoint/bucket/key) */
+    char *media_s3_region;     /* SigV4 region */
+    char *media_s3_access_key; /* SigV4 access key id */
+    char *media_s3_secret_key; /* SigV4 secret */
+    int media_s3_timeout;      /* seconds one S3 request may take, transfer included */
     /* HTTP */
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */

@@ -111,6 +111,16 @@ enum db_stmt {
     DB_SECRET_GET,
     DB_TICKET_PURGE, /* $1 now: forget uses that expired */
     DB_TICKET_USE,   /* $1 nonce, $2 expires_at: a row back only if it was new */
+    /* media (store_ops_media.c) */
+    DB_MEDIA_INSERT,
+    DB_MEDIA_USAGE,
+    DB_MEDIA_READY,
+    DB_MEDIA_GET,
+    DB_MEDIA_TAKE,  /* a send names the sender's ready item: referenced from now on */
+    DB_MEDIA_OWNED, /* the status of the sender's item, for the error when TAKE fails */
+    DB_MEDIA_LINK,
+    DB_MEDIA_EXPIRE,
+    DB_MEDIA_KEY_USED,
     DB_NSTMT
 };
 

@@ -193,24 +193,13 @@ static const char *skip_reason(json_t *jwk, enum jwk_alg alg)
 static int read_file(const char *path, char **text, struct lark_err *err)
 {
     struct buf b;
-    char chunk[4096];
-    size_t got;
-    FILE *f = fopen(path, "rb");
+    int rc;
 
-    *text = NULL;
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot open %s", path);
     buf_init(&b, JWK_FILE_MAX);
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, got) != 0) {
-            fclose(f);
-            buf_release(&b);
-            return lark_err_set(err, LARK_EINVAL, "%s is larger than %d bytes", path, JWK_FILE_MAX);
-        }
-    }
-    fclose(f);
-    *text = b.data ? buf_detach(&b, NULL) : xstrdup("");
-    return 0;
+    rc = buf_read_file(&b, path, err);
+    *text = rc ? NULL : b.data ? buf_detach(&b, NULL) : xstrdup("");
+    buf_release(&b);
+    return rc;
 }
 
 /* Add one JWK to keys if it is for alg. */

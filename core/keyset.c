@@ -4,6 +4,7 @@
  */
 #include "core/keyset.h"
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/jwk.h"
@@ -115,19 +116,19 @@ static int load_secrets(struct keyset *ks, const char *path, struct lark_err *er
 static int load_pem(struct keyset *ks, const char *path, struct lark_err *err)
 {
     unsigned char *key;
+    struct buf b;
     size_t n;
-    FILE *f = fopen(path, "rb");
+    int rc;
 
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot open jwt_key_file %s", path);
-    key = xmalloc(KEYSET_PEM_MAX + 1);
-    n = fread(key, 1, KEYSET_PEM_MAX + 1, f);
-    fclose(f);
-    if (n == 0 || n > KEYSET_PEM_MAX) {
-        free(key);
-        return lark_err_set(err, LARK_EINVAL, "jwt_key_file %s is empty or too large", path);
+    buf_init(&b, KEYSET_PEM_MAX);
+    rc = buf_read_file(&b, path, err);
+    if (rc == 0 && b.len == 0)
+        rc = lark_err_set(err, LARK_EINVAL, "jwt_key_file %s is empty", path);
+    if (rc) {
+        buf_release(&b);
+        return rc;
     }
-    key[n] = '\0';
+    key = (unsigned char *)buf_detach(&b, &n);
     return add(ks, NULL, key, n, err);
 }
 

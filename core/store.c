@@ -442,3 +442,53 @@ int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
     *n = rc == 0 ? ctx.n : 0;
     return rc;
 }
+
+int store_media_create(struct store_conn *c, const struct store_media *in, int64_t quota,
+                       struct lark_err *err)
+{
+    struct op_media_create ctx = {in, quota};
+    return write_op(c, op_media_create, &ctx, err);
+}
+
+int store_media_ready(struct store_conn *c, const char *id, struct lark_err *err)
+{
+    struct op_media_ready ctx = {id};
+    return write_op(c, op_media_ready, &ctx, err);
+}
+
+int store_media_usage(struct store_conn *c, const char *user, int64_t *bytes, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *bytes = 0;
+    return d ? op_media_usage(d, user, bytes, err) : LARK_EUNAVAIL;
+}
+
+int store_media_get(struct store_conn *c, const char *id, const char *user, struct store_media *out,
+                    struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    memset(out, 0, sizeof(*out));
+    return d ? op_media_get(d, id, user, out, err) : LARK_EUNAVAIL;
+}
+
+int store_media_expire(struct store_conn *c, int64_t cutoff, unsigned limit, json_t **gone,
+                       struct lark_err *err)
+{
+    struct op_media_expire ctx = {cutoff, limit, json_arr()};
+    int rc = write_op(c, op_media_expire, &ctx, err);
+
+    *gone = NULL;
+    if (rc) {
+        json_decref(ctx.gone);
+        return rc;
+    }
+    *gone = ctx.gone;
+    return 0;
+}
+
+int store_media_key_used(struct store_conn *c, const char *skey, int *used, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *used = 0;
+    return d ? op_media_key_used(d, skey, used, err) : LARK_EUNAVAIL;
+}

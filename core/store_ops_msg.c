@@ -98,6 +98,11 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
     rc = send_find_duplicate(d, in, ctx->out, err);
     if (rc)
         return rc < 0 ? rc : 0;
+    /* the media first: the sender's, uploaded, and kept from now on */
+    for (size_t i = 0; rc == 0 && i < in->nmedia; i++)
+        rc = op_media_take(d, in->sender, in->media[i], err);
+    if (rc)
+        return rc;
     if (in->to) {
         rc = send_direct_conv(d, in->sender, in->to, now, conv, err);
     } else {
@@ -120,11 +125,16 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                                  .body = in->body,
                                  .body_len = in->body_len,
                                  .meta = in->meta ? in->meta : "{}",
-                                 .created_at = now};
+                                 .created_at = now,
+                                 .media = in->nmedia ? in->media_json : NULL};
     rc = db_exec(d, DB_MSG_INSERT,
                  DB_ARGS(DBT(conv), DBI(seq), DBT(row.id), DBT(row.sender), DBT(row.client_msg_id),
-                         DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
+                         DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now),
+                         DBT(row.media)),
                  err);
+    /* who may read each item: the members of this conversation */
+    for (size_t i = 0; rc == 0 && i < in->nmedia; i++)
+        rc = op_media_link(d, in->media[i], conv, (uint64_t)seq, err);
     if (rc)
         return rc;
     ctx->out->message = store_msg_json(&row);

@@ -3,8 +3,8 @@
  * hub, rate limiter and the draining flag.
  *
  * Built once by main.c before any thread starts; afterwards only `draining`
- * changes (atomically) and the ticket key is loaded once (under its
- * mutex), so every thread may read the rest without locks.
+ * and `media_uploads` change (atomically) and the ticket key is loaded once
+ * (under its mutex), so every thread may read the rest without locks.
  * cfg is the configuration larkd started with and never changes; what a
  * SIGHUP may change lives behind the verifier (auth_reload), the rate
  * quotas (quota_set) and live (fcgi/live.h), each safe to change
@@ -20,8 +20,10 @@
 #include <stdatomic.h>
 
 struct auth;
+struct blob;
 struct store;
 struct hub;
+struct media_sweep;
 struct quota;
 struct live;
 struct reload;
@@ -31,8 +33,11 @@ struct app {
     struct auth *auth;
     struct store *store;
     struct hub *hub;
-    struct quota *quota; /* per-user write quotas (fcgi/quota.h) */
-    struct live *live;   /* cors_origins, metrics_allow as reloaded */
+    struct quota *quota;       /* per-user write quotas (fcgi/quota.h) */
+    struct blob *blob;         /* media storage */
+    struct media_sweep *sweep; /* media retention (not in CGI mode) */
+    atomic_int media_uploads;  /* uploads being received now (attach.h) */
+    struct live *live;         /* cors_origins, metrics_allow as reloaded */
     /* The key tickets are signed with, read from the store by the first
      * request that needs it (h_tickets.c) - not at start, so that larkd
      * runs on a schema without tickets until it is migrated. */

@@ -47,6 +47,12 @@ int h_ticket_create(struct req *r);
  */
 int ticket_auth(struct req *r, const char *text);
 
+/* h_media.c */
+int h_media_upload(struct req *r);
+int h_media_uploads(struct req *r);
+int h_media_put(struct req *r);
+int h_media_get(struct req *r);
+
 /* h_events.c */
 int h_events(struct req *r);
 int h_poll(struct req *r);

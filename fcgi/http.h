@@ -49,19 +49,30 @@ struct req {
     const char *cors_origin;          /* Allow-Origin value ("*" or the Origin), or NULL */
     int cors_credentials;             /* 1: Access-Control-Allow-Credentials: true */
     char allow[64];                   /* Allow header for a 405, "" if none */
+    const char *csp;                  /* Content-Security-Policy; NULL: HTTP_CSP_API */
     struct buf *capture;              /* set: answers are rendered here, not written */
+    /* 1 while the body has not been read to its end (an upload refused
+     * early): the answer says "Connection: close", or lighttpd - which
+     * streams upload bodies to larkd (conf/lighttpd.conf) and must then
+     * drop the connection - would leave the client to send its next
+     * request into a connection about to close */
+    int body_unread;
 };
 
 /*
  * On every answer larkd writes, whatever lighttpd adds: JSON is never to be
- * sniffed into HTML, framed or given a referrer, and a CSP that allows
- * nothing keeps an answer opened as a page inert (docs/API.md "Operations").
+ * sniffed into HTML, framed or given a referrer, and a CSP keeps an answer
+ * opened as a page inert (docs/API.md "Operations"): one that allows
+ * nothing for the API, and for media bytes (reply_sendfile) "sandbox",
+ * which still lets a browser show an image, audio or video it is given
+ * inline but runs nothing in it.
  */
 #define HTTP_SECURITY_HEADERS                                                                      \
     "X-Content-Type-Options: nosniff\r\n"                                                          \
     "X-Frame-Options: DENY\r\n"                                                                    \
-    "Referrer-Policy: no-referrer\r\n"                                                             \
-    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+#define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define HTTP_CSP_MEDIA "sandbox"
 
 /* The header lines every answer carries after its status: the security
  * headers and the CORS headers for r's Origin. */
@@ -87,6 +98,19 @@ void reply_json(struct req *r, int status, const json_t *body);
 /* Answer status with raw bytes of content_type (for HEAD, the headers
  * only, Content-Length still that of the bytes). */
 void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
+
+/*
+ * Answer a download of media that lighttpd sends itself (X-Sendfile of
+ * path; the bytes never pass through larkd): status 200 - lighttpd makes
+ * it 206 for a Range, 304 for a matching If-None-Match - with the stored
+ * type, ETag "sha256", the Content-Disposition value given, nosniff and a
+ * sandbox CSP (API.md "Media").
+ */
+void reply_sendfile(struct req *r, const char *path, const char *type, const char *sha256,
+                    const char *disposition);
+
+/* Answer 302 to url (a presigned download), not to be cached. */
+void reply_redirect(struct req *r, const char *url);
 
 /* Answer with the error for code (a LARK_E*), message from r->err if set. */
 void reply_error(struct req *r, int code);

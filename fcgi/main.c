@@ -15,6 +15,7 @@
  * stops the hub and closes the store.
  */
 #include "core/auth.h"
+#include "core/blob.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/lockfile.h"
@@ -25,6 +26,7 @@
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
+#include "fcgi/media_sweep.h"
 #include "fcgi/quota.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
@@ -228,7 +230,7 @@ static int serve(struct app *app, const char *config_path)
         goto out;
     }
     store_set_listener(app->store, hub_notes, app->hub);
-    if (hub_start(app->hub, &err) != 0) {
+    if (hub_start(app->hub, &err) != 0 || media_sweep_start(app, &app->sweep, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -254,6 +256,8 @@ static int serve(struct app *app, const char *config_path)
     status = 0;
     log_info("stopped");
 out:
+    media_sweep_stop(app->sweep);
+    app->sweep = NULL;
     store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
@@ -306,7 +310,8 @@ int main(int argc, char **argv)
 
     pthread_mutex_init(&app.ticket_mu, NULL);
     if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
-        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0 ||
+        (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -329,6 +334,7 @@ int main(int argc, char **argv)
     }
 out:
     quota_free(app.quota);
+    blob_close(app.blob);
     live_free(app.live);
     pthread_mutex_destroy(&app.ticket_mu);
     store_close(app.store);

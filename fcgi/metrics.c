@@ -28,6 +28,9 @@ static struct {
     atomic_ulong responses[NSTATUS + 1];
     atomic_ulong latency_bucket[NBOUNDS + 1];
     atomic_ulong latency_sum_ns;
+    atomic_ulong media_uploads;
+    atomic_ulong media_upload_bytes;
+    atomic_ulong media_expired;
     atomic_ulong reloads[2];       /* [0] refused, [1] applied */
     atomic_ulong health_writes[2]; /* [0] failed, [1] committed */
 } m;
@@ -59,6 +62,17 @@ long metrics_held(enum transport t)
 void metrics_message_sent(void)
 {
     atomic_fetch_add(&m.messages_sent, 1);
+}
+
+void metrics_media_upload(uint64_t bytes)
+{
+    atomic_fetch_add(&m.media_uploads, 1);
+    atomic_fetch_add(&m.media_upload_bytes, (unsigned long)bytes);
+}
+
+void metrics_media_expired(unsigned long n)
+{
+    atomic_fetch_add(&m.media_expired, n);
 }
 
 void metrics_catchup_read(void)
@@ -157,6 +171,17 @@ int metrics_render(struct buf *out)
                      " (a connection behind the tail in memory, or a user new to it).\n"
                      "# TYPE lark_catchup_reads_total counter\nlark_catchup_reads_total %lu\n",
                      atomic_load(&m.catchup_reads));
+    rc |= buf_printf(out,
+                     "# HELP lark_media_uploads_total Media uploads stored through larkd.\n"
+                     "# TYPE lark_media_uploads_total counter\nlark_media_uploads_total %lu\n"
+                     "# HELP lark_media_upload_bytes_total Bytes of those uploads.\n"
+                     "# TYPE lark_media_upload_bytes_total counter\n"
+                     "lark_media_upload_bytes_total %lu\n"
+                     "# HELP lark_media_expired_total Media deleted because no message named"
+                     " them within media_retention.\n"
+                     "# TYPE lark_media_expired_total counter\nlark_media_expired_total %lu\n",
+                     atomic_load(&m.media_uploads), atomic_load(&m.media_upload_bytes),
+                     atomic_load(&m.media_expired));
     rc |= buf_printf(out, "# HELP lark_http_responses_total Answers by HTTP status.\n"
                           "# TYPE lark_http_responses_total counter\n");
     for (size_t i = 0; i <= NSTATUS; i++) {

@@ -26,6 +26,10 @@ void metrics_held_remove(enum transport t, int hangup);
 long metrics_held(enum transport t);
 
 void metrics_message_sent(void);
+/* A media upload (one-step, or the PUT of a two-step) of bytes was stored;
+ * n unreferenced media were deleted by the retention sweep. */
+void metrics_media_upload(uint64_t bytes);
+void metrics_media_expired(unsigned long n);
 void metrics_db_error(void);
 /* An HTTP answer with this status was written. */
 void metrics_response(int status);

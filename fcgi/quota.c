@@ -35,6 +35,8 @@ static const struct quota_spec quota_specs[QUOTA_NCLASS] = {
                       offsetof(struct config, device_burst), 60, "device registrations"},
     [QUOTA_TICKET] = {offsetof(struct config, ticket_per_min),
                       offsetof(struct config, ticket_burst), 60, "tickets"},
+    [QUOTA_MEDIA] = {offsetof(struct config, media_rate), offsetof(struct config, media_burst), 60,
+                     "uploads"},
 };
 
 struct quota {

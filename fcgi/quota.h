@@ -34,6 +34,7 @@ enum quota_class {
     QUOTA_READ,   /* a read receipt, HTTP or WebSocket (read_per_min) */
     QUOTA_DEVICE, /* POST /v1/devices (device_per_min) */
     QUOTA_TICKET, /* POST /v1/tickets (ticket_per_min) */
+    QUOTA_MEDIA,  /* an upload or an upload declared (media_rate, per minute) */
     QUOTA_NCLASS
 };
 

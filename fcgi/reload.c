@@ -28,7 +28,7 @@ static const char *const reload_keys[] = {
     "cors_origins", "metrics_allow", "send_rate",      "send_burst",     "typing_rate",
     "typing_burst", "group_per_min", "group_burst",    "member_per_min", "member_burst",
     "read_per_min", "read_burst",    "device_per_min", "device_burst",   "ticket_per_min",
-    "ticket_burst",
+    "ticket_burst", "media_rate",    "media_burst",
 };
 
 struct reload {

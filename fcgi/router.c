@@ -43,6 +43,13 @@ static const struct route routes[] = {
     {"GET", "/v1/devices", h_device_list, ROUTE_AUTH, NULL},
     {"DELETE", "/v1/devices/{}", h_device_remove, ROUTE_AUTH, NULL},
     {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY, NULL},
+    /* the body is the file: h_media_upload streams it (no JSON) */
+    {"POST", "/v1/media", h_media_upload, ROUTE_AUTH, NULL},
+    {"POST", "/v1/media/uploads", h_media_uploads, ROUTE_AUTH | ROUTE_BODY, NULL},
+    /* the URL's own key authorizes it (API.md: "takes no token") */
+    {"PUT", "/v1/media/{}/upload", h_media_put, 0, NULL},
+    /* an <img> or <a href> cannot set headers: token query or cookie */
+    {"GET", "/v1/media/{}", h_media_get, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET, NULL},
 };
 
 /* Routes under this prefix exist only while dev_tokens = 1 (h_dev.c). */

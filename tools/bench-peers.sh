@@ -146,7 +146,8 @@ start_lark() {
   srv_port=$(free_port)
   env=(PORT="$srv_port" LARK_DATA="$dir" LARK_SOCKET="$dir/larkd.sock" LARK_LISTEN="$dir/larkd.sock"
        LARK_WS_SOCKET="$dir/larkd-ws.sock" LARK_WS_LISTEN="$dir/larkd-ws.sock"
-       LARK_WWW="$top/www" LARK_LOGDIR="$dir" LARK_CONF="$top/conf" LARK_SEND_RATE=0)
+       LARK_WWW="$top/www" LARK_LOGDIR="$dir" LARK_CONF="$top/conf" LARK_SEND_RATE=0
+       LARK_MEDIA_DIR="$dir/media")
   env "${env[@]}" "$build/larkd" --migrate 2>>"$dir/larkd.log"
   env "${env[@]}" "$build/larkd" 2>>"$dir/larkd.log" &
   larkd=$!

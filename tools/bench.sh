@@ -14,7 +14,8 @@
 #                                  (pollfanout, pollgroup, pollidle)
 #   <name>2                        two larkd on one PostgreSQL, each behind its
 #                                  own lighttpd: senders on the first,
-#                                  subscribers on the second (fanout2, group2)
+#                                  subscribers on the second (fanout2, group2);
+#                                  throughput2: half the senders on each
 #
 # Environment (defaults are the figures docs/BENCHMARKS.md targets):
 #   BENCH_DB             sqlite | postgres. postgres: a throwaway cluster
@@ -173,7 +174,8 @@ start_instance() {
   data[i]=$d port[i]=$p
   env=(PORT="$p" LARK_DATA="$d" LARK_SOCKET="$d/larkd.sock" LARK_LISTEN="$d/larkd.sock"
        LARK_WS_SOCKET="$d/larkd-ws.sock" LARK_WS_LISTEN="$d/larkd-ws.sock"
-       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0)
+       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0
+       LARK_MEDIA_DIR="$d/media")
   env "${env[@]}" "$build/larkd" --migrate 2>>"$d/larkd.log"
   env "${env[@]}" "$build/larkd" 2>>"$d/larkd.log" &
   larkd_pid[i]=$!
@@ -254,7 +256,7 @@ for s in $scenarios; do
       run_scenario "$s" --subs "${FANOUT_SUBS:-1000}" --senders "${FANOUT_SENDERS:-50}" \
         --rate "${FANOUT_RATE:-1000}" --duration "${FANOUT_SECONDS:-20}" \
         --grace "${FANOUT_GRACE:-5}" ;;
-    throughput)
+    throughput|throughput2)
       run_scenario "$s" --senders "${THROUGHPUT_SENDERS:-64}" \
         --duration "${THROUGHPUT_SECONDS:-10}" ;;
     idle)

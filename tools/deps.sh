@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tools/deps.sh [run|deb|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries (libcurl for lark-push,
-#         OpenSSL's libcrypto for JWKS keys), lighttpd, and Check
+#   run   what `make run` needs: compiler, libraries (libcurl for lark-push
+#         and for S3 media storage, OpenSSL's libcrypto for JWKS keys, media
+#         hashes and SigV4 signatures), lighttpd, Check, and curl (README's
+#         examples, tools/mediabench.sh)
 #         (`make all` builds the unit test programs too)
 #   deb   also what `make deb` needs: dpkg-dev (dpkg-shlibdeps)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
@@ -28,7 +30,8 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check
+          curl)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
            squid tinyproxy privoxy nginx haproxy)

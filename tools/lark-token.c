@@ -9,6 +9,7 @@
  * development secret, or RS256/ES256 with a private key file. Prints the
  * token on stdout.
  */
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/ids.h"
@@ -50,23 +51,22 @@ static void usage(FILE *out)
                  "  --help          this text\n");
 }
 
+/* The key file's bytes (NULL with a message when unreadable or empty). */
 static unsigned char *read_key(const char *path, int *len)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *buf;
-    size_t n;
-    if (!f)
-        return NULL;
-    buf = malloc(KEY_MAX + 1);
-    n = buf ? fread(buf, 1, KEY_MAX, f) : 0;
-    fclose(f);
-    if (!buf || n == 0) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
+    struct lark_err err = {0};
+    struct buf b;
+    size_t n = 0;
+    char *key = NULL;
+
+    buf_init(&b, KEY_MAX);
+    if (buf_read_file(&b, path, &err) != 0)
+        fprintf(stderr, "lark-token: %s\n", err.msg);
+    else if (b.len)
+        key = buf_detach(&b, &n);
+    buf_release(&b);
     *len = (int)n;
-    return buf;
+    return (unsigned char *)key;
 }
 
 /* The signing key from larkd's configuration: 0, or 2 with a message. */

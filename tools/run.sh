@@ -30,6 +30,11 @@ export LARK_LISTEN=$LARK_SOCKET
 export LARK_WS_SOCKET=${LARK_WS_LISTEN:-$LARK_DATA/larkd-ws.sock}
 export LARK_WS_LISTEN=$LARK_WS_SOCKET
 export LARK_WWW=${LARK_WWW:-$top/www}
+# larkd's media directory, and lighttpd's x-sendfile-docroot: the same
+# path, resolved (larkd hands lighttpd resolved paths)
+mkdir -p "${LARK_MEDIA_DIR:-$LARK_DATA/media}"
+export LARK_MEDIA_DIR
+LARK_MEDIA_DIR=$(cd "${LARK_MEDIA_DIR:-$LARK_DATA/media}" && pwd -P)
 export LARK_LOGDIR=$LARK_DATA
 export LARK_CONF=$top/conf
 

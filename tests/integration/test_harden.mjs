@@ -155,6 +155,25 @@ test('finding 2: a ticket opens one SSE stream or poll, once, and only until it 
   assert.equal(r.status, 200);
 });
 
+test('finding 2: a ticket opens a media download once (an <img> or a link cannot carry a header)', async () => {
+  const ann = new Api(s.url, 't-media-ann');
+  const bytes = Buffer.from('not really a PNG');
+  let r = await request(s.url, 'POST', '/v1/media?name=p.png', { tok: ann.tok, body: bytes, headers: { 'Content-Type': 'image/png' } });
+  assert.equal(r.status, 201, r.body);
+  const id = r.json.media.id;
+  const t = await ticket(ann);
+  r = await request(s.url, 'GET', `/v1/media/${id}?ticket=${t}`);
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.body, bytes.toString());
+  assert.equal(r.headers['content-security-policy'], 'sandbox');
+  r = await request(s.url, 'GET', `/v1/media/${id}?ticket=${t}`);
+  assert.equal(r.status, 401, 'used');
+  assert.equal(r.json.error.code, 'invalid_token');
+  // the ticket's user is the token's: another user's ticket finds nothing
+  r = await request(s.url, 'GET', `/v1/media/${id}?ticket=${await ticket(new Api(s.url, 't-media-eve'))}`);
+  assert.equal(r.status, 404);
+});
+
 test('finding 2: tickets used at once by many connections: each one opens exactly one', async () => {
   const ann = new Api(s.url, 't-race');
   const t = await ticket(ann);

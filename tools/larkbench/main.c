@@ -127,6 +127,8 @@ static void usage_scenarios(FILE *out)
         "order). With --sub-port they connect to a second lighttpd + larkd on the\n"
         "same PostgreSQL database while senders stay on --port: every delivery then\n"
         "crosses processes (LISTEN/NOTIFY); memory figures are the second pair's.\n"
+        "throughput with --sub-port sends from every other sender through the\n"
+        "second pair: two larkd writing to one database.\n"
         "\n");
 }
 

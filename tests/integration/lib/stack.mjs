@@ -254,6 +254,9 @@ export class Lighttpd {
         LARK_WWW: path.join(top, 'www'),
         LARK_LOGDIR: this.dir,
         LARK_CONF: path.join(top, 'conf'),
+        // larkd's media_dir when it shares this directory (Stack); lighttpd
+        // only sends files from under it (x-sendfile-docroot)
+        LARK_MEDIA_DIR: path.join(this.dir, 'media'),
         ...this.env,
       }, this.log);
       const proc = this.proc;
