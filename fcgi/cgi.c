@@ -11,7 +11,7 @@
 #include "fcgi/heldcap.h"
 #include "fcgi/hold.h"
 #include "fcgi/http.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 #include "fcgi/router.h"
 
 #include <poll.h>
@@ -28,28 +28,11 @@
 #define CGI_DRAIN_MAX_BYTES (1024 * 1024)
 #define CGI_DRAIN_TIMEOUT_MS 1000
 
-/* Each per-user rate limit as the store keeps it: its class, and where
- * app keeps the limiter. A new limit of app's is a new line here. */
-struct cgi_limit {
-    const char *cls;
-    struct ratelimit **rl;
-    double rate, burst;
-};
-
-/* Replace app's in-memory limiters by ones in the store behind db. */
+/* Replace app's in-memory quotas by ones in the store behind db. */
 static void cgi_share_limits(struct app *app, struct store_conn *db)
 {
-    const struct cgi_limit limits[] = {
-        {"send", &app->rl, app->cfg.send_rate, app->cfg.send_burst},
-        {"typing", &app->rl_typing, app->cfg.typing_rate, app->cfg.typing_burst},
-        /* media_rate is per minute */
-        {"media", &app->rl_media, app->cfg.media_rate / 60.0, app->cfg.media_burst},
-    };
-
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
-        ratelimit_free(*limits[i].rl);
-        *limits[i].rl = ratelimit_new_store(db, limits[i].cls, limits[i].rate, limits[i].burst);
-    }
+    quota_free(app->quota);
+    app->quota = quota_new_store(&app->cfg, db);
     app->heldcap = heldcap_new_store(db, (unsigned)app->cfg.max_held_per_user);
 }
 
@@ -107,10 +90,8 @@ out:
     /* they borrow db */
     heldcap_free(app->heldcap);
     app->heldcap = NULL;
-    ratelimit_free(app->rl);
-    ratelimit_free(app->rl_typing);
-    ratelimit_free(app->rl_media);
-    app->rl = app->rl_typing = app->rl_media = NULL;
+    quota_free(app->quota);
+    app->quota = NULL;
     store_conn_close(db);
     return status;
 }
