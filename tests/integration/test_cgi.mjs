@@ -283,6 +283,18 @@ for (const kind of ['lighttpd', 'apache']) {
     assert.equal(r.json.error.code, 'rate_limited');
   });
 
+  T('a ticket made by one process opens a long-poll in another, once', async () => {
+    const a = api('yan');
+    const r = await a.post('/v1/tickets', '');
+    assert.equal(r.status, 201, r.body);
+    const path = `/v1/poll?since=0&timeout=1&ticket=${encodeURIComponent(r.json.ticket)}`;
+    const first = await request(srv.url, 'GET', path);
+    assert.equal(first.status, 200, first.body);
+    const again = await request(srv.url, 'GET', path);
+    assert.equal(again.status, 401, 'a used ticket, whichever process used it');
+    assert.equal(again.json.error.code, 'invalid_token');
+  });
+
   T('stop (no sanitizer report from any CGI process)', async () => {
     await srv.stop();
   });
