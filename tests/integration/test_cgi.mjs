@@ -14,15 +14,13 @@
 
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { assert, test } from './lib/harness.mjs';
-import { build, freshDb, secret, sleep, waitFor } from './lib/stack.mjs';
+import { build, freshDb, removeTmpDir, secret, sleep, tmpDir, waitFor } from './lib/stack.mjs';
 import { Api, RawSSE, request, token } from './lib/client.mjs';
 import { CgiServer } from './lib/cgi.mjs';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-cgi-'));
+const dir = tmpDir('lark-cgi-'); // removed at exit whatever happens
 let dbEnv = {}; // LARK_DB on postgres
 
 /** Run one CGI request; returns { status, headers, body, json }. */
@@ -77,7 +75,7 @@ test('CGI: send, history, poll, events and errors each in one process', async ()
   assert.equal(r.json.error.code, 'missing_field');
   r = cgi('POST', '/v1/messages', { body: { to: 'cgi-bob', body: 'x' } });
   assert.equal(r.status, 401);
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeTmpDir(dir);
   if (dbEnv.drop) await dbEnv.drop();
 });
 
