@@ -14,6 +14,8 @@
 #                  throwaway cluster (tests/integration/lib/pg.mjs), plus
 #                  the PostgreSQL-only scale suites (two larkd, restart,
 #                  hosts in network namespaces)
+#      test_cgi runs larkd as a CGI program behind lighttpd's mod_cgi and a
+#      throwaway Apache with mod_cgid (about 25 s a run).
 #      All four: the ASan runs catch memory errors in each back end, the
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites. Measured on 2 shared cores: about 45 s each on
