@@ -9,9 +9,9 @@
 #include "core/timeutil.h"
 #include "fcgi/app.h"
 #include "fcgi/heldcap.h"
-#include "fcgi/quota.h"
 #include "fcgi/hold.h"
 #include "fcgi/http.h"
+#include "fcgi/quota.h"
 #include "fcgi/router.h"
 
 #include <poll.h>
@@ -28,8 +28,7 @@
 #define CGI_DRAIN_MAX_BYTES (1024 * 1024)
 #define CGI_DRAIN_TIMEOUT_MS 1000
 
-/* Replace app's in-memory limits by ones in the store behind db: every
- * write quota (quota.h) and the held-connection cap. */
+/* Replace app's in-memory quotas by ones in the store behind db. */
 static void cgi_share_limits(struct app *app, struct store_conn *db)
 {
     quota_free(app->quota);

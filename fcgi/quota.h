@@ -43,9 +43,10 @@ enum quota_class {
 struct quota *quota_new(const struct config *cfg);
 
 /*
- * The same quotas kept in the store behind db, shared by every process on
- * the database (larkd as a CGI program: ratelimit_new_store). db is
- * borrowed and must outlive the quota; its thread only. Caller frees.
+ * The same quotas kept in the store behind db (borrowed: it must outlive
+ * the quota; one thread), where every process sees them: larkd as a CGI
+ * program, a process per request (fcgi/cgi.h). quota_set is not for these
+ * (a CGI process reads its configuration once). Caller frees.
  */
 struct quota *quota_new_store(const struct config *cfg, struct store_conn *db);
 void quota_free(struct quota *q);

@@ -14,15 +14,13 @@
 
 import { spawnSync } from 'node:child_process';
 import http from 'node:http';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { assert, test } from './lib/harness.mjs';
-import { build, freshDb, secret, sleep, waitFor } from './lib/stack.mjs';
+import { build, freshDb, removeTmpDir, secret, sleep, tmpDir, waitFor } from './lib/stack.mjs';
 import { Api, RawSSE, request, token } from './lib/client.mjs';
 import { CgiServer } from './lib/cgi.mjs';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lark-cgi-'));
+const dir = tmpDir('lark-cgi-'); // removed at exit whatever happens
 let dbEnv = {}; // LARK_DB on postgres
 
 /** Run one CGI request; returns { status, headers, body, json }. */
@@ -77,7 +75,7 @@ test('CGI: send, history, poll, events and errors each in one process', async ()
   assert.equal(r.json.error.code, 'missing_field');
   r = cgi('POST', '/v1/messages', { body: { to: 'cgi-bob', body: 'x' } });
   assert.equal(r.status, 401);
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeTmpDir(dir);
   if (dbEnv.drop) await dbEnv.drop();
 });
 
@@ -281,6 +279,18 @@ for (const kind of ['lighttpd', 'apache']) {
     r = await up(2);
     assert.equal(r.status, 429, r.body);
     assert.equal(r.json.error.code, 'rate_limited');
+  });
+
+  T('a ticket made by one process opens a long-poll in another, once', async () => {
+    const a = api('yan');
+    const r = await a.post('/v1/tickets', '');
+    assert.equal(r.status, 201, r.body);
+    const path = `/v1/poll?since=0&timeout=1&ticket=${encodeURIComponent(r.json.ticket)}`;
+    const first = await request(srv.url, 'GET', path);
+    assert.equal(first.status, 200, first.body);
+    const again = await request(srv.url, 'GET', path);
+    assert.equal(again.status, 401, 'a used ticket, whichever process used it');
+    assert.equal(again.json.error.code, 'invalid_token');
   });
 
   T('stop (no sanitizer report from any CGI process)', async () => {
