@@ -11,6 +11,7 @@
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
 #   make asan    the AddressSanitizer + UBSan build, in build-asan/
+#   make tsan    the ThreadSanitizer build, in build-tsan/
 #   make install binaries, migrations, www/, systemd units, lighttpd snippets
 #                and an example config under PREFIX (default /usr/local;
 #                DESTDIR for staging; docs/DEPLOY.md)
@@ -37,6 +38,9 @@ CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 LIBS    := -lfcgi $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(CURL_LIBS) -lpthread
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
+# ThreadSanitizer: larkd runs workers, the hub, its readers, WebSocket
+# command threads and the reload thread (issue 13 finding 7).
+TSAN_FLAGS := -O1 -g -fsanitize=thread -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
             core/redact.c core/b64url.c core/ticket.c core/jwk.c core/keyset.c core/lockfile.c \
@@ -53,8 +57,9 @@ FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi
             fcgi/ratelimit.c fcgi/quota.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/h_tickets.c fcgi/live.c fcgi/reload.c \
-            fcgi/health.c fcgi/procstat.c fcgi/h_media.c fcgi/attach.c fcgi/media_sweep.c
+            fcgi/wsbridge.c fcgi/wsline.c fcgi/h_dev.c fcgi/h_devices.c fcgi/h_tickets.c fcgi/live.c fcgi/reload.c \
+            fcgi/health.c fcgi/procstat.c fcgi/h_media.c fcgi/attach.c fcgi/media_sweep.c \
+            fcgi/heldcap_local.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
 TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BUILD)/lark-copy \
@@ -62,7 +67,8 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BU
 # Every program a user runs (README.md names each).
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
 UNIT_TESTS := test_buf test_json test_auth test_ticket test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_quota test_router test_store test_pgnote test_hub \
+              test_heap test_fcgirec test_events test_ratelimit test_quota test_heldcap test_router test_store \
+              test_pgnote test_hub \
               test_backoff test_push_reply test_store_push test_log test_keys test_media test_sigv4 \
               test_blob
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
@@ -84,8 +90,8 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run run-cgi test unit unit-asan integration bench bench-peers bench-media bench-cgi \
-        fuzz lint clean deps install deb print-unit-tests print-fuzzers
+.PHONY: all bins asan tsan run run-cgi test unit unit-asan integration bench bench-peers bench-media \
+        bench-cgi fuzz lint clean deps install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
 
@@ -156,6 +162,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(FCGI_LIB_OBJ) $(PUSH_LIB_OBJ) $(CORE
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
 
+tsan:
+	$(MAKE) BUILD=build-tsan CFLAGS="$(TSAN_FLAGS)" LDFLAGS="-fsanitize=thread" all
+
 # ---- running ------------------------------------------------------------
 
 deps:
@@ -199,6 +208,7 @@ install: bins
 	install -m 0644 migrations/postgres/*.sql $(DESTDIR)$(DATADIR)/migrations/postgres/
 	install -m 0644 www/*.html www/*.css www/*.js $(DESTDIR)$(DATADIR)/www/
 	install -m 0644 conf/errors/*.html $(DESTDIR)$(DATADIR)/errors/
+	install -m 0644 conf/lark-errors.lua $(DESTDIR)$(DATADIR)/lark-errors.lua
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	for u in larkd lark-push; do \
 		$(SUBST) conf/systemd/$$u.service.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u.service && \
@@ -227,6 +237,7 @@ test:
 	tools/deps.sh test
 	$(MAKE) all
 	$(MAKE) asan
+	$(MAKE) tsan
 	$(MAKE) fuzz-build
 	tools/test.sh
 
@@ -260,7 +271,8 @@ bench-media: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_ticket fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_ticket fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log \
+           fuzz_wsline fuzz_config
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))
@@ -276,9 +288,12 @@ fuzz-build: $(FUZZERS:%=build-fuzz/%)
 # push/ parsers are pure functions over core (no libcurl needed)
 FUZZ_PUSH := push/reply.c push/notify.c
 
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) fcgi/fcgirec.c $(FUZZ_PUSH)
+# larkd's pure parsers: its FastCGI records and the WebSocket input lines
+FUZZ_FCGI := fcgi/fcgirec.c fcgi/wsline.c
+
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(FUZZ_FCGI) $(FUZZ_PUSH)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) fcgi/fcgirec.c \
+	$(FUZZ_CC) $(WARN) $(FUZZ_FLAGS) -I. $(DEFS) $(VERSION_DEFS) -o $@ $< $(FUZZ_CORE) $(FUZZ_FCGI) \
 		$(FUZZ_PUSH) $(LIBS)
 
 # larkbench's parsers are pure: core and the three of them.
@@ -296,6 +311,6 @@ lint:
 	tools/lint.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -135,7 +135,12 @@ static const struct config_key config_keys[] = {
     I("drain_grace_ms", "LARK_DRAIN_GRACE_MS", drain_grace_ms, 1000, 0, 60000,
       "after SIGTERM, how long new requests are answered 503 before exit"),
     I("max_held_per_user", "LARK_MAX_HELD_PER_USER", max_held_per_user, LIMIT_HELD_PER_USER_DEFAULT,
-      0, 100000, "held connections (SSE, long-poll) one user may have at once (0: no cap)"),
+      0, 100000,
+      "held connections (SSE, long-poll, WebSocket) one user may have at once (0: no cap)"),
+    I("stream_unsent_max", "LARK_STREAM_UNSENT_MAX", stream_unsent_max, LIMIT_STREAM_UNSENT_DEFAULT,
+      LIMIT_STREAM_UNSENT_MIN, LIMIT_HUB_PENDING_MAX / 2,
+      "bytes of unsent output after which a held connection whose client does not read is cut "
+      "off"),
     I("cgi_sse_window", "LARK_CGI_SSE_WINDOW", cgi_sse_window, LIMIT_CGI_SSE_WINDOW_DEFAULT, 5,
       LIMIT_CGI_SSE_WINDOW_MAX, "CGI mode: seconds an SSE stream lasts before it ends with retry:"),
     I("presence_interval", "LARK_PRESENCE_INTERVAL", presence_interval, 15, 1, 3600,
@@ -390,6 +395,32 @@ static int config_check_media(const struct config *cfg, struct lark_err *err)
     return 0;
 }
 
+/* Paths left empty default to places under data_dir (or, for migrations,
+ * next to the binary), once data_dir is final. */
+static void config_default_paths(struct config *cfg)
+{
+    if (!*cfg->db) {
+        free(cfg->db);
+        cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
+    }
+    if (!*cfg->ws_listen) {
+        free(cfg->ws_listen);
+        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
+    }
+    if (!*cfg->listen) {
+        free(cfg->listen);
+        cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
+    }
+    if (!*cfg->migrations) {
+        free(cfg->migrations);
+        cfg->migrations = config_default_migrations();
+    }
+    if (!*cfg->media_dir) {
+        free(cfg->media_dir);
+        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
+    }
+}
+
 /* The keys whose value is one of a few words. */
 static int config_check_choices(const struct config *cfg, struct lark_err *err)
 {
@@ -430,26 +461,7 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         if (rc)
             goto fail;
     }
-    if (!*cfg->db) {
-        free(cfg->db);
-        cfg->db = xasprintf("sqlite:%s/lark.db", cfg->data_dir);
-    }
-    if (!*cfg->ws_listen) {
-        free(cfg->ws_listen);
-        cfg->ws_listen = xasprintf("%s/larkd-ws.sock", cfg->data_dir);
-    }
-    if (!*cfg->listen) {
-        free(cfg->listen);
-        cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
-    }
-    if (!*cfg->migrations) {
-        free(cfg->migrations);
-        cfg->migrations = config_default_migrations();
-    }
-    if (!*cfg->media_dir) {
-        free(cfg->media_dir);
-        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
-    }
+    config_default_paths(cfg);
     if ((rc = config_check_media(cfg, err)))
         goto fail;
     if (cfg->poll_timeout > cfg->poll_timeout_max) {

@@ -74,7 +74,8 @@ struct config {
     int sse_retry_ms;      /* the "retry:" SSE sends first, milliseconds */
     int poll_trickle;      /* seconds between whitespace bytes on a held poll */
     int drain_grace_ms;    /* after SIGTERM, how long new requests get 503 */
-    int max_held_per_user; /* held connections (SSE, long-poll) one user may have, 0 = no cap */
+    int max_held_per_user; /* held connections (SSE, long-poll, WS) one user may have, 0 = no cap */
+    int stream_unsent_max; /* bytes unsent that cut a non-reading client off */
     int cgi_sse_window;    /* CGI: seconds an SSE stream lasts, then it ends with retry: */
     /* presence and typing (API.md "Presence") */
     int presence_interval;     /* seconds between heartbeats a client is asked for */

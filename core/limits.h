@@ -49,7 +49,6 @@
  * has run for 60 s; a process per stream is also what it costs. */
 #define LIMIT_CGI_SSE_WINDOW_DEFAULT 55
 #define LIMIT_CGI_SSE_WINDOW_MAX 3600
-
 /* Write quotas per user (fcgi/quota.h, docs/OPERATIONS.md "Abuse limits"):
  * what a person does by hand, several times over, while a script that
  * loops is held to a rate whose storage cost is bounded. A group of 500
@@ -89,8 +88,20 @@
 /* Events fetched from the store per hub write; keeps one catch-up from
  * holding the hub's event loop for long. */
 #define LIMIT_HUB_BATCH 256
-/* Bytes the hub queues for one held connection before it drops it as a
- * slow consumer (lighttpd normally reads everything at once). */
+/* API.md "Operations": a stream whose client stops reading is ended once
+ * its unsent output passes a bound: larkd stops queueing for it past half
+ * (it waits for the socket), and cuts it off once events of more than the
+ * other half arrived while it stayed stalled (fcgi/hub_catchup.c). What
+ * larkd holds for it is then half the bound plus at most one delivery
+ * (EVENTS_BUDGET); lighttpd holds another 64 KiB or so
+ * (server.stream-response-body = 2). 256 KiB is hundreds of messages of
+ * a usual size. */
+#define LIMIT_STREAM_UNSENT_DEFAULT (256 * 1024)
+/* The bound may not be set below one event of the default limits' largest
+ * (a 16 KiB body and 4 KiB meta, JSON-escaped at worst: 6 x 20 KiB)... */
+#define LIMIT_STREAM_UNSENT_MIN (128 * 1024)
+/* ...nor above what the hub's scratch buffer and a connection's queue are
+ * sized for. */
 #define LIMIT_HUB_PENDING_MAX (4 * 1024 * 1024)
 /* A long-poll client is away between an answer and its next poll, an
  * EventSource between a drop and its reconnection: the hub keeps such a

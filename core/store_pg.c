@@ -214,6 +214,13 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
     PQsetNoticeProcessor(d->pg, pg_notice, NULL);
     snprintf(set, sizeof(set), "SET statement_timeout = %d", PG_STATEMENT_TIMEOUT_MS);
     res = PQexec(d->pg, set);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        /* a connection without it could wait on a lock forever */
+        log_warn("postgresql: cannot set statement_timeout: %s", pg_one_line(d->pg));
+        PQclear(res);
+        pg_drop(d);
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
     PQclear(res);
     d->backoff_ms = 0;
     return 0;

@@ -473,11 +473,17 @@ static void sq_run_batch(struct sq_store *s, struct sq_op *ops)
             continue;
         }
         op->rc = op->fn(&s->writer.base, op->arg, op->err);
-        if (op->rc) {
+        if (op->rc)
             note_buf_truncate(&s->notes, mark);
-            sq_ctl(&s->writer, CTL_ROLLBACK_TO, &scratch);
+        /* An op whose rows cannot be undone (ROLLBACK TO failed), or a
+         * savepoint that cannot be closed, would commit half an op with
+         * the batch: the whole batch fails instead. */
+        if ((op->rc && sq_ctl(&s->writer, CTL_ROLLBACK_TO, &scratch)) ||
+            sq_ctl(&s->writer, CTL_RELEASE, &scratch)) {
+            rc = LARK_EUNAVAIL;
+            lark_err_set(&scratch, rc, "the database is unavailable");
+            continue;
         }
-        sq_ctl(&s->writer, CTL_RELEASE, &scratch);
         /* After SQLITE_FULL, IOERR or NOMEM SQLite may roll the whole
          * transaction back on its own: nothing of this batch is stored. */
         if (sqlite3_get_autocommit(s->writer.db)) {

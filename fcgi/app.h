@@ -41,7 +41,7 @@ struct app {
     atomic_int media_uploads;    /* uploads being received now (attach.h) */
     struct live *live;           /* cors_origins, metrics_allow as reloaded */
     const struct hold_ops *hold; /* how SSE and long-polls wait: hub or CGI (hold.h) */
-    struct heldcap *heldcap;     /* max_held_per_user across processes (CGI); NULL: none here */
+    struct heldcap *heldcap;     /* max_held_per_user: in the store (CGI) or in memory (FastCGI) */
     /* The key tickets are signed with, read from the store by the first
      * request that needs it (h_tickets.c) - not at start, so that larkd
      * runs on a schema without tickets until it is migrated. */

@@ -12,10 +12,15 @@
  *     the database sees them all. A slot is a row with its process's host,
  *     pid and an expiry, so that a process killed before it could release
  *     its slot does not hold it for ever (store_held_acquire).
- * larkd as a FastCGI daemon holds every connection of its process in the
- * hub, which can count them in memory behind this same interface.
+ *   - in memory (heldcap_new_local, heldcap_local.c): larkd as a FastCGI
+ *     daemon, which holds every connection of its process in the hub. A
+ *     worker (SSE, long-poll) or a WebSocket command thread takes the
+ *     slot before the connection is handed to the hub; the hub gives it
+ *     back when the connection stops receiving (answered, ended, or its
+ *     client gone). A long-poll client between two polls holds none.
  *
- * Not thread-safe: one owner (a CGI process has one thread that serves).
+ * Threads: the store back end has one owner (a CGI process has one thread
+ * that serves); the local back end may be called from any thread.
  */
 #ifndef LARK_HELDCAP_H
 #define LARK_HELDCAP_H
@@ -49,6 +54,12 @@ struct heldcap {
  * written). Caller frees.
  */
 struct heldcap *heldcap_new_store(struct store_conn *db, unsigned max);
+
+/*
+ * In this process's memory, at most max held connections per user (0: no
+ * cap). Thread-safe. Caller frees, after every slot was released.
+ */
+struct heldcap *heldcap_new_local(unsigned max);
 
 /*
  * Take a slot for one held connection of user that will be held at most

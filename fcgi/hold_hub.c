@@ -5,12 +5,15 @@
  * The worker renders the two ways the answer may begin (hub.h, struct
  * hub_park: the stream's head, or a whole 503 for when the hub cannot
  * serve it), detaches the request from libfcgi keeping its socket, and is
- * done with it; the hub decides which head to write.
+ * done with it; the hub decides which head to write. Before that it takes
+ * a slot of the held-connection cap (heldcap.h, the local back end),
+ * which the hub gives back when the connection stops receiving.
  */
 #include "fcgi/hold.h"
 
 #include "core/buf.h"
 #include "fcgi/app.h"
+#include "fcgi/heldcap.h"
 #include "fcgi/http.h"
 #include "fcgi/hub.h"
 
@@ -28,7 +31,14 @@ static int hub_serve(struct req *r, const struct hold_req *h)
                          .timeout_s = h->timeout_s,
                          .user = r->user};
     struct buf ok, unavail;
+    int rc;
 
+    /* nothing of the answer is written yet: a refusal is a plain 429 */
+    if (r->app->heldcap && (rc = heldcap_acquire(r->app->heldcap, r->user, h->timeout_s, &p.slot,
+                                                 &r->retry_after, &r->err)) != 0) {
+        metrics_held_refused(h->kind);
+        return rc;
+    }
     buf_init(&ok, HOLD_HEAD_MAX);
     buf_init(&unavail, HOLD_HEAD_MAX);
     reply_render_stream(r, h->content_type, h->extra, h->preamble, h->preamble_len, &ok, &unavail);

@@ -48,8 +48,9 @@ static void hub_apply_event(struct hub *h, const struct store_note *note)
     if (!u)
         return; /* nobody here reads this inbox */
     hub_user_put(h, u, note->seq, note->data);
-    for (struct hub_conn *c = hub_user_conns(u); c; c = c->unext) {
-        if (c->cursor < note->seq) {
+    for (struct hub_conn *c = hub_user_conns(u), *next; c; c = next) {
+        next = c->unext; /* a slow reader is cut off here, and leaves the list */
+        if (c->cursor < note->seq && hub_conn_arrived(h, c, note->data) == 0) {
             if (!c->wake_ns)
                 c->wake_ns = note->commit_ns ? note->commit_ns : time_mono_ns();
             conn_mark_dirty(h, c);

@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 struct app;
+struct heldcap_slot;
 struct hub;
 struct lark_err;
 
@@ -59,6 +60,7 @@ struct hub_park {
     size_t head_len;
     char *unavail; /* owned by the hub from now on; unavail_len bytes */
     size_t unavail_len;
+    struct heldcap_slot *slot; /* of app->heldcap (heldcap.h), or NULL: the hub's to give back */
 };
 
 /*

@@ -12,12 +12,26 @@
  *     connection of that user that waits. Its result comes back as a job:
  *     the waiting connections write what it returned, and a read that got
  *     everything up to the store's head makes the user synced.
- * A connection whose output passes HUB_OUT_HIGH waits for its socket to
- * drain (hub_conn.c marks it dirty again) rather than buffer more.
+ * A connection whose output passes half of stream_unsent_max is stalled:
+ * it waits for its socket to drain (hub_conn.c marks it dirty again)
+ * rather than buffer more. A stalled connection keeps counting the bytes
+ * of the events that arrive for it meanwhile; once those pass the other
+ * half of stream_unsent_max its client is taken not to read (API.md
+ * "Operations") and it is cut off - it resumes from its seq when it
+ * reconnects. Only arrivals count against that half, not the queue: one
+ * catch-up delivery may queue up to EVENTS_BUDGET (1 MiB) at once for a
+ * client that reads perfectly well. A client that reads, however slowly,
+ * drains below the mark and starts counting again from nothing (the count
+ * is made as each
+ * event arrives, hub_conn_arrived, not from the tail: a flood of large
+ * events passes through the tail faster than a turn). With lighttpd's
+ * server.stream-response-body = 2 lighttpd stops reading from larkd when
+ * its client stops reading, so nothing is spooled to disk either.
  */
 #include "fcgi/hub_int.h"
 
 #include "core/err.h"
+#include "core/evdata.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -26,9 +40,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Above this much pending output a catch-up waits for EPOLLOUT. */
-#define HUB_OUT_HIGH (256 * 1024)
 
 /* Catch-up reads made on the hub thread, run on a reader thread, applied on
  * the hub thread. The requests of a loop turn go out together, at most
@@ -182,12 +193,38 @@ static void read_done(struct hub *h, void *arg)
     free(j);
 }
 
+/* The bytes counted for an event whose data did not travel with its note
+ * (another host's event too large for PostgreSQL's NOTIFY, whose payload
+ * holds about 8000 bytes - so it is at least that large). */
+#define HUB_UNSENT_UNCARRIED 8000
+
+int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *data)
+{
+    size_t bound = (size_t)h->app->cfg.stream_unsent_max;
+
+    /* a long-poll is answered once: its pending output is all it will
+     * ever have, bounded by the answer's size */
+    if (c->state != CONN_OPEN || c->tr->kind == TRANSPORT_POLL || conn_pending(c) <= bound / 2)
+        return 0;
+    c->waiting += data ? data->len : HUB_UNSENT_UNCARRIED;
+    if (c->waiting <= bound - bound / 2)
+        return 0;
+    log_warn("hub cutting off slow reader fd=%d user=%s pending=%zu waiting=%zu bound=%zu", c->fd,
+             c->user ? hub_user_id(c->user) : "-", conn_pending(c), c->waiting, bound);
+    metrics_slow_reader(c->tr->kind);
+    conn_kill(h, c, 0);
+    return -1;
+}
+
 static void conn_catch_up(struct hub *h, struct hub_conn *c)
 {
     struct hub_user *u = c->user;
 
-    if (c->state != CONN_OPEN || !u || c->want_read || conn_pending(c) > HUB_OUT_HIGH)
+    if (c->state != CONN_OPEN || !u || c->want_read)
         return;
+    if (conn_pending(c) > (size_t)h->app->cfg.stream_unsent_max / 2)
+        return;     /* stalled: hub_conn_arrived counts what arrives meanwhile */
+    c->waiting = 0; /* it reads: count again from nothing when it stalls */
     if (hub_user_synced(u)) {
         uint64_t head = hub_user_head(u);
         size_t n;

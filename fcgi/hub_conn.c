@@ -29,7 +29,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/timeutil.h"
+#include "fcgi/app.h"
 #include "fcgi/fcgirec.h"
+#include "fcgi/heldcap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,6 +248,8 @@ void conn_free_graveyard(struct hub *h)
             buf_release(c->out);
             free(c->out);
         }
+        /* a WebSocket session that ended before its user was attached */
+        heldcap_release(h->app->heldcap, c->slot);
         free(c);
     }
 }

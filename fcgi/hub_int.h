@@ -36,6 +36,7 @@
 
 struct hub;
 struct hub_conn;
+struct heldcap_slot;
 struct hub_user;
 struct hub_job;
 struct hub_pool;
@@ -137,11 +138,13 @@ struct hub_conn {
     int64_t wake_ns;                /* commit time of the oldest event not yet written */
     int fd;
     uint16_t req_id;
-    uint16_t limit;    /* poll: most events per answer */
-    uint8_t state;     /* enum conn_state */
-    uint8_t dirty;     /* on the dirty list */
-    uint8_t want_read; /* waits for its user's catch-up read */
-    uint8_t events_on; /* enum conn_events registered with epoll */
+    uint16_t limit;            /* poll: most events per answer */
+    uint8_t state;             /* enum conn_state */
+    uint8_t dirty;             /* on the dirty list */
+    uint8_t want_read;         /* waits for its user's catch-up read */
+    uint8_t events_on;         /* enum conn_events registered with epoll */
+    struct heldcap_slot *slot; /* of app->heldcap: given back when it stops receiving */
+    size_t waiting;            /* stalled (hub_catchup.c): bytes of the events that arrived since */
 };
 
 /* ---- hub_queue.c: work for the hub thread, from any thread ------------- */
@@ -261,6 +264,13 @@ void hub_user_release_all(struct hub *h);
 
 /* ---- hub_catchup.c ----------------------------------------------------------- */
 
+/*
+ * An event (data NULL: its size is not known here) arrived for c. A
+ * stalled stream counts it and is cut off (killed) once what arrived while
+ * it stayed stalled passes half of stream_unsent_max: -1 then, c is dead;
+ * else 0.
+ */
+int hub_conn_arrived(struct hub *h, struct hub_conn *c, const struct evdata *data);
 /* Bring every dirty connection up to its user's head: from the tail, or by
  * asking the reader pool. */
 void hub_run_dirty(struct hub *h);

@@ -24,6 +24,7 @@
 #include "fcgi/app.h"
 #include "fcgi/events.h"
 #include "fcgi/fcgirec.h"
+#include "fcgi/heldcap.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,13 +295,15 @@ static void park_adopt(struct hub *h, void *arg)
     const struct hub_transport *tr = j->p.kind == TRANSPORT_POLL ? &hub_poll : &hub_sse;
     struct hub_conn *c;
 
-    if (h->closing) {
-        /* the loop is gone: lighttpd sees the connection close */
-        close(j->p.fd);
+    if (h->closing || !(c = conn_new(h, j->p.fd, tr, CONN_OPEN))) {
+        /* the loop is gone (lighttpd sees the connection close), or epoll
+         * refused it (closed): its slot was never used */
+        if (h->closing)
+            close(j->p.fd);
+        heldcap_release(h->app->heldcap, j->p.slot);
         goto out;
     }
-    if (!(c = conn_new(h, j->p.fd, tr, CONN_OPEN)))
-        goto out;
+    c->slot = j->p.slot;
     c->head = xmalloc(sizeof(*c->head));
     *c->head = (struct hub_head){j->p.head, j->p.unavail, j->p.head_len, j->p.unavail_len};
     j->p.head = j->p.unavail = NULL;

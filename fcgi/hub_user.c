@@ -36,6 +36,7 @@
 #include "core/mem.h"
 #include "core/timeutil.h"
 #include "fcgi/app.h"
+#include "fcgi/heldcap.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,9 @@ void hub_user_detach(struct hub *h, struct hub_conn *c, int hangup)
     c->unext = c->uprev = NULL;
     c->want_read = 0;
     metrics_held_remove(c->tr->kind, hangup);
+    /* it receives no more: its slot is free (heldcap.h) */
+    heldcap_release(h->app->heldcap, c->slot);
+    c->slot = NULL;
     if (c->tr->between_requests && !hangup && !h->draining)
         u->gap_until = time_mono_ms() + LIMIT_HUB_LINGER_MS; /* its next poll is on its way */
     if (!u->conns)

@@ -26,6 +26,7 @@
 #include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/cgi.h"
+#include "fcgi/heldcap.h"
 #include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
@@ -198,6 +199,7 @@ static int serve(struct app *app, const char *config_path)
      * leads to (the WebSocket socket, the reload thread) is there too, so
      * whoever waits for it (tools/run.sh, the tests, an operator's script)
      * may send anything next. */
+    app->heldcap = heldcap_new_local((unsigned)app->cfg.max_held_per_user);
     if (FCGX_Init() != 0 || reload_new(app, config_path, &app->reload, &err) != 0 ||
         hub_new(app, &app->hub, &err) != 0 ||
         (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
@@ -240,6 +242,8 @@ out:
         ws_bridge_close(app->hub);
     hub_free(app->hub);
     app->hub = NULL;
+    heldcap_free(app->heldcap); /* after the hub gave back every slot */
+    app->heldcap = NULL;
     reload_free(app->reload);
     app->reload = NULL;
     if (listen_fd >= 0) {
@@ -248,6 +252,19 @@ out:
     }
     free(workers);
     return status;
+}
+
+/* Signals go to the hub's signalfd: block them before any thread. */
+static void block_signals(void)
+{
+    sigset_t mask;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* glibc hands freed memory back to the kernel after every burst and faults
@@ -269,7 +286,6 @@ int main(int argc, char **argv)
     int cgi = getenv("GATEWAY_INTERFACE") != NULL;
     struct cgi_startup t = {.main = time_mono_ns()}; /* CGI: what each request pays */
     struct lark_err err = {0};
-    sigset_t mask;
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
         return 2;
@@ -286,14 +302,7 @@ int main(int argc, char **argv)
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
     log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
     t.config = time_mono_ns();
-
-    /* Signals go to the hub's signalfd: block them before any thread. */
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    block_signals();
 
     pthread_mutex_init(&app.ticket_mu, NULL);
     if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||

@@ -22,6 +22,8 @@ static struct {
     atomic_long held[TRANSPORT_N];
     atomic_ulong parked[TRANSPORT_N];
     atomic_ulong hangups[TRANSPORT_N];
+    atomic_ulong refused[TRANSPORT_N]; /* over the per-user cap (held.h) */
+    atomic_ulong slow[TRANSPORT_N];    /* cut off as slow readers */
     atomic_ulong messages_sent;
     atomic_ulong db_errors;
     atomic_ulong catchup_reads;
@@ -52,6 +54,16 @@ void metrics_held_remove(enum transport t, int hangup)
     atomic_fetch_sub(&m.held[t], 1);
     if (hangup)
         atomic_fetch_add(&m.hangups[t], 1);
+}
+
+void metrics_held_refused(enum transport t)
+{
+    atomic_fetch_add(&m.refused[t], 1);
+}
+
+void metrics_slow_reader(enum transport t)
+{
+    atomic_fetch_add(&m.slow[t], 1);
 }
 
 long metrics_held(enum transport t)
@@ -146,6 +158,16 @@ static unsigned long get_hangups(enum transport t)
     return atomic_load(&m.hangups[t]);
 }
 
+static unsigned long get_refused(enum transport t)
+{
+    return atomic_load(&m.refused[t]);
+}
+
+static unsigned long get_slow(enum transport t)
+{
+    return atomic_load(&m.slow[t]);
+}
+
 int metrics_render(struct buf *out)
 {
     unsigned long cum = 0;
@@ -158,6 +180,12 @@ int metrics_render(struct buf *out)
     rc |= render_transport(out, "lark_hangups_total",
                            "Held connections freed because the client went away.", "counter",
                            get_hangups);
+    rc |= render_transport(out, "lark_held_refused_total",
+                           "Connections refused: their user held max_held_per_user already.",
+                           "counter", get_refused);
+    rc |= render_transport(out, "lark_slow_readers_total",
+                           "Held connections cut off: unsent output passed stream_unsent_max.",
+                           "counter", get_slow);
     rc |= buf_printf(out,
                      "# HELP lark_messages_sent_total Messages stored (201 answers).\n"
                      "# TYPE lark_messages_sent_total counter\nlark_messages_sent_total %lu\n",

@@ -22,6 +22,11 @@ const char *transport_name(enum transport t);
 void metrics_held_add(enum transport t);
 void metrics_held_remove(enum transport t, int hangup);
 
+/* A connection was refused: its user held the most allowed (held.h). */
+void metrics_held_refused(enum transport t);
+/* A held connection was cut off: its client did not read (hub_conn.c). */
+void metrics_slow_reader(enum transport t);
+
 /* Held connections of transport t right now. */
 long metrics_held(enum transport t);
 

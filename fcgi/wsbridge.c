@@ -34,6 +34,8 @@
 #include "fcgi/actions.h"
 #include "fcgi/app.h"
 #include "fcgi/events.h"
+#include "fcgi/heldcap.h"
+#include "fcgi/wsline.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -79,10 +81,11 @@ struct ws_job {
     char *user; /* NULL for WS_AUTH */
     json_t *cmd;
     /* the result */
-    char *line;      /* a line to write, or NULL */
-    int close;       /* end the session after the line */
-    char *auth_user; /* WS_AUTH succeeded: the user */
-    uint64_t cursor; /* WS_AUTH: where the stream starts */
+    char *line;                /* a line to write, or NULL */
+    int close;                 /* end the session after the line */
+    char *auth_user;           /* WS_AUTH succeeded: the user */
+    uint64_t cursor;           /* WS_AUTH: where the stream starts */
+    struct heldcap_slot *slot; /* WS_AUTH: of app->heldcap, for the session; or NULL */
 };
 
 /* ---- lines out -------------------------------------------------------- */
@@ -363,21 +366,19 @@ static void ws_handle_line(struct hub *h, struct hub_conn *c, const char *line, 
 /* Handle the whole lines received, while no command is with the pool. */
 static void ws_process(struct hub *h, struct hub_conn *c)
 {
+    size_t len, used;
+
     while (c->ws && !c->ws->busy && (c->state == CONN_AUTH || c->state == CONN_OPEN)) {
         struct buf *in = &c->ws->in;
-        char *nl = in->len ? memchr(in->data, '\n', in->len) : NULL;
-        size_t len;
-        if (!nl)
+        if (wsline_next(in->data, in->len, in->max, &len, &used) != WSLINE_LINE)
             break;
-        len = (size_t)(nl - in->data);
-        if (len && in->data[len - 1] == '\r')
-            len--;
         if (len)
             ws_handle_line(h, c, in->data, len);
         if (c->ws)
-            buf_consume(&c->ws->in, (size_t)(nl - c->ws->in.data) + 1);
+            buf_consume(&c->ws->in, used);
     }
-    if (c->ws && c->ws->in.len >= c->ws->in.max && !memchr(c->ws->in.data, '\n', c->ws->in.len)) {
+    if (c->ws &&
+        wsline_next(c->ws->in.data, c->ws->in.len, c->ws->in.max, &len, &used) == WSLINE_TOO_LONG) {
         /* API.md: a line over the request size limit closes the session */
         ws_end(h, c, err_api_code(LARK_ETOOLARGE), "a line is longer than the request limit");
         return;
@@ -438,6 +439,8 @@ static void ws_apply(struct hub *h, void *arg)
         hub_timer_cancel(h, &c->timer);
         c->state = CONN_OPEN;
         c->cursor = r->cursor;
+        c->slot = r->slot; /* the hub's to give back now */
+        r->slot = NULL;
         hub_user_attach(h, c, r->auth_user);
         if (h->draining) {
             ws_end(h, c, "draining", NULL);
@@ -452,6 +455,8 @@ static void ws_apply(struct hub *h, void *arg)
     }
     ws_process(h, c);
 out:
+    /* not attached (the session closed or ended meanwhile): unused */
+    heldcap_release(h->app->heldcap, r->slot);
     ws_job_free(r);
 }
 
@@ -475,7 +480,7 @@ static void ws_run_auth(struct app *app, struct store_conn *db, struct ws_job *j
     json_t *tok = json_object_get(job->cmd, "token");
     uint64_t since = 0, head = 0, acked = 0;
     int has_since = json_is_integer(json_object_get(job->cmd, "since"));
-    int rc;
+    int rc, retry_after = 0;
 
     if (!json_is_string(tok))
         rc = lark_err_set(&err, LARK_ENOAUTH, "'token' is required");
@@ -491,9 +496,15 @@ static void ws_run_auth(struct app *app, struct store_conn *db, struct ws_job *j
         store_ack_later(app->store, user, since);
     else if (rc == 0)
         rc = store_inbox_state(db, user, &head, &acked, &err);
+    if (rc == 0 && app->heldcap &&
+        (rc = heldcap_acquire(app->heldcap, user, 0, &job->slot, &retry_after, &err)) != 0)
+        metrics_held_refused(TRANSPORT_WS);
     if (rc) {
         /* API.md: a bad token gets an error and the connection closed */
-        job->line = ws_text(ws_error_json(rc, err.msg, "auth", NULL));
+        json_t *line = ws_error_json(rc, err.msg, "auth", NULL);
+        if (rc == LARK_ETOOMANYCONN) /* as HTTP's Retry-After */
+            json_put(line, "retry_after", json_integer(retry_after));
+        job->line = ws_text(line);
         job->close = 1;
         return;
     }

@@ -30,10 +30,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
 
-run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check
-          curl)
-test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
+run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd lighttpd-modules-lua libjansson-dev
+          libjwt-dev libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates
+          check curl)
+test_pkgs=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev openssl valgrind nodejs npm procps
+           iproute2 postgresql
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
            squid tinyproxy privoxy nginx haproxy apache2)
 

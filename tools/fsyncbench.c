@@ -56,7 +56,14 @@ static void usage(FILE *out)
                  "each append + fdatasync, and append a JSON line to --json.\n");
 }
 
-int main(int argc, char **argv)
+struct bench {
+    double rate, seconds;
+    long size;
+    const char *dir, *json, *round;
+};
+
+/* 0: b filled from argv; 1: answered (--help, --version); 2: bad usage. */
+static int parse_args(int argc, char **argv, struct bench *b)
 {
     static const struct option opts[] = {{"rate", required_argument, NULL, 'r'},
                                          {"seconds", required_argument, NULL, 's'},
@@ -67,82 +74,108 @@ int main(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {"version", no_argument, NULL, 'v'},
                                          {NULL, 0, NULL, 0}};
-    double rate = 1000, seconds = 5;
-    long size = 8192;
-    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", *json = NULL, *round = "";
-    char path[4096];
-    int64_t *lat, t0, end;
-    char *block;
-    size_t n = 0;
-    int c, fd;
+    int c;
 
     while ((c = getopt_long(argc, argv, "r:s:z:d:j:o:hv", opts, NULL)) != -1) {
         switch (c) {
-        case 'r': rate = strtod(optarg, NULL); break;
-        case 's': seconds = strtod(optarg, NULL); break;
-        case 'z': size = strtol(optarg, NULL, 10); break;
-        case 'd': dir = optarg; break;
-        case 'j': json = optarg; break;
-        case 'o': round = optarg; break;
-        case 'h': usage(stdout); return 0;
-        case 'v': version_print(stdout, "fsyncbench"); return 0;
+        case 'r': b->rate = strtod(optarg, NULL); break;
+        case 's': b->seconds = strtod(optarg, NULL); break;
+        case 'z': b->size = strtol(optarg, NULL, 10); break;
+        case 'd': b->dir = optarg; break;
+        case 'j': b->json = optarg; break;
+        case 'o': b->round = optarg; break;
+        case 'h': usage(stdout); return 1;
+        case 'v': version_print(stdout, "fsyncbench"); return 1;
         default: usage(stderr); return 2;
         }
     }
-    if (rate <= 0 || rate > 100000 || seconds <= 0 || seconds > 3600 || size < 1 ||
-        size > (1 << 20)) {
+    if (b->rate <= 0 || b->rate > 100000 || b->seconds <= 0 || b->seconds > 3600 || b->size < 1 ||
+        b->size > (1 << 20)) {
         usage(stderr);
         return 2;
     }
-    snprintf(path, sizeof(path), "%s/fsyncbench.%d", dir, (int)getpid());
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "fsyncbench: cannot create %s (errno %d)\n", path, errno);
-        return 1;
-    }
-    block = malloc((size_t)size);
-    lat = malloc(SAMPLES_MAX * sizeof(*lat));
-    if (!block || !lat)
-        return 1;
-    memset(block, 'x', (size_t)size);
-    t0 = now_ns();
-    end = t0 + (int64_t)(seconds * 1e9);
+    return 0;
+}
+
+/* Append and fdatasync on schedule into fd; the latencies into lat (at
+ * most SAMPLES_MAX). Returns how many were measured. */
+static size_t measure(const struct bench *b, int fd, const char *block, int64_t *lat)
+{
+    int64_t t0 = now_ns(), end = t0 + (int64_t)(b->seconds * 1e9);
+    size_t n = 0;
+
     for (uint64_t k = 0; n < SAMPLES_MAX; k++) {
-        int64_t due = t0 + (int64_t)((double)k * 1e9 / rate), t;
+        int64_t due = t0 + (int64_t)((double)k * 1e9 / b->rate), t;
         if (due >= end)
             break;
         while ((t = now_ns()) < due) {
             struct timespec ts = {0, (long)(due - t)};
             nanosleep(&ts, NULL);
         }
-        if (pwrite(fd, block, (size_t)size, (off_t)((k % SLOTS) * (uint64_t)size)) != size ||
+        if (pwrite(fd, block, (size_t)b->size, (off_t)((k % SLOTS) * (uint64_t)b->size)) !=
+                b->size ||
             fdatasync(fd) != 0) {
             fprintf(stderr, "fsyncbench: write failed (errno %d)\n", errno);
             break;
         }
         lat[n++] = now_ns() - t;
     }
-    close(fd);
-    unlink(path);
-    if (n) {
-        qsort(lat, n, sizeof(*lat), cmp_i64);
-        printf("fsync floor (%ld B append + fdatasync at %.0f/s in %s): p50 %.3f ms   p99 %.3f ms"
-               "   max %.3f ms   (n=%zu)\n",
-               size, rate, dir, (double)lat[n / 2] / 1e6, (double)lat[n * 99 / 100] / 1e6,
-               (double)lat[n - 1] / 1e6, n);
-        if (json) {
-            FILE *f = fopen(json, "a");
-            if (f) {
-                fprintf(
-                    f,
+    return n;
+}
+
+/* Print p50 / p99 / max of the n (> 0) latencies, and the JSON line. */
+static void report(const struct bench *b, int64_t *lat, size_t n)
+{
+    size_t i50 = n / 2, i99 = n * 99 / 100;
+    double p50, p99, max;
+
+    qsort(lat, n, sizeof(*lat), cmp_i64);
+    p50 = (double)lat[i50] / 1e6;
+    p99 = (double)lat[i99] / 1e6;
+    max = (double)lat[n - 1] / 1e6;
+    printf("fsync floor (%ld B append + fdatasync at %.0f/s in %s): p50 %.3f ms   p99 %.3f ms"
+           "   max %.3f ms   (n=%zu)\n",
+           b->size, b->rate, b->dir, p50, p99, max, n);
+    if (b->json) {
+        FILE *f = fopen(b->json, "a");
+        if (f) {
+            fprintf(f,
                     "{\"scenario\":\"fsync\",\"round\":\"%s\",\"rate\":%.1f,\"size\":%ld,"
                     "\"latency\":{\"n\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f}}\n",
-                    round, rate, size, n, (double)lat[n / 2] / 1e6, (double)lat[n * 99 / 100] / 1e6,
-                    (double)lat[n - 1] / 1e6);
-                fclose(f);
-            }
+                    b->round, b->rate, b->size, n, p50, p99, max);
+            fclose(f);
         }
     }
+}
+
+int main(int argc, char **argv)
+{
+    struct bench b = {.rate = 1000, .seconds = 5, .size = 8192, .json = NULL, .round = ""};
+    char path[4096];
+    int64_t *lat = NULL;
+    char *block = NULL;
+    size_t n = 0;
+    int rc, fd;
+
+    b.dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    if ((rc = parse_args(argc, argv, &b)) != 0)
+        return rc == 1 ? 0 : 2;
+    snprintf(path, sizeof(path), "%s/fsyncbench.%d", b.dir, (int)getpid());
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "fsyncbench: cannot create %s (errno %d)\n", path, errno);
+        return 1;
+    }
+    block = malloc((size_t)b.size);
+    lat = malloc(SAMPLES_MAX * sizeof(*lat));
+    if (block && lat) {
+        memset(block, 'x', (size_t)b.size);
+        n = measure(&b, fd, block, lat);
+    }
+    close(fd);
+    unlink(path);
+    if (n)
+        report(&b, lat, n);
     free(block);
     free(lat);
     return n ? 0 : 1;

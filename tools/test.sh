@@ -3,7 +3,14 @@
 # release build in build/, the ASan + UBSan build in build-asan/ and the
 # fuzzers in build-fuzz/):
 #
-#   1. C unit tests (Check), release and ASan builds
+#   0. make lint (tools/lint.sh: clang-format, clang-tidy, cppcheck, headers,
+#      banned calls, core/ not including fcgi/ or push/); a missing tool fails
+#   1. C unit tests (Check), release, ASan and ThreadSanitizer builds
+#      (TSan: the unit tests - test_hub and test_store run the hub, its
+#      reader pool and the store's threads - and a short integration subset,
+#      LARK_TSAN_SUITES, default test_held test_ws test_stream: the cap
+#      taken by workers and WebSocket threads and given back by the hub,
+#      WebSocket command threads, SSE and long-poll through the hub)
 #   2. each fuzzer briefly on its seed corpus (FUZZ_SECONDS, default 10);
 #      the browser client's transport state machine (www/lark.js under a
 #      fake clock, tests/js/, Node's test runner; about a second)
@@ -46,10 +53,15 @@ step() {
 
 units=$(make -s print-unit-tests)
 fuzzers=$(make -s print-fuzzers)
+step "lint" tools/lint.sh
 if [ -n "$units" ]; then
   step "unit (release)" tools/unit.sh build $units
   step "unit (asan)" tools/unit.sh build-asan $units
+  step "unit (tsan)" env TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" tools/unit.sh build-tsan $units
 fi
+# shellcheck disable=SC2086
+step "integration (tsan, sqlite, subset)" env LARK_BUILD=build-tsan TSAN_OPTIONS="halt_on_error=1" \
+  node tests/integration/run.mjs --backend=sqlite ${LARK_TSAN_SUITES:-test_held test_ws test_stream}
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
 step "lark.js unit (fake clock)" node --test tests/js/test_*.mjs
 for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do

@@ -276,6 +276,59 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+START_TEST(test_short_payloads)
+{
+    /* Issue 13, finding 6: the decoder that pgnote.c replaced took
+     * "p ORIGIN user " apart by pointer arithmetic and read the status at
+     * space + 1 and the time at space + 3 - past the end of a payload cut
+     * short after the user. Any role allowed to NOTIFY on the channel
+     * could send one. Each payload here sits in a heap buffer of exactly
+     * its length (the NUL PQnotifies adds, and nothing more), so under
+     * ASan (make asan) a read past it fails the test; in any build it must
+     * be refused with nothing emitted - the old code emitted a presence
+     * note built from whatever followed the payload. */
+    static const char *const shorts[] = {
+        "p " ORIGIN " user ",
+        "p " ORIGIN " user 1",
+        "p " ORIGIN " user 1 ",
+        "p " ORIGIN " user",
+        "p " ORIGIN " ",
+        "p " ORIGIN,
+        "p ",
+        "p",
+        "e " ORIGIN " user ",
+        "e " ORIGIN " user",
+        "w " ORIGIN " user:",
+        "2 " ORIGIN "\nP user ",
+        "2 " ORIGIN "\nP user 1",
+        "2 " ORIGIN "\nP user 1 ",
+        "2 " ORIGIN "\nP",
+        "2 " ORIGIN "\nT user ",
+        "2 " ORIGIN "\nD message ",
+        "2 " ORIGIN "\nE user ",
+        "2 " ORIGIN "\nW user",
+        "2 ",
+    };
+    for (size_t i = 0; i < sizeof(shorts) / sizeof(shorts[0]); i++) {
+        size_t len = strlen(shorts[i]);
+        char *exact = xmalloc(len + 1);
+        struct got g = {0};
+        int rc;
+
+        memcpy(exact, shorts[i], len + 1);
+        rc = pgnote_decode(exact, len, "ffffffffffffffff", on_notes, &g);
+        ck_assert_msg(rc == -1 && g.n == 0, "accepted (%d, %zu notes): '%s'", rc, g.n, shorts[i]);
+        got_free(&g);
+        /* and without the NUL: the decoder goes by len alone */
+        exact = xrealloc(exact, len ? len : 1);
+        rc = pgnote_decode(exact, len, "ffffffffffffffff", on_notes, &g);
+        ck_assert_msg(rc == -1 && g.n == 0, "accepted without a NUL: '%s'", shorts[i]);
+        got_free(&g);
+        free(exact);
+    }
+}
+END_TEST
+
 static Suite *pgnote_suite(void)
 {
     Suite *s = suite_create("pgnote");
@@ -286,6 +339,7 @@ static Suite *pgnote_suite(void)
     tcase_add_test(tc, test_too_large_travels_as_w);
     tcase_add_test(tc, test_first_format);
     tcase_add_test(tc, test_malformed);
+    tcase_add_test(tc, test_short_payloads);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1637,6 +1637,77 @@ START_TEST(test_fault_mid_transaction)
 }
 END_TEST
 
+/* test_fault_rollback_to_fails: while set, every connection of this process
+ * refuses to prepare ROLLBACK TO (an authorizer that sqlite3_auto_extension
+ * installs on each new connection, the store's writer included). */
+static atomic_int deny_rollback_to;
+
+static int deny_rollback_to_auth(void *arg, int action, const char *a1, const char *a2,
+                                 const char *db, const char *trigger)
+{
+    (void)arg;
+    (void)a2;
+    (void)db;
+    (void)trigger;
+    if (action == SQLITE_SAVEPOINT && a1 && strcmp(a1, "ROLLBACK") == 0 &&
+        atomic_load(&deny_rollback_to))
+        return SQLITE_DENY;
+    return SQLITE_OK;
+}
+
+static int install_deny_rollback_to(sqlite3 *db, char **msg, const void *api)
+{
+    (void)msg;
+    (void)api;
+    return sqlite3_set_authorizer(db, deny_rollback_to_auth, NULL);
+}
+
+START_TEST(test_fault_rollback_to_fails)
+{
+    /* Issue 13, finding 6: the writer ignored the result of ROLLBACK TO. A
+     * send whose inbox insert fails after its message row and counters
+     * were written must be undone by ROLLBACK TO; when that fails too,
+     * RELEASE used to keep the half-written send and COMMIT stored it (a
+     * message in history that its sender was told failed, an inbox event
+     * and a used seq). The whole batch must fail instead. */
+    json_t *m = sent("alice", "victim", NULL, "before the fault");
+    char conv[IDS_CONV_LEN];
+    struct store_send_out out;
+    struct lark_err err;
+    struct snapshot before;
+    sqlite3 *other;
+    int rc;
+
+    snprintf(conv, sizeof(conv), "%s", jstr(m, "conversation_id"));
+    json_decref(m);
+    /* the writer's connection must carry the authorizer: open anew */
+    close_store();
+    ck_assert_int_eq(sqlite3_auto_extension((void (*)(void))install_deny_rollback_to), SQLITE_OK);
+    open_store();
+    snap("alice", "victim", conv, &before);
+    other = raw_open();
+    raw_exec(other, "CREATE TRIGGER fault_inbox BEFORE INSERT ON inbox"
+                    " WHEN NEW.user_id = 'victim'"
+                    " BEGIN SELECT RAISE(ABORT, 'injected fault'); END");
+    atomic_store(&deny_rollback_to, 1);
+    rc = send_msg(conn, "alice", "victim", NULL, NULL, "half written", &out, &err);
+    atomic_store(&deny_rollback_to, 0);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_ptr_null(out.message);
+    same_snapshot("alice", "victim", conv, &before);
+
+    raw_exec(other, "DROP TRIGGER fault_inbox");
+    sqlite3_close(other);
+    sqlite3_cancel_auto_extension((void (*)(void))install_deny_rollback_to);
+    /* the failed send used up no seq */
+    m = sent("alice", "victim", NULL, "after the fault");
+    ck_assert_uint_eq(jseq(m), 2);
+    json_decref(m);
+    ck_assert_uint_eq(head_of("victim"), 2);
+    ck_assert_uint_eq(head_of("alice"), 2);
+}
+END_TEST
+
 /* ---- media (store.h "media") ------------------------------------------------ */
 
 /* Declare a pending item of user (size bytes, a made-up hash, created at
@@ -1879,6 +1950,7 @@ static Suite *store_suite(void)
     tcase_add_test(fault, test_fault_disk_full);
     tcase_add_test(fault, test_fault_database_locked);
     tcase_add_test(fault, test_fault_mid_transaction);
+    tcase_add_test(fault, test_fault_rollback_to_fails);
     suite_add_tcase(s, basic);
     suite_add_tcase(s, conc);
     suite_add_tcase(s, fault);

@@ -10,6 +10,13 @@
 //               answered): a server whose host stopped answering, the
 //               failure no timeout of the kernel reports quickly
 // Switching back to pass releases what was held, in order.
+//
+// refuse(re): while set, a simple query (a frontend 'Q' message) whose text
+// matches re is not forwarded; the proxy answers it itself with an
+// ErrorResponse (SQLSTATE 42501) and ReadyForQuery, as a server that
+// refused the statement would, and the connection goes on. It looks only at
+// a chunk that starts with a 'Q' message - what libpq's PQexec writes in
+// one piece - which is enough for the statements tests aim it at.
 
 import net from 'node:net';
 
@@ -19,6 +26,7 @@ export class DbProxy {
     this.target = target;
     this.mode = 'pass';
     this.delay = 200;
+    this.refused = null;
     this.pipes = new Set();
     this.server = net.createServer((client) => this.accept(client));
   }
@@ -36,6 +44,21 @@ export class DbProxy {
     this.mode = mode;
     this.delay = delay;
     if (mode === 'pass') for (const p of this.pipes) p.release();
+  }
+
+  /** Refuse simple queries matching re (null: refuse nothing). */
+  refuse(re) {
+    this.refused = re;
+  }
+
+  /** The server's answer to a refused query: ErrorResponse, ReadyForQuery. */
+  static refusal() {
+    const fields = Buffer.from('SERROR\0VERROR\0C42501\0Mrefused by the test proxy\0\0', 'latin1');
+    const err = Buffer.alloc(5);
+    err.write('E', 0, 'latin1');
+    err.writeInt32BE(4 + fields.length, 1);
+    const ready = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]); // 'Z', length 5, idle
+    return Buffer.concat([err, fields, ready]);
   }
 
   accept(client) {
@@ -56,7 +79,14 @@ export class DbProxy {
       else if (pipe.held.length) pipe.held.push([dest, chunk]);
       else dest.write(chunk);
     };
-    client.on('data', forward(upstream));
+    const toServer = forward(upstream);
+    client.on('data', (chunk) => {
+      if (this.refused && chunk[0] === 0x51 && this.refused.test(chunk.toString('latin1'))) {
+        client.write(DbProxy.refusal());
+        return;
+      }
+      toServer(chunk);
+    });
     upstream.on('data', forward(client));
     const done = () => {
       this.pipes.delete(pipe);

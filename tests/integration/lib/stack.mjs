@@ -38,7 +38,7 @@ export const devSecret = 'lark-dev-secret-do-not-use-in-production';
 export const backend = process.env.LARK_TEST_BACKEND || (process.env.LARK_TEST_PGHOST ? 'postgres' : 'sqlite');
 if (!['sqlite', 'postgres'].includes(backend)) throw new Error(`LARK_TEST_BACKEND=${backend}: use sqlite or postgres`);
 
-export const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|ERROR SUMMARY: [1-9]/;
+export const SANITIZER = /ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer|ERROR SUMMARY: [1-9]/;
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
