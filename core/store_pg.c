@@ -10,6 +10,10 @@
  *     after a failure with a backoff; while the database is unreachable a
  *     request fails at once with LARK_EUNAVAIL (503 + Retry-After), never
  *     waits on it. Statements have a timeout, TCP connections keepalives.
+ *     An idle connection the server closed (a restart, a failover) is
+ *     remade before use, and a thread in backoff tries at once when
+ *     another has connected meanwhile: after a failover every thread
+ *     serves again as soon as one has found the new primary.
  *   - A write runs in a transaction on the calling thread. Concurrent
  *     writers serialize on row locks taken in one order (store_ops_msg.c);
  *     a deadlock, a serialization failure or a lost unique-key race rolls
@@ -36,6 +40,8 @@
 #include "core/timeutil.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,9 +81,10 @@ struct pg_db {
     unsigned char prepared[DB_NSTMT]; /* statement prepared on this connection */
     int notify_prepared;
     int send_prepared; /* lark_send is prepared on this connection */
-    int64_t retry_at; /* monotonic ms: no connection attempt before */
+    int64_t retry_at;  /* monotonic ms: no connection attempt before */
     int backoff_ms;
-    int retry_txn; /* the last failure asks for the transaction again */
+    unsigned long connects_seen; /* pg_store.connects when this connection failed */
+    int retry_txn;               /* the last failure asks for the transaction again */
     struct pg_rows rows[DB_NSTMT];
     struct note_buf notes; /* of the running transaction */
 };
@@ -102,6 +109,9 @@ struct pg_listener {
 struct pg_store {
     struct store base;
     char *uri;
+    /* connections made by any thread: one that waits out its backoff
+     * tries again at once when another has connected since it failed */
+    atomic_ulong connects;
     char origin[PGNOTE_ORIGIN_LEN + 1]; /* this process, in every NOTIFY it sends */
     struct pg_listener listen;          /* hub thread only */
 };
@@ -177,6 +187,24 @@ static void pg_drop(struct pg_db *d)
     if (d->backoff_ms > PG_BACKOFF_MAX_MS)
         d->backoff_ms = PG_BACKOFF_MAX_MS;
     d->retry_at = time_mono_ms() + d->backoff_ms;
+    d->connects_seen = atomic_load_explicit(&d->s->connects, memory_order_relaxed);
+}
+
+/* A server that went away (a crash, a restart, a failover) closed this
+ * idle connection, yet libpq says CONNECTION_OK until it is used: the first
+ * statement of every thread would fail, and a read answer 503, long after
+ * the database was back (test_failover.mjs). The close is already on the
+ * socket (a FIN, often after a FATAL message nobody read): poll says so
+ * without waiting. Anything else that came unasked (a notice) is read. */
+static int pg_closed_by_server(PGconn *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN | POLLRDHUP};
+
+    if (p.fd < 0 || poll(&p, 1, 0) < 0)
+        return 0; /* the statement will tell */
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return 1;
+    return (p.revents & POLLIN) && !PQconsumeInput(pg);
 }
 
 /* A connection that works, or LARK_EUNAVAIL. */
@@ -193,11 +221,19 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
     char set[64];
     PGresult *res;
 
-    if (d->pg && PQstatus(d->pg) == CONNECTION_OK)
-        return 0;
+    if (d->pg && PQstatus(d->pg) == CONNECTION_OK) {
+        if (!pg_closed_by_server(d->pg))
+            return 0;
+        log_info("postgresql: the server closed an idle connection; reconnecting");
+        pg_lost(d);
+    }
     if (d->pg)
         pg_drop(d);
-    if (time_mono_ms() < d->retry_at)
+    /* The backoff spares a database that is down; once another thread has
+     * connected (after a failover, the new primary takes writes) waiting
+     * it out would only answer 503s (test_failover.mjs). */
+    if (time_mono_ms() < d->retry_at &&
+        atomic_load_explicit(&d->s->connects, memory_order_relaxed) == d->connects_seen)
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     d->pg = PQconnectdbParams(keys, values, 1);
     if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
@@ -210,6 +246,7 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
     res = PQexec(d->pg, set);
     PQclear(res);
     d->backoff_ms = 0;
+    atomic_fetch_add_explicit(&d->s->connects, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -940,6 +977,7 @@ static int pg_open(const struct config *cfg, const char *target, struct store **
 
     s->base.ops = &store_pg_ops;
     s->uri = xstrdup(target);
+    atomic_init(&s->connects, 0);
     ids_random(rnd, sizeof(rnd));
     for (int i = 0; i < 8; i++)
         snprintf(s->origin + 2 * i, 3, "%02x", rnd[i]);
