@@ -26,7 +26,7 @@ import path from 'node:path';
 import WebSocket from 'ws';
 import { assert } from './harness.mjs';
 import { Larkd, Lighttpd, removeTmpDir, sleep, tmpDir, top } from './stack.mjs';
-import { Api, request, token } from './client.mjs';
+import { Api, boundConnect, request, token } from './client.mjs';
 
 /** Settings every larkd of these suites gets: no per-user send limit. */
 export const SCALE_ENV = { LARK_SEND_RATE: '0' };
@@ -105,9 +105,12 @@ function retryAfterMs(r) {
 export class Sender {
   /**
    * user: sender id; bases: base URLs, tried in turn after failures;
-   * conv: conversation id; count: messages to send (at most).
+   * conv: conversation id; count: messages to send (at most);
+   * timeout: ms a request may stay silent before it counts as failed (0)
+   * and is retried elsewhere - a host that vanished answers nothing.
    */
-  constructor(user, bases, conv, count) {
+  constructor(user, bases, conv, count, { timeout = 15000 } = {}) {
+    this.timeout = timeout;
     this.user = user;
     this.bases = bases;
     this.cur = 0;
@@ -133,13 +136,16 @@ export class Sender {
       if (Date.now() > deadline) throw new Error(`${this.user}: #${n} not acknowledged before the deadline; statuses ${this.summary()}`);
       this.attempts++;
       let r;
+      const t0 = Date.now();
       try {
-        r = await request(this.bases[this.cur], 'POST', '/v1/messages', { tok: this.tok, body, timeout: 15000 });
+        r = await request(this.bases[this.cur], 'POST', '/v1/messages',
+          { tok: this.tok, body, timeout: this.timeout, connectTimeout: this.timeout });
       } catch (e) {
         r = { status: 0, error: e };
       }
       this.note(r.status);
       tries.push(r.status);
+      tries.took = [...(tries.took || []), Date.now() - t0];
       if (r.status === 201 || r.status === 200) {
         assert.equal(r.json.client_msg_id, id);
         this.acked.push({ n, client_msg_id: id, message: r.json, status: r.status, at: Date.now(), tries });
@@ -173,11 +179,24 @@ const wsUrl = (base) => base.replace(/^http/, 'ws') + '/v1/ws';
  * "WebSocket": a frame may hold several lines or part of one).
  */
 class WsLines {
-  constructor(url, onLine, onClose) {
-    this.ws = new WebSocket(url);
+  /**
+   * idleMs: when set, a {"type": "ping"} goes out every idleMs / 3 and a
+   * session that hears nothing for idleMs is ended (the way a client
+   * notices a host that vanished without a close).
+   */
+  constructor(url, onLine, onClose, { idleMs = 0 } = {}) {
+    this.ws = new WebSocket(url, idleMs ? { handshakeTimeout: idleMs } : {});
     this.closed = false;
     let pending = '';
+    let heard = Date.now();
+    if (idleMs) {
+      this.timer = setInterval(() => {
+        if (Date.now() - heard > idleMs) this.ws.terminate();
+        else if (this.ws.readyState === WebSocket.OPEN) this.ws.send('{"type":"ping"}\n');
+      }, Math.max(50, Math.floor(idleMs / 3)));
+    }
     this.ws.on('message', (d) => {
+      heard = Date.now();
       pending += d.toString('utf8');
       let i;
       while ((i = pending.indexOf('\n')) >= 0) {
@@ -191,6 +210,7 @@ class WsLines {
     const closed = () => {
       if (this.closed) return;
       this.closed = true;
+      clearInterval(this.timer);
       onClose();
     };
     this.ws.on('close', closed);
@@ -206,7 +226,10 @@ class WsLines {
     if (!this.closed) this.ws.send(JSON.stringify(obj) + '\n');
   }
 
-  close() { this.ws.terminate(); }
+  close() {
+    clearInterval(this.timer);
+    this.ws.terminate();
+  }
 }
 
 /**
@@ -219,7 +242,9 @@ class WsLines {
  * tells, so it is counted as 'sent'), 'error:<code>' and 'closed'.
  */
 export class WsSender {
-  constructor(user, bases, conv, count) {
+  /** As Sender; idleMs: a session silent that long (pings unanswered) is given up. */
+  constructor(user, bases, conv, count, { idleMs = 20000 } = {}) {
+    this.idleMs = idleMs;
     this.user = user;
     this.bases = bases;
     this.cur = 0;
@@ -259,7 +284,7 @@ export class WsSender {
         this.waiting = null;
         w.resolve({ type: 'closed' });
       }
-    });
+    }, { idleMs: this.idleMs });
     if (!(await s.open)) return null;
     s.send({ type: 'auth', token: this.tok, since: null });
     const end = Date.now() + 15000;
@@ -294,7 +319,7 @@ export class WsSender {
             this.waiting = null;
             resolve({ type: 'timeout' });
           }
-        }, 20000);
+        }, this.idleMs);
       });
       const status = answer.type === 'error' ? `error:${answer.error && answer.error.code}` : answer.type;
       this.note(status);
@@ -336,7 +361,14 @@ export class WsSender {
  * reconnect is dropped and counted, as API.md tells clients to do).
  */
 export class Follower {
-  constructor(user, bases, transport) {
+  /**
+   * idleMs: a connection that hears nothing (no event, SSE ping, long-poll
+   * whitespace, WebSocket pong) for that long is given up and the next
+   * base tried - lark.js's watchdog, for a host that vanished without
+   * closing anything. Pair it with short server keep-alives.
+   */
+  constructor(user, bases, transport, { idleMs = 0 } = {}) {
+    this.idleMs = idleMs;
     this.user = user;
     this.bases = bases;
     this.cur = 0;
@@ -405,7 +437,7 @@ export class Follower {
   pollOnce(base) {
     this.abort = new AbortController();
     return request(base, 'GET', `/v1/poll?since=${this.last}&timeout=10&limit=500`,
-      { tok: this.tok, timeout: 30000, signal: this.abort.signal })
+      { tok: this.tok, timeout: this.idleMs || 30000, connectTimeout: this.idleMs, signal: this.abort.signal })
       .then((r) => {
         if (r.status !== 200) return r;
         this.connections++;
@@ -462,7 +494,8 @@ export class Follower {
         res.on('close', done);
       });
       this.req = req;
-      req.setTimeout(60000, () => req.destroy());
+      req.setTimeout(this.idleMs || 60000, () => req.destroy());
+      boundConnect(req, this.idleMs);
       req.on('error', (e) => resolve({ status: 0, error: e }));
     });
   }
@@ -494,7 +527,7 @@ export class Follower {
         } else {
           resolve({ status: refused === 'db_unavailable' ? 503 : 0, error: refused });
         }
-      });
+      }, { idleMs: this.idleMs });
       this.session = s;
       s.open.then((ok) => {
         if (ok) s.send({ type: 'auth', token: this.tok, since: this.last });

@@ -60,12 +60,13 @@ export function appHost(host, dbUri, metricsFrom, env = {}) {
     },
     /**
      * Stop both; throws on a sanitizer report, and on an unclean exit of
-     * a larkd that was not meant to die (killed: it was).
+     * a larkd that was not meant to die. killed: the host was lost (cut
+     * off or killed): larkd gets SIGKILL, only a sanitizer report counts.
      */
     async stop({ killed = false } = {}) {
       try {
         await web.stop();
-        const code = await larkd.stop();
+        const code = await larkd.stop(killed ? 'SIGKILL' : 'SIGTERM');
         if (killed) {
           const report = larkd.sanitizerReport();
           if (report) throw new Error(`sanitizer report in ${host.name}'s larkd:\n${report}`);
