@@ -73,9 +73,9 @@ if (backend !== 'postgres') {
     const t0 = Date.now();
     await net.setLink('db1', 'down');
     const tCut = Date.now() - t0;
-    await clusterIs(pg2, leader('pg2'), 'Patroni promoting pg2', 60000);
+    await clusterIs(pg2, leader('pg2'), 'Patroni promoting pg2', 120000);
     const tPromoted = Date.now() - t0;
-    await ackedMore(w, 150, 'after the failover', 90000);
+    await ackedMore(w, 150, 'after the failover', 60000);
 
     // cut off from etcd, pg1 could not renew its leader key: Patroni demoted it
     await waitFor(async () => (await pg1.psql('SELECT pg_is_in_recovery()').catch(() => 'not serving')).trim() !== 'f',

@@ -16,7 +16,9 @@
 // only a standby that was synchronous), and short timings so that a
 // failover takes seconds, not the default ~30 s: ttl 10, loop_wait 1,
 // retry_timeout 3 (Patroni needs loop_wait + 2 x retry_timeout <= ttl).
-// docs/OPERATIONS.md "Two zones" gives the settings for production.
+// LARK_TEST_PATRONI_TIMING="ttl,loop_wait,retry_timeout" sets others
+// ("30,10,10": Patroni's defaults; tools/failover-figures.sh measures
+// both). docs/OPERATIONS.md "Two zones" gives the settings for production.
 //
 // Every wait is bounded; stop() ends each process with SIGTERM (patroni
 // then stops its PostgreSQL), SIGKILL after a bound; the directories are
@@ -30,6 +32,7 @@ import { exited, removeTmpDir, tmpDir, track, waitExit, waitFor } from './stack.
 import { pgBin } from './pg.mjs';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const [TTL, LOOP_WAIT, RETRY_TIMEOUT] = (process.env.LARK_TEST_PATRONI_TIMING || '10,1,3').split(',').map(Number);
 
 /** Are patroni and etcd installed (tools/deps.sh test installs them)? */
 export function patroniAvailable() {
@@ -138,7 +141,7 @@ export class PatroniNode {
       etcd3: { host: `${this.etcd.host.addr}:2379` },
       bootstrap: {
         dcs: {
-          ttl: 10, loop_wait: 1, retry_timeout: 3, maximum_lag_on_failover: 1048576,
+          ttl: TTL, loop_wait: LOOP_WAIT, retry_timeout: RETRY_TIMEOUT, maximum_lag_on_failover: 1048576,
           synchronous_mode: true,
           postgresql: {
             use_pg_rewind: false,
