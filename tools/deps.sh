@@ -12,7 +12,8 @@
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
 #         and iproute2 (ip netns: the several-hosts and failover suites),
-#         Patroni and etcd (the failover suite run by Patroni), and the proxies
+#         Patroni (with python3-etcd, its etcd client) and etcd (the
+#         failover suite run by Patroni), and the proxies
 #         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
 #         tinyproxy, privoxy, nginx, haproxy - run there with private
 #         configurations; the system services their packages may start are
@@ -27,7 +28,7 @@ mode=${1:-run}
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
           libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
-           patroni etcd-server
+           patroni python3-etcd etcd-server
            chromium fonts-dejavu-core fonts-noto-color-emoji
            squid tinyproxy privoxy nginx haproxy)
 
