@@ -13,7 +13,9 @@
 #        postgres  release, ASan: every suite on a fresh database in one
 #                  throwaway cluster (tests/integration/lib/pg.mjs), plus
 #                  the PostgreSQL-only scale suites (two larkd, restart,
-#                  hosts in network namespaces)
+#                  hosts in network namespaces, failover to a synchronous
+#                  standby by pg_ctl promote and by Patroni: about 40 s
+#                  and 50 s of each run, issue 17)
 #      All four: the ASan runs catch memory errors in each back end, the
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites. Measured on 2 shared cores: about 45 s each on
