@@ -6,91 +6,133 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/ids.h"
+#include "core/keyset.h"
 #include "core/mem.h"
 
 #include <jansson.h>
 #include <jwt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A PEM public key is a few hundred bytes; this refuses a wrong file. */
-#define AUTH_KEY_FILE_MAX (64 * 1024)
-
-struct auth {
-    jwt_alg_t alg;      /* the only algorithm accepted */
-    unsigned char *key; /* secret (HS256) or PEM public key (RS/ES256) */
-    size_t key_len;
+/* The settings one verification uses: built whole, never changed, freed
+ * when the last verification that took it is done. */
+struct auth_keys {
+    atomic_int refs; /* the verifier's own reference + one per verification */
+    struct keyset ks;
     char *aud;  /* NULL: not checked */
     char *iss;  /* NULL: not checked */
     int leeway; /* seconds */
 };
 
-static int auth_read_key(const char *path, struct auth *a, struct lark_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    int rc = 0;
+/* What auth_reload changes, apart from the const handle callers hold. */
+struct auth_state {
+    pthread_mutex_t mu;    /* guards cur: held for a pointer copy and a count */
+    struct auth_keys *cur; /* in force; never NULL */
+};
 
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot open jwt_key_file %s", path);
-    a->key = xmalloc(AUTH_KEY_FILE_MAX + 1);
-    n = fread(a->key, 1, AUTH_KEY_FILE_MAX + 1, f);
-    if (n == 0 || n > AUTH_KEY_FILE_MAX)
-        rc = lark_err_set(err, LARK_EINVAL, "jwt_key_file %s is empty or too large", path);
-    a->key[n < AUTH_KEY_FILE_MAX ? n : AUTH_KEY_FILE_MAX] = '\0';
-    a->key_len = n;
-    fclose(f);
-    return rc;
+struct auth {
+    struct auth_state *st;
+};
+
+static void keys_put(struct auth_keys *k)
+{
+    if (!k || atomic_fetch_sub(&k->refs, 1) != 1)
+        return;
+    keyset_release(&k->ks);
+    free(k->aud);
+    free(k->iss);
+    free(k);
+}
+
+static int keys_build(const struct config *cfg, struct auth_keys **out, struct lark_err *err)
+{
+    struct auth_keys *k = xcalloc(1, sizeof(*k));
+    int rc = keyset_load(cfg, &k->ks, err);
+
+    *out = NULL;
+    if (rc) {
+        free(k);
+        return rc;
+    }
+    atomic_init(&k->refs, 1);
+    k->aud = cfg->jwt_aud && *cfg->jwt_aud ? xstrdup(cfg->jwt_aud) : NULL;
+    k->iss = cfg->jwt_iss && *cfg->jwt_iss ? xstrdup(cfg->jwt_iss) : NULL;
+    k->leeway = cfg->jwt_leeway;
+    *out = k;
+    return 0;
+}
+
+/* The settings in force, with a reference the caller puts back. */
+static struct auth_keys *keys_get(const struct auth *a)
+{
+    struct auth_keys *k;
+    pthread_mutex_lock(&a->st->mu);
+    k = a->st->cur;
+    atomic_fetch_add(&k->refs, 1);
+    pthread_mutex_unlock(&a->st->mu);
+    return k;
 }
 
 int auth_new(const struct config *cfg, struct auth **out, struct lark_err *err)
 {
-    struct auth *a = xcalloc(1, sizeof(*a));
-    int rc = 0;
+    struct auth_keys *k = NULL;
+    struct auth *a;
+    int rc = keys_build(cfg, &k, err);
 
     *out = NULL;
-    if (strcmp(cfg->jwt_alg, "HS256") == 0) {
-        a->alg = JWT_ALG_HS256;
-        if (strlen(cfg->jwt_secret) < 16) {
-            rc = lark_err_set(err, LARK_EINVAL, "jwt_secret must be at least 16 bytes");
-            goto out;
-        }
-        a->key = (unsigned char *)xstrdup(cfg->jwt_secret);
-        a->key_len = strlen(cfg->jwt_secret);
-    } else if (strcmp(cfg->jwt_alg, "RS256") == 0 || strcmp(cfg->jwt_alg, "ES256") == 0) {
-        a->alg = cfg->jwt_alg[0] == 'R' ? JWT_ALG_RS256 : JWT_ALG_ES256;
-        if (!*cfg->jwt_key_file) {
-            rc = lark_err_set(err, LARK_EINVAL, "jwt_key_file is required for %s", cfg->jwt_alg);
-            goto out;
-        }
-        rc = auth_read_key(cfg->jwt_key_file, a, err);
-        if (rc)
-            goto out;
-    } else {
-        rc = lark_err_set(err, LARK_EINVAL, "jwt_alg must be HS256, RS256 or ES256");
-        goto out;
-    }
-    a->aud = *cfg->jwt_aud ? xstrdup(cfg->jwt_aud) : NULL;
-    a->iss = *cfg->jwt_iss ? xstrdup(cfg->jwt_iss) : NULL;
-    a->leeway = cfg->jwt_leeway;
+    if (rc)
+        return rc;
+    a = xcalloc(1, sizeof(*a));
+    a->st = xcalloc(1, sizeof(*a->st));
+    pthread_mutex_init(&a->st->mu, NULL);
+    a->st->cur = k;
     *out = a;
-    a = NULL;
-out:
-    auth_free(a);
-    return rc;
+    return 0;
+}
+
+int auth_reload(struct auth *a, const struct config *cfg, struct lark_err *err)
+{
+    struct auth_keys *k = NULL, *old;
+    int rc = keys_build(cfg, &k, err);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&a->st->mu);
+    old = a->st->cur;
+    a->st->cur = k;
+    pthread_mutex_unlock(&a->st->mu);
+    keys_put(old);
+    return 0;
 }
 
 void auth_free(struct auth *a)
 {
     if (!a)
         return;
-    if (a->key)
-        memset(a->key, 0, a->key_len);
-    free(a->key);
-    free(a->aud);
-    free(a->iss);
+    keys_put(a->st->cur);
+    pthread_mutex_destroy(&a->st->mu);
+    free(a->st);
     free(a);
+}
+
+void auth_describe(const struct auth *a, char *out, size_t cap)
+{
+    struct auth_keys *k = keys_get(a);
+    keyset_describe(&k->ks, out, cap);
+    keys_put(k);
+}
+
+int auth_dev_secret_in_use(const struct auth *a)
+{
+    struct auth_keys *k = keys_get(a);
+    const struct keyset_key *key = keyset_find(&k->ks, NULL);
+    int yes =
+        k->ks.alg == JWT_ALG_HS256 && key && strcmp((const char *)key->key, CONFIG_DEV_SECRET) == 0;
+    keys_put(k);
+    return yes;
 }
 
 /* RFC 7519 NumericDate: a JSON number of seconds (fractions allowed). */
@@ -150,7 +192,7 @@ static int token_shape_ok(const char *t, size_t len)
     return dots == 2 && seg > 0;
 }
 
-static int auth_check_claims(const struct auth *a, json_t *claims, int64_t now,
+static int auth_check_claims(const struct auth_keys *a, json_t *claims, int64_t now,
                              char user[LIMIT_USER_ID_MAX + 1], struct lark_err *err)
 {
     double exp = 0, nbf = 0;
@@ -183,10 +225,70 @@ static int auth_check_claims(const struct auth *a, json_t *claims, int64_t now,
     return 0;
 }
 
+/* Decode copy with key; the decoded token, or NULL if the signature or the
+ * shape is bad. */
+static jwt_t *decode_with(const char *copy, const struct keyset_key *key)
+{
+    jwt_t *jwt = NULL;
+    if (jwt_decode(&jwt, copy, key->key, (int)key->len) != 0)
+        return NULL;
+    return jwt;
+}
+
+/*
+ * The token (NUL-terminated copy) decoded and verified with the key its
+ * header asks for (auth.h says which), or NULL with err set. With one key
+ * and no kid in the set the header need not be read first.
+ */
+static jwt_t *decode_for_key(const struct keyset *ks, const char *copy, struct lark_err *err)
+{
+    char kid[KEYSET_KID_MAX + 1] = "";
+    const struct keyset_key *key;
+    const char *k;
+    jwt_t *peek = NULL, *jwt = NULL;
+    int has_kid;
+
+    if (ks->n == 1 && !ks->v[0].kid)
+        key = &ks->v[0];
+    else {
+        /* no key: libjwt reads the header and checks no signature */
+        if (jwt_decode(&peek, copy, NULL, 0) != 0 || !peek) {
+            lark_err_set(err, LARK_ETOKEN, "the token is malformed or its signature is bad");
+            return NULL;
+        }
+        k = jwt_get_header(peek, "kid");
+        has_kid = k != NULL;
+        if (k && strlen(k) <= KEYSET_KID_MAX)
+            snprintf(kid, sizeof(kid), "%s", k);
+        jwt_free(peek);
+        key = has_kid && kid[0] ? keyset_find(ks, kid) : NULL;
+        if (!key)
+            key = keyset_find(ks, NULL);
+        if (!key && has_kid) {
+            lark_err_set(err, LARK_ETOKEN, "the token's key id (kid) is not known");
+            return NULL;
+        }
+        if (!key) {
+            /* no kid and no key without one: each key in turn (bounded by
+             * KEYSET_MAX) */
+            for (size_t i = 0; i < ks->n && !jwt; i++)
+                jwt = decode_with(copy, &ks->v[i]);
+            if (!jwt)
+                lark_err_set(err, LARK_ETOKEN, "the token is malformed or its signature is bad");
+            return jwt;
+        }
+    }
+    jwt = decode_with(copy, key);
+    if (!jwt)
+        lark_err_set(err, LARK_ETOKEN, "the token is malformed or its signature is bad");
+    return jwt;
+}
+
 int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now,
                 char user[LIMIT_USER_ID_MAX + 1], struct lark_err *err)
 {
     char copy[LIMIT_TOKEN_MAX + 1];
+    struct auth_keys *k = NULL;
     jwt_t *jwt = NULL;
     char *grants = NULL;
     json_t *claims = NULL;
@@ -200,12 +302,15 @@ int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now
         return lark_err_set(err, LARK_ETOKEN, "the token is malformed");
     memcpy(copy, token, len);
     copy[len] = '\0';
-    if (jwt_decode(&jwt, copy, a->key, (int)a->key_len) != 0 || !jwt) {
-        rc = lark_err_set(err, LARK_ETOKEN, "the token is malformed or its signature is bad");
+    k = keys_get(a);
+    jwt = decode_for_key(&k->ks, copy, err);
+    if (!jwt) {
+        rc = LARK_ETOKEN;
         goto out;
     }
-    /* libjwt verified with whatever alg the token named; only ours counts. */
-    if (jwt_get_alg(jwt) != a->alg) {
+    /* libjwt verified with whatever alg the token named; only ours counts
+     * (an HS256 token "signed" with a public key's PEM text stops here). */
+    if (jwt_get_alg(jwt) != k->ks.alg) {
         rc = lark_err_set(err, LARK_ETOKEN, "the token's algorithm is not accepted");
         goto out;
     }
@@ -215,33 +320,41 @@ int auth_verify(const struct auth *a, const char *token, size_t len, int64_t now
         rc = lark_err_set(err, LARK_ETOKEN, "the token's claims are not an object");
         goto out;
     }
-    rc = auth_check_claims(a, claims, now, user, err);
+    rc = auth_check_claims(k, claims, now, user, err);
 out:
     json_decref(claims);
     free(grants);
     jwt_free(jwt);
+    keys_put(k);
     return rc;
 }
 
 int auth_mint(const struct auth *a, const char *user, int64_t now, int ttl, char **token,
               struct lark_err *err)
 {
+    struct auth_keys *k;
+    const struct keyset_key *key;
     jwt_t *jwt = NULL;
     int rc = 0;
 
     *token = NULL;
     if (!ids_valid_user(user, strlen(user)))
         return lark_err_set(err, LARK_EFIELD, "a user id is 1-64 characters of [A-Za-z0-9_.@-]");
-    if (a->alg != JWT_ALG_HS256)
+    k = keys_get(a);
+    key = keyset_find(&k->ks, NULL);
+    if (k->ks.alg != JWT_ALG_HS256 || !key) {
+        keys_put(k);
         return lark_err_set(err, LARK_EINVAL, "only an HS256 secret can sign tokens");
+    }
     if (jwt_new(&jwt) != 0 || jwt_add_grant(jwt, "sub", user) != 0 ||
         jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) != 0 ||
-        (a->aud && jwt_add_grant(jwt, "aud", a->aud) != 0) ||
-        (a->iss && jwt_add_grant(jwt, "iss", a->iss) != 0) ||
-        jwt_set_alg(jwt, JWT_ALG_HS256, a->key, (int)a->key_len) != 0 ||
+        (k->aud && jwt_add_grant(jwt, "aud", k->aud) != 0) ||
+        (k->iss && jwt_add_grant(jwt, "iss", k->iss) != 0) ||
+        jwt_set_alg(jwt, JWT_ALG_HS256, key->key, (int)key->len) != 0 ||
         !(*token = jwt_encode_str(jwt)))
         rc = lark_err_set(err, LARK_EINTERNAL, "libjwt could not sign the token");
     jwt_free(jwt);
+    keys_put(k);
     return rc;
 }

@@ -131,3 +131,23 @@ char *buf_detach(struct buf *b, size_t *len)
     buf_init(b, b->max);
     return p;
 }
+
+int buf_read_file(struct buf *b, const char *path, struct lark_err *err)
+{
+    size_t start = b->len, got;
+    char chunk[8192];
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+
+    if (!f)
+        return lark_err_set(err, LARK_EINVAL, "cannot open %s", path);
+    while (rc == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (buf_append(b, chunk, got) != 0)
+            rc = lark_err_set(err, LARK_EINVAL, "%s is over %zu bytes", path, b->max - start);
+    if (rc == 0 && ferror(f))
+        rc = lark_err_set(err, LARK_EINVAL, "cannot read %s", path);
+    fclose(f);
+    if (rc && b->data)
+        buf_truncate(b, start);
+    return rc;
+}

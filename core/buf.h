@@ -46,4 +46,13 @@ void buf_consume(struct buf *b, size_t n);
 /* Take the bytes out: the caller frees the result; the buffer is empty. */
 char *buf_detach(struct buf *b, size_t *len);
 
+struct lark_err;
+/*
+ * Append the whole file at path (configuration, keys, migrations: small
+ * files read once). 0, or LARK_EINVAL with err naming the file when it
+ * cannot be opened or read, or would take the buffer past its max; the
+ * buffer then keeps what it held before.
+ */
+int buf_read_file(struct buf *b, const char *path, struct lark_err *err);
+
 #endif

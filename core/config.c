@@ -10,13 +10,22 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#ifndef LARK_MIGRATIONS_DIR
-#define LARK_MIGRATIONS_DIR "migrations"
-#endif
+/*
+ * Where the migrations are when the configuration does not say, relative
+ * to the running binary so that nothing refers to the tree it was built
+ * in: BIN/../share/lark/migrations for an installed binary (make install,
+ * the Debian package: PREFIX/bin and PREFIX/share/lark), else
+ * BIN/../migrations for one run from a build directory of the source tree
+ * (build/, build-asan/).
+ */
+static const char *const config_migration_dirs[] = {"../share/lark/migrations", "../migrations"};
 
 /* A config file line longer than this is an error, not silently cut. */
 #define CONFIG_LINE_MAX 4096
@@ -47,8 +56,8 @@ static const struct config_key config_keys[] = {
     S("data", "LARK_DATA", data_dir, "var", "directory for the SQLite database and the socket"),
     S("db", "LARK_DB", db, "",
       "store: sqlite:PATH or postgresql://... (default sqlite:DATA/lark.db)"),
-    S("migrations", "LARK_MIGRATIONS", migrations, LARK_MIGRATIONS_DIR,
-      "directory holding sqlite/ and postgres/ migrations"),
+    S("migrations", "LARK_MIGRATIONS", migrations, "",
+      "directory holding sqlite/ and postgres/ migrations (default: next to the binary)"),
     S("sqlite_sync", "LARK_SQLITE_SYNC", sqlite_sync, "FULL",
       "SQLite PRAGMA synchronous: FULL (survives power loss) or NORMAL"),
     I("sqlite_page_size", "LARK_SQLITE_PAGE_SIZE", sqlite_page_size, 4096, 512, 65536,
@@ -68,7 +77,12 @@ static const struct config_key config_keys[] = {
     I("workers", "LARK_WORKERS", workers, 16, 1, 256, "FastCGI worker threads"),
     S("jwt_alg", "LARK_JWT_ALG", jwt_alg, "HS256", "accepted JWT algorithm: HS256, RS256 or ES256"),
     S("jwt_secret", "LARK_JWT_SECRET", jwt_secret, CONFIG_DEV_SECRET, "HS256 shared secret"),
-    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "", "PEM public key for RS256/ES256"),
+    S("jwt_key_file", "LARK_JWT_KEY_FILE", jwt_key_file, "",
+      "PEM public key for RS256/ES256 (tokens without a kid)"),
+    S("jwt_jwks_file", "LARK_JWT_JWKS_FILE", jwt_jwks_file, "",
+      "JWKS file: RS256/ES256 public keys by kid (reloaded on SIGHUP)"),
+    S("jwt_secrets_file", "LARK_JWT_SECRETS_FILE", jwt_secrets_file, "",
+      "HS256 secrets by kid, one \"kid secret\" line each (reloaded on SIGHUP)"),
     S("jwt_aud", "LARK_JWT_AUD", jwt_aud, "", "required JWT aud (empty: not checked)"),
     S("jwt_iss", "LARK_JWT_ISS", jwt_iss, "", "required JWT iss (empty: not checked)"),
     I("jwt_leeway", "LARK_JWT_LEEWAY", jwt_leeway, 0, 0, 300, "seconds of clock skew on exp/nbf"),
@@ -139,10 +153,44 @@ static const struct config_key config_keys[] = {
     S("apns_team_id", "LARK_APNS_TEAM_ID", apns_team_id, "", "lark-push: APNs team id"),
     S("apns_topic", "LARK_APNS_TOPIC", apns_topic, "",
       "lark-push: apns-topic (empty: each device's app)"),
+    S("media_storage", "LARK_MEDIA_STORAGE", media_storage, "local",
+      "where media bytes live: local (media_dir) or s3 (media_s3_*)"),
+    S("media_dir", "LARK_MEDIA_DIR", media_dir, "",
+      "directory for local media and upload spool files (default DATA/media)"),
+    I("media_max_bytes", "LARK_MEDIA_MAX_BYTES", media_max_bytes, LIMIT_MEDIA_DEFAULT, 1,
+      LIMIT_MEDIA_MAX, "bytes of one upload"),
+    I("media_quota_mb", "LARK_MEDIA_QUOTA_MB", media_quota_mb, 1024, 0, 1048576,
+      "MiB of media one user may keep (0: unlimited)"),
+    I("media_rate", "LARK_MEDIA_RATE", media_rate, 30, 0, 100000,
+      "uploads per user per minute (0: unlimited)"),
+    I("media_burst", "LARK_MEDIA_BURST", media_burst, 10, 1, 100000, "uploads per user in a burst"),
+    I("media_uploads_max", "LARK_MEDIA_UPLOADS_MAX", media_uploads_max, 4, 1, 256,
+      "uploads larkd receives at once (each holds a worker thread)"),
+    I("media_retention", "LARK_MEDIA_RETENTION", media_retention, 86400, 1, 315360000,
+      "seconds an upload that no message names is kept"),
+    I("media_upload_ttl", "LARK_MEDIA_UPLOAD_TTL", media_upload_ttl, 900, 1, LIMIT_S3_PRESIGN_MAX_S,
+      "seconds a two-step upload URL is valid"),
+    I("media_url_ttl", "LARK_MEDIA_URL_TTL", media_url_ttl, 300, 1, LIMIT_S3_PRESIGN_MAX_S,
+      "seconds a presigned S3 download URL is valid"),
+    S("media_public_url", "LARK_MEDIA_PUBLIC_URL", media_public_url, "",
+      "base URL of upload URLs, e.g. https://chat.example.com (default: from the request)"),
+    S("media_s3_endpoint", "LARK_MEDIA_S3_ENDPOINT", media_s3_endpoint, "",
+      "S3-compatible service, http(s)://host[:port]"),
+    S("media_s3_bucket", "LARK_MEDIA_S3_BUCKET", media_s3_bucket, "", "S3 bucket"),
+    S("media_s3_region", "LARK_MEDIA_S3_REGION", media_s3_region, "us-east-1",
+      "S3 region (SigV4 scope)"),
+    S("media_s3_access_key", "LARK_MEDIA_S3_ACCESS_KEY", media_s3_access_key, "",
+      "S3 access key id"),
+    S("media_s3_secret_key", "LARK_MEDIA_S3_SECRET_KEY", media_s3_secret_key, "",
+      "S3 secret access key"),
+    I("media_s3_timeout", "LARK_MEDIA_S3_TIMEOUT", media_s3_timeout, 120, 1, 86400,
+      "seconds one S3 request may take, transfer included"),
     S("cors_origins", "LARK_CORS_ORIGINS", cors_origins, "", "comma-separated allowed Origins"),
     S("metrics_allow", "LARK_METRICS_ALLOW", metrics_allow, "127.0.0.1,::1",
       "comma-separated client addresses allowed GET /metrics"),
     S("log_level", "LARK_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    S("log_format", "LARK_LOG_FORMAT", log_format, "text",
+      "text (time LEVEL program: message) or json (one object per line)"),
     I("dev_tokens", "LARK_DEV_TOKENS", dev_tokens, 0, 0, 1,
       "1: POST /v1/dev/token signs a token for any user (needs the development secret)"),
 };
@@ -184,6 +232,42 @@ static const struct config_key *config_find(const char *key)
         if (strcmp(config_keys[i].key, key) == 0)
             return &config_keys[i];
     return NULL;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The first of config_migration_dirs that exists next to this binary (the
+ * first one if none does, so that the error names the installed place). */
+static char *config_default_migrations(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash, *first = NULL;
+
+    if (n <= 0)
+        return xstrdup("/usr/share/lark/migrations");
+    exe[n] = '\0';
+    slash = strrchr(exe, '/');
+    if (slash)
+        *slash = '\0';
+    for (size_t i = 0; i < sizeof(config_migration_dirs) / sizeof(config_migration_dirs[0]); i++) {
+        char *path = xasprintf("%s/%s", exe, config_migration_dirs[i]);
+        char resolved[PATH_MAX];
+        if (is_dir(path) && realpath(path, resolved)) {
+            free(path);
+            free(first);
+            return xstrdup(resolved);
+        }
+        if (!first)
+            first = path;
+        else
+            free(path);
+    }
+    return first;
 }
 
 static char *trim(char *s)
@@ -240,6 +324,44 @@ out:
     return rc;
 }
 
+/* 1 if url is http(s)://host[:port] with nothing after. */
+static int is_base_url(const char *url)
+{
+    const char *host = strncmp(url, "https://", 8) == 0  ? url + 8
+                       : strncmp(url, "http://", 7) == 0 ? url + 7
+                                                         : NULL;
+    if (!host || !*host)
+        return 0;
+    for (; *host; host++)
+        if (*host == '/' || *host == '?' || *host == '#' || *host == '@' ||
+            (unsigned char)*host <= ' ' || (unsigned char)*host >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* The media keys that must agree with each other (docs/OPERATIONS.md). */
+static int config_check_media(const struct config *cfg, struct lark_err *err)
+{
+    int s3 = strcmp(cfg->media_storage, "s3") == 0;
+
+    if (!s3 && strcmp(cfg->media_storage, "local") != 0)
+        return lark_err_set(err, LARK_EINVAL, "media_storage must be local or s3");
+    if (*cfg->media_public_url && !is_base_url(cfg->media_public_url))
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_public_url must be http(s)://host[:port], without a path");
+    if (!s3)
+        return 0;
+    if (!is_base_url(cfg->media_s3_endpoint))
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_storage = s3 needs media_s3_endpoint, http(s)://host[:port]");
+    if (!*cfg->media_s3_bucket || strchr(cfg->media_s3_bucket, '/') || !*cfg->media_s3_region ||
+        !*cfg->media_s3_access_key || !*cfg->media_s3_secret_key)
+        return lark_err_set(err, LARK_EINVAL,
+                            "media_storage = s3 needs media_s3_bucket (no '/'), "
+                            "media_s3_region, media_s3_access_key and media_s3_secret_key");
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, struct lark_err *err)
 {
     int rc = 0;
@@ -279,6 +401,16 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         free(cfg->listen);
         cfg->listen = xasprintf("%s/larkd.sock", cfg->data_dir);
     }
+    if (!*cfg->migrations) {
+        free(cfg->migrations);
+        cfg->migrations = config_default_migrations();
+    }
+    if (!*cfg->media_dir) {
+        free(cfg->media_dir);
+        cfg->media_dir = xasprintf("%s/media", cfg->data_dir);
+    }
+    if ((rc = config_check_media(cfg, err)))
+        goto fail;
     if (cfg->poll_timeout > cfg->poll_timeout_max) {
         rc = lark_err_set(err, LARK_EINVAL, "poll_timeout %d exceeds poll_timeout_max %d",
                           cfg->poll_timeout, cfg->poll_timeout_max);
@@ -293,14 +425,20 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
         goto fail;
     }
     if (cfg->dev_tokens &&
-        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0)) {
+        (strcmp(cfg->jwt_alg, "HS256") != 0 || strcmp(cfg->jwt_secret, CONFIG_DEV_SECRET) != 0 ||
+         *cfg->jwt_secrets_file || *cfg->jwt_jwks_file)) {
         rc = lark_err_set(err, LARK_EINVAL,
                           "dev_tokens = 1 needs the development JWT secret (HS256, jwt_secret "
-                          "unset): it must never sign tokens a real secret would accept");
+                          "unset, no key files): it must never sign tokens a real key would "
+                          "accept");
         goto fail;
     }
     if (log_level_parse(cfg->log_level) < 0) {
         rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+        goto fail;
+    }
+    if (log_format_parse(cfg->log_format) < 0) {
+        rc = lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
         goto fail;
     }
     return 0;
@@ -320,6 +458,41 @@ void config_release(struct config *cfg)
     }
 }
 
+/* The same accessors for a const struct: the table's offsets, read only. */
+static const char *cfg_cstr(const struct config *cfg, const struct config_key *k)
+{
+    return *(const char *const *)((const char *)cfg + k->offset);
+}
+
+static int cfg_cint(const struct config *cfg, const struct config_key *k)
+{
+    return *(const int *)((const char *)cfg + k->offset);
+}
+
+void config_copy(struct config *dst, const struct config *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->type == CFG_STR)
+            *cfg_str(dst, k) = xstrdup(cfg_cstr(src, k));
+        else
+            *cfg_int(dst, k) = cfg_cint(src, k);
+    }
+}
+
+void config_each_diff(const struct config *a, const struct config *b,
+                      void (*fn)(const char *key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        int same = k->type == CFG_STR ? strcmp(cfg_cstr(a, k), cfg_cstr(b, k)) == 0
+                                      : cfg_cint(a, k) == cfg_cint(b, k);
+        if (!same)
+            fn(k->key, arg);
+    }
+}
+
 void config_help(FILE *out)
 {
     fprintf(out, "Configuration (file key / environment variable, default):\n");
@@ -329,7 +502,11 @@ void config_help(FILE *out)
         fprintf(out, "  %-19s %-24s %s\n", k->key, k->env, k->help);
         if (k->type == CFG_INT)
             fprintf(out, "  %-19s %-24s default: %ld\n", "", "", k->def_int);
-        else
+        else if (strcmp(k->key, "migrations") == 0 && !*k->def) {
+            char *dir = config_default_migrations();
+            fprintf(out, "  %-19s %-24s default: %s\n", "", "", dir);
+            free(dir);
+        } else
             fprintf(out, "  %-19s %-24s default: %s\n", "", "",
                     secret ? "(development secret)" : (*k->def ? k->def : "(derived)"));
     }

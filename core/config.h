@@ -39,12 +39,14 @@ struct config {
     int listen_backlog;  /* listen(2) backlog of that socket */
     int workers;         /* threads accepting FastCGI requests */
     /* auth (API.md "Authentication") */
-    char *jwt_alg;      /* HS256, RS256 or ES256 */
-    char *jwt_secret;   /* HS256 shared secret */
-    char *jwt_key_file; /* PEM public key for RS256/ES256 */
-    char *jwt_aud;      /* required audience, "" = not checked */
-    char *jwt_iss;      /* required issuer, "" = not checked */
-    int jwt_leeway;     /* seconds of clock skew allowed on exp/nbf */
+    char *jwt_alg;          /* HS256, RS256 or ES256 */
+    char *jwt_secret;       /* HS256 shared secret */
+    char *jwt_key_file;     /* PEM public key for RS256/ES256 (the key without a kid) */
+    char *jwt_jwks_file;    /* JWKS: RS256/ES256 public keys by kid (core/jwk.h) */
+    char *jwt_secrets_file; /* HS256 secrets by kid: "kid secret" lines */
+    char *jwt_aud;          /* required audience, "" = not checked */
+    char *jwt_iss;          /* required issuer, "" = not checked */
+    int jwt_leeway;         /* seconds of clock skew allowed on exp/nbf */
     /* limits (limits.h gives the reasons) */
     int body_max;         /* bytes of a message body */
     int meta_max;         /* bytes of a message meta object (compact JSON) */
@@ -84,10 +86,29 @@ struct config {
     char *apns_key_id;        /* the key's id (JWT kid) */
     char *apns_team_id;       /* the team id (JWT iss) */
     char *apns_topic;         /* apns-topic, "" = each device's app */
+    /* media (API.md "Media (attachments)"; docs/OPERATIONS.md "Media") */
+    char *media_storage;       /* "local" (a directory) or "s3" */
+    char *media_dir;           /* LARK_MEDIA_DIR: local media, and every spool file */
+    int media_max_bytes;       /* bytes of one upload (413 media_too_large beyond) */
+    int media_quota_mb;        /* MiB of media one user may keep, 0 = unlimited */
+    int media_rate;            /* uploads per user per minute, 0 = unlimited */
+    int media_burst;           /* uploads per user in a burst */
+    int media_uploads_max;     /* uploads larkd receives at once (each holds a worker) */
+    int media_retention;       /* seconds an upload no message names is kept */
+    int media_upload_ttl;      /* seconds a two-step upload URL is valid */
+    int media_url_ttl;         /* seconds a presigned S3 download URL is valid */
+    char *media_public_url;    /* base of upload URLs, "" = from the request's Host */
+    char *media_s3_endpoint;   /* http(s)://host[:port] of the S3-compatible service */
+    char *media_s3_bucket;     /* bucket (path-style: endpoint/bucket/key) */
+    char *media_s3_region;     /* SigV4 region */
+    char *media_s3_access_key; /* SigV4 access key id */
+    char *media_s3_secret_key; /* SigV4 secret */
+    int media_s3_timeout;      /* seconds one S3 request may take, transfer included */
     /* HTTP */
     char *cors_origins;  /* comma-separated allowed Origins, "" = none */
     char *metrics_allow; /* comma-separated REMOTE_ADDRs allowed /metrics */
     char *log_level;     /* debug, info, warn, error */
+    char *log_format;    /* text or json (core/log.h) */
     /* development */
     int dev_tokens; /* 1: POST /v1/dev/token signs a token for any name (dev secret only) */
 };
@@ -113,6 +134,14 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err);
 
 /* Free the strings config_load allocated. Accepts a zeroed struct. */
 void config_release(struct config *cfg);
+
+/* Make dst a copy of src (dst is overwritten, not released). */
+void config_copy(struct config *dst, const struct config *src);
+
+/* Call fn(key, arg) for each key whose value differs between a and b, in
+ * table order. */
+void config_each_diff(const struct config *a, const struct config *b,
+                      void (*fn)(const char *key, void *arg), void *arg);
 
 /* Print every key, its environment variable, default and meaning. */
 void config_help(FILE *out);

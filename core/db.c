@@ -14,6 +14,11 @@ int db_query(struct db *d, enum db_stmt id, const struct db_arg *args, int n, st
     return d->ops->query(d, id, args, n, rows, err);
 }
 
+int db_has(struct db *d, enum db_stmt id)
+{
+    return d->ops->has(d, id);
+}
+
 int db_next(struct db_rows *r, struct lark_err *err)
 {
     return r ? r->db->ops->next(r, err) : 0;

@@ -59,6 +59,8 @@ enum db_stmt {
     DB_DELIVERED,
     DB_INBOX_STATE,
     DB_INBOX_READ,
+    DB_INBOX_READ_MANY,  /* $1 JSON array of users, $2 of their afters, $3 limit each */
+    DB_INBOX_HEADS_MANY, /* $1 JSON array of users: (id, inbox_head) */
     DB_HIST_DESC,
     DB_HIST_ASC,
     /* conversations */
@@ -103,6 +105,16 @@ enum db_stmt {
     DB_PUSH_DEAD_LIST,
     DB_PUSH_REQUEUE,
     DB_PUSH_DEAD_DELETE,
+    /* media (store_ops_media.c) */
+    DB_MEDIA_INSERT,
+    DB_MEDIA_USAGE,
+    DB_MEDIA_READY,
+    DB_MEDIA_GET,
+    DB_MEDIA_TAKE,  /* a send names the sender's ready item: referenced from now on */
+    DB_MEDIA_OWNED, /* the status of the sender's item, for the error when TAKE fails */
+    DB_MEDIA_LINK,
+    DB_MEDIA_EXPIRE,
+    DB_MEDIA_KEY_USED,
     DB_NSTMT
 };
 
@@ -128,6 +140,7 @@ struct db_arg {
 struct db_ops {
     int (*query)(struct db *d, enum db_stmt id, const struct db_arg *args, int n,
                  struct db_rows **rows, struct lark_err *err);
+    int (*has)(struct db *d, enum db_stmt id);
     int (*next)(struct db_rows *r, struct lark_err *err);
     const char *(*text)(struct db_rows *r, int col);
     size_t (*len)(struct db_rows *r, int col);
@@ -167,6 +180,10 @@ int db_is_null(struct db_rows *r, int col);
 
 /* Finish a query. Accepts NULL. */
 void db_done(struct db_rows *r);
+
+/* 1 if this engine's catalogue has SQL for id (a statement without SQL
+ * does nothing), for operations that have a faster way on some engines. */
+int db_has(struct db *d, enum db_stmt id);
 
 /* Run a statement, ignoring any rows. */
 int db_exec(struct db *d, enum db_stmt id, const struct db_arg *args, int n, struct lark_err *err);

@@ -38,6 +38,11 @@ static const struct err_info err_table[] = {
     {LARK_EDRAINING, 503, "draining", "the server is restarting, retry shortly"},
     {LARK_EUNAVAIL, 503, "db_unavailable", "the database is unavailable, retry shortly"},
     {LARK_EINTERNAL, 500, "internal", "internal error"},
+    {LARK_EBADMEDIA, 400, "invalid_media", "no such media of yours"},
+    {LARK_EMEDIAPENDING, 409, "media_pending", "the media has not been uploaded yet"},
+    {LARK_EMEDIALARGE, 413, "media_too_large", "the upload is too large"},
+    {LARK_EQUOTA, 413, "quota_exceeded", "your stored media would pass your quota"},
+    {LARK_ESTORAGE, 503, "storage_unavailable", "media storage is unavailable, retry shortly"},
 };
 
 static const struct err_info *err_find(int code)

@@ -88,9 +88,10 @@ int ids_valid_user(const char *s, size_t len)
     return 1;
 }
 
-int ids_valid_conversation(const char *s, size_t len)
+/* 1 if s is prefix ("c", "m") + '_' + 32 lowercase hex digits. */
+static int valid_prefixed(const char *s, size_t len, char prefix)
 {
-    if (len != IDS_CONV_LEN - 1 || s[0] != 'c' || s[1] != '_')
+    if (len != IDS_CONV_LEN - 1 || s[0] != prefix || s[1] != '_')
         return 0;
     for (size_t i = 2; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -98,4 +99,20 @@ int ids_valid_conversation(const char *s, size_t len)
             return 0;
     }
     return 1;
+}
+
+int ids_valid_conversation(const char *s, size_t len)
+{
+    return valid_prefixed(s, len, 'c');
+}
+
+void ids_media(int64_t ms, char out[IDS_MEDIA_LEN])
+{
+    ids_conversation(ms, out);
+    out[0] = 'm';
+}
+
+int ids_valid_media(const char *s, size_t len)
+{
+    return valid_prefixed(s, len, 'm');
 }

@@ -83,6 +83,9 @@
 /* Threads that run catch-up reads for the hub (each with its own store
  * connection): reads are short, and a burst of reconnections queues. */
 #define LIMIT_HUB_READERS 2
+/* Users one catch-up read job asks for at once (PostgreSQL: one round
+ * trip for all of them; a reconnection storm of 10,000 streams is 100). */
+#define LIMIT_HUB_READ_BATCH 100
 /* SSE "?padding=1": API.md "a 2 KiB comment". */
 #define LIMIT_SSE_PADDING 2048
 /* API.md: a presence viewport holds at most 200 users. */
@@ -107,5 +110,44 @@
 #define LIMIT_APP_MAX 255
 /* Sends the SQLite writer commits in one transaction (group commit). */
 #define LIMIT_WRITER_BATCH 256
+
+/* ---- media (API.md "Media (attachments)") ---- */
+/* API.md: an upload is "at most media_max_bytes (default 25 MiB)". */
+#define LIMIT_MEDIA_DEFAULT (25 * 1024 * 1024)
+/* No configuration may accept uploads past 1 GiB: conf/lighttpd.conf sets
+ * server.max-request-size for /v1/media to this (in KiB), so that larkd,
+ * not lighttpd, answers every upload that is too large, with its own 413. */
+#define LIMIT_MEDIA_MAX (1024 * 1024 * 1024)
+/* API.md: a message carries "1-10 ids". */
+#define LIMIT_MEDIA_PER_MESSAGE 10
+/* A media name is a file name: 255 bytes, as most file systems allow. */
+#define LIMIT_MEDIA_NAME_MAX 255
+/* A content type with its parameters: RFC 6838 names are at most 127
+ * characters on each side of the '/', and real parameters are short. */
+#define LIMIT_MEDIA_TYPE_MAX 255
+/* Bytes an upload reads from lighttpd at a time: all of an upload larkd
+ * holds in memory (plus libfcgi's 8 KiB input buffer), whatever its size. */
+#define LIMIT_MEDIA_CHUNK (64 * 1024)
+/* Media rows the retention sweep deletes per transaction: one short write
+ * at a time, however much expired at once. */
+#define LIMIT_MEDIA_SWEEP_BATCH 100
+/* The longest pause between two retention sweeps (a shorter retention
+ * sweeps at half its period). */
+#define LIMIT_MEDIA_SWEEP_MS (60 * 1000)
+/* A spool file untouched for this long belongs to an upload that died
+ * (kill -9, a crash): an upload in progress writes every few ms, and
+ * lighttpd drops a client idle for 60 s. */
+#define LIMIT_MEDIA_SPOOL_IDLE_S 3600
+/* Bytes of an S3 answer kept (an error document; heads are parsed as
+ * they come). */
+#define LIMIT_S3_ANSWER_MAX (64 * 1024)
+/* Seconds an S3 server may take to accept a connection. */
+#define LIMIT_S3_CONNECT_S 10
+/* An S3 transfer slower than this many bytes per second for
+ * LIMIT_S3_STALL_S seconds is abandoned (a stalled peer). */
+#define LIMIT_S3_STALL_BPS 1024
+#define LIMIT_S3_STALL_S 30
+/* AWS: a presigned URL is valid for at most 7 days (X-Amz-Expires). */
+#define LIMIT_S3_PRESIGN_MAX_S (7 * 24 * 3600)
 
 #endif

@@ -27,28 +27,13 @@ static int migration_cmp(const void *a, const void *b)
 static int read_file(const char *path, char **out, struct lark_err *err)
 {
     struct buf b;
-    char chunk[8192];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    int rc = 0;
+    int rc;
 
-    *out = NULL;
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot read migration %s", path);
     buf_init(&b, MIGRATE_FILE_MAX);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf_append(&b, chunk, n)) {
-            rc = lark_err_set(err, LARK_EINVAL, "migration %s is too large", path);
-            break;
-        }
-    }
-    fclose(f);
-    if (rc) {
-        buf_release(&b);
-        return rc;
-    }
-    *out = buf_detach(&b, NULL);
-    return 0;
+    rc = buf_read_file(&b, path, err);
+    *out = rc ? NULL : b.data ? buf_detach(&b, NULL) : xstrdup("");
+    buf_release(&b);
+    return rc;
 }
 
 /* Version from "NNNN_name.sql", or 0 if the name is not a migration. */

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
+int hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -30,8 +30,8 @@ static long decode(const char *s, size_t len, char *out, int plus)
             int hi, lo;
             if (i + 2 >= len)
                 return -1;
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
+            hi = hex_digit((unsigned char)s[i + 1]);
+            lo = hex_digit((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi * 16 + lo);

@@ -57,4 +57,7 @@ const char *cookie_find(const char *header, const char *name, size_t *len);
 /* Strict decimal: digits only, no sign or space, value <= max. 0 or -1. */
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int hex_digit(int c);
+
 #endif

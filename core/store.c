@@ -12,6 +12,7 @@
 #include "core/pushstat.h"
 #include "core/store_impl.h"
 #include "core/store_ops.h"
+#include "core/store_ops_health.h"
 #include "core/timeutil.h"
 
 #include <pthread.h>
@@ -112,6 +113,11 @@ int store_ping(struct store_conn *c, struct lark_err *err)
     return d ? op_ping(d, err) : LARK_EUNAVAIL;
 }
 
+int store_check_write(struct store_conn *c, struct lark_err *err)
+{
+    return write_op(c, op_health, NULL, err);
+}
+
 int store_send(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
                struct lark_err *err)
 {
@@ -120,7 +126,8 @@ int store_send(struct store_conn *c, const struct store_send_in *in, struct stor
 
     out->message = NULL;
     out->duplicate = 0;
-    rc = c->store->ops->send ? c->store->ops->send(c, in, out, err) : write_op(c, op_send, &ctx, err);
+    rc = c->store->ops->send ? c->store->ops->send(c, in, out, err)
+                             : write_op(c, op_send, &ctx, err);
     if (rc) {
         json_decref(out->message);
         out->message = NULL;
@@ -158,6 +165,26 @@ int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, uns
         rc = op_inbox_read(d, user, after, limit, evs, n, err);
     if (rc == 0 && *n && (*evs)[*n - 1].seq > *head)
         *head = (*evs)[*n - 1].seq;
+    return rc;
+}
+
+int store_inbox_read_many(struct store_conn *c, struct store_inbox_req *reqs, size_t n,
+                          unsigned limit, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        reqs[i].evs = NULL;
+        reqs[i].n = 0;
+        reqs[i].head = 0;
+    }
+    rc = d ? op_inbox_read_many(d, reqs, n, limit, err) : LARK_EUNAVAIL;
+    for (size_t i = 0; rc && i < n; i++) {
+        store_events_free(reqs[i].evs, reqs[i].n);
+        reqs[i].evs = NULL;
+        reqs[i].n = 0;
+    }
     return rc;
 }
 
@@ -387,4 +414,54 @@ int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
     int rc = write_op(c, op_push_requeue, &ctx, err);
     *n = rc == 0 ? ctx.n : 0;
     return rc;
+}
+
+int store_media_create(struct store_conn *c, const struct store_media *in, int64_t quota,
+                       struct lark_err *err)
+{
+    struct op_media_create ctx = {in, quota};
+    return write_op(c, op_media_create, &ctx, err);
+}
+
+int store_media_ready(struct store_conn *c, const char *id, struct lark_err *err)
+{
+    struct op_media_ready ctx = {id};
+    return write_op(c, op_media_ready, &ctx, err);
+}
+
+int store_media_usage(struct store_conn *c, const char *user, int64_t *bytes, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *bytes = 0;
+    return d ? op_media_usage(d, user, bytes, err) : LARK_EUNAVAIL;
+}
+
+int store_media_get(struct store_conn *c, const char *id, const char *user, struct store_media *out,
+                    struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    memset(out, 0, sizeof(*out));
+    return d ? op_media_get(d, id, user, out, err) : LARK_EUNAVAIL;
+}
+
+int store_media_expire(struct store_conn *c, int64_t cutoff, unsigned limit, json_t **gone,
+                       struct lark_err *err)
+{
+    struct op_media_expire ctx = {cutoff, limit, json_arr()};
+    int rc = write_op(c, op_media_expire, &ctx, err);
+
+    *gone = NULL;
+    if (rc) {
+        json_decref(ctx.gone);
+        return rc;
+    }
+    *gone = ctx.gone;
+    return 0;
+}
+
+int store_media_key_used(struct store_conn *c, const char *skey, int *used, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    *used = 0;
+    return d ? op_media_key_used(d, skey, used, err) : LARK_EUNAVAIL;
 }

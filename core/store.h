@@ -133,6 +133,14 @@ void store_conn_close(struct store_conn *c);
 /* 0 if the database answers, LARK_EUNAVAIL otherwise. */
 int store_ping(struct store_conn *c, struct lark_err *err);
 
+/*
+ * Commit one small write the way a send commits (core/store_ops_health.c):
+ * 0 once it is durable, LARK_EUNAVAIL if the database cannot take a write
+ * right now (unreachable, full disk, failing file, read-only). Costs a
+ * commit: callers cache the answer (fcgi/health.c).
+ */
+int store_check_write(struct store_conn *c, struct lark_err *err);
+
 /* A message to store. All strings are borrowed and already validated. */
 struct store_send_in {
     const char *sender;          /* the authenticated user */
@@ -143,6 +151,14 @@ struct store_send_in {
     const char *body;            /* UTF-8, body_len bytes, no NUL */
     size_t body_len;
     const char *meta; /* compact JSON object text, or NULL for {} */
+    /* API.md "Media": the media the message carries - ids of the sender's
+     * ready items, distinct, at most LIMIT_MEDIA_PER_MESSAGE - and the
+     * array the message shows for them (compact JSON, as store_media_json
+     * renders each item without its status), read before the send; NULL
+     * and 0 for none. */
+    const char *const *media;
+    size_t nmedia;
+    const char *media_json;
 };
 
 struct store_send_out {
@@ -153,8 +169,11 @@ struct store_send_out {
 /*
  * Store a message and append it to every member's inbox, in one
  * transaction. A direct chat is created on first use (the same one whoever
- * starts it). Errors: LARK_ENOTFOUND (no such conversation),
- * LARK_ENOTMEMBER, LARK_EUNAVAIL, LARK_EINTERNAL.
+ * starts it). Its media are checked in the same transaction and kept from
+ * then on (never expired). Errors: LARK_ENOTFOUND (no such conversation),
+ * LARK_ENOTMEMBER, LARK_EBADMEDIA (an item that is not the sender's, or no
+ * longer exists), LARK_EMEDIAPENDING (not uploaded yet), LARK_EUNAVAIL,
+ * LARK_EINTERNAL.
  */
 int store_send(struct store_conn *c, const struct store_send_in *in, struct store_send_out *out,
                struct lark_err *err);
@@ -185,6 +204,26 @@ int store_history(struct store_conn *c, const char *user, const char *conversati
  */
 int store_inbox_read(struct store_conn *c, const char *user, uint64_t after, unsigned limit,
                      struct store_event **evs, size_t *n, uint64_t *head, struct lark_err *err);
+
+/* One user's part of store_inbox_read_many: user and after in; evs (a new
+ * array of n events, store_events_free) and head out, as store_inbox_read
+ * gives them. */
+struct store_inbox_req {
+    const char *user;
+    uint64_t after;
+    struct store_event *evs;
+    size_t n;
+    uint64_t head;
+};
+
+/*
+ * store_inbox_read for each of n users, at most limit events each, in one
+ * round trip where the back end can (PostgreSQL; SQLite reads them one by
+ * one, which costs it no more): for the hub's catch-up after a
+ * reconnection storm. On error every request is left empty.
+ */
+int store_inbox_read_many(struct store_conn *c, struct store_inbox_req *reqs, size_t n,
+                          unsigned limit, struct lark_err *err);
 
 /* The user's newest inbox seq and last acknowledged seq (0, 0 if none);
  * acked includes what this process has queued with store_ack_later. */
@@ -322,6 +361,73 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                        struct lark_err *err);
 
+/* ---- media (API.md "Media (attachments)") ------------------------------ */
+/*
+ * What was uploaded; the bytes are in the media storage (blob.h) under
+ * skey. An item is pending until its bytes are stored with the declared
+ * size and sha256, then ready. A message that names it makes it
+ * referenced (kept); an item no message names is deleted media_retention
+ * seconds after its upload (store_media_expire).
+ */
+
+/* A media row. Strings owned (store_media_release), "" when absent. */
+struct store_media {
+    char *id;
+    char *uploader;
+    char *content_type; /* normalized (media.h) */
+    char *name;
+    char *sha256;              /* lowercase hex */
+    char *skey;                /* the storage key (blob_key) */
+    char *upload_hash;         /* sha256 hex of a two-step upload URL's key, "" if none */
+    int64_t size;              /* bytes */
+    int64_t created_at;        /* ms */
+    int64_t upload_expires_at; /* ms; 0 if no upload URL */
+    int ready;                 /* 1 ready, 0 pending */
+    int readable;              /* store_media_get: the asking user may download it */
+};
+
+void store_media_release(struct store_media *m);
+
+/* The API object of an item (API.md): {id, content_type, size, sha256,
+ * name}, plus created_at and status when full (upload answers). New
+ * reference. */
+json_t *store_media_json(const struct store_media *m, int full);
+
+/*
+ * A new pending item described by in (id, uploader, content_type, name,
+ * sha256, skey, size, created_at, and upload_hash / upload_expires_at or
+ * ""/0). Refused with LARK_EQUOTA when the uploader's items would pass
+ * quota bytes (0: no quota), counted in the same transaction.
+ */
+int store_media_create(struct store_conn *c, const struct store_media *in, int64_t quota,
+                       struct lark_err *err);
+
+/* The bytes of id are stored: it is ready. LARK_ENOTFOUND if it is gone
+ * (expired meanwhile). */
+int store_media_ready(struct store_conn *c, const char *id, struct lark_err *err);
+
+/* Bytes of media user keeps now (the quota's count). */
+int store_media_usage(struct store_conn *c, const char *user, int64_t *bytes, struct lark_err *err);
+
+/*
+ * The item id as user sees it (user "" for nobody: readable is then 0):
+ * *out filled, to release. LARK_ENOTFOUND if there is none.
+ */
+int store_media_get(struct store_conn *c, const char *id, const char *user, struct store_media *out,
+                    struct lark_err *err);
+
+/*
+ * Delete up to limit items no message names that were uploaded before
+ * cutoff (ms), oldest first; *gone is a new array of [id, skey] pairs,
+ * whose bytes the caller removes (blob_remove). Several processes may run
+ * this at once: each row goes to one of them.
+ */
+int store_media_expire(struct store_conn *c, int64_t cutoff, unsigned limit, json_t **gone,
+                       struct lark_err *err);
+
+/* Whether any item still names skey (its bytes must stay). */
+int store_media_key_used(struct store_conn *c, const char *skey, int *used, struct lark_err *err);
+
 /* ---- devices (API.md "Push for offline users") ------------------------ */
 
 /* A device registration. Strings borrowed, already validated. */
@@ -382,7 +488,8 @@ struct store_push_job {
     char *conv_title;      /* group title, or NULL (direct chat) */
     char *sender;          /* of the newest message, "" if it was deleted */
     char *msg_type;
-    char *body; /* the newest message's body, "" if gone */
+    char *body;  /* the newest message's body, "" if gone */
+    char *media; /* its media (JSON array text, API.md "Media"), "" if none */
     uint64_t msg_seq;
     uint64_t inbox_seq;
     unsigned count;    /* messages folded into this notification, >= 1 */

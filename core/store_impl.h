@@ -97,6 +97,7 @@ struct store_msg_row {
     size_t body_len;
     const char *meta;   /* JSON object text */
     int64_t created_at; /* ms since the epoch */
+    const char *media;  /* JSON array text (API.md "Media"); NULL or "" for none */
 };
 
 /* The API message object for a row (new reference). */

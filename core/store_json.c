@@ -68,8 +68,45 @@ json_t *store_msg_json(const struct store_msg_row *r)
     json_put(m, "type", json_string(r->type));
     json_put(m, "body", json_stringn(r->body, r->body_len));
     json_put(m, "meta", meta);
+    if (r->media && *r->media) {
+        /* rendered by store_media_json on the way in; a bad row is left out */
+        json_t *media = json_loads(r->media, 0, NULL);
+        if (json_is_array(media) && json_array_size(media) > 0)
+            json_put(m, "media", json_incref(media));
+        json_decref(media);
+    }
     json_put(m, "created_at", json_string(ts));
     return m;
+}
+
+json_t *store_media_json(const struct store_media *m, int full)
+{
+    char ts[TIME_RFC3339_LEN];
+    json_t *o = json_obj();
+
+    json_put(o, "id", json_string(m->id));
+    json_put(o, "content_type", json_string(m->content_type));
+    json_put(o, "size", json_integer((json_int_t)m->size));
+    json_put(o, "sha256", json_string(m->sha256));
+    json_put(o, "name", json_string(m->name));
+    if (full) {
+        time_rfc3339(m->created_at, ts);
+        json_put(o, "created_at", json_string(ts));
+        json_put(o, "status", json_string(m->ready ? "ready" : "pending"));
+    }
+    return o;
+}
+
+void store_media_release(struct store_media *m)
+{
+    free(m->id);
+    free(m->uploader);
+    free(m->content_type);
+    free(m->name);
+    free(m->sha256);
+    free(m->skey);
+    free(m->upload_hash);
+    memset(m, 0, sizeof(*m));
 }
 
 json_t *store_envelope(uint64_t seq, const char *type, json_t *data)
@@ -115,6 +152,7 @@ void store_push_job_release(struct store_push_job *j)
     free(j->sender);
     free(j->msg_type);
     free(j->body);
+    free(j->media);
     memset(j, 0, sizeof(*j));
 }
 

@@ -31,6 +31,7 @@ json_t *op_row_msg(struct db_rows *r, int col)
     m.body_len = db_len(r, col + 6);
     m.meta = db_text(r, col + 7);
     m.created_at = db_int(r, col + 8);
+    m.media = db_is_null(r, col + 9) ? NULL : db_text(r, col + 9);
     return store_msg_json(&m);
 }
 

@@ -103,6 +103,32 @@ struct op_push_requeue {
 };
 int op_push_requeue(struct db *d, void *arg, struct lark_err *err);
 
+/* media (store_ops_media.c) */
+struct op_media_create {
+    const struct store_media *in;
+    int64_t quota; /* bytes, 0 = none */
+};
+int op_media_create(struct db *d, void *arg, struct lark_err *err);
+
+struct op_media_ready {
+    const char *id;
+};
+int op_media_ready(struct db *d, void *arg, struct lark_err *err);
+
+struct op_media_expire {
+    int64_t cutoff;
+    unsigned limit;
+    json_t *gone; /* out: [[id, skey], ...], allocated by the caller */
+};
+int op_media_expire(struct db *d, void *arg, struct lark_err *err);
+
+/* Inside a send: the sender's ready item id becomes referenced
+ * (LARK_EBADMEDIA, LARK_EMEDIAPENDING otherwise); after the message row,
+ * op_media_link records that the message (conv, seq) carries it. */
+int op_media_take(struct db *d, const char *sender, const char *id, struct lark_err *err);
+int op_media_link(struct db *d, const char *id, const char *conv, uint64_t seq,
+                  struct lark_err *err);
+
 /* Inside a send: push jobs for the offline members of conv but sender,
  * coalesced per device; wakes the push daemons after the commit. */
 int op_push_enqueue(struct db *d, const char *conv, uint64_t msg_seq, const char *sender,
@@ -117,6 +143,8 @@ int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit
                   struct store_event **evs, size_t *n, struct lark_err *err);
 int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *acked,
                    struct lark_err *err);
+int op_inbox_read_many(struct db *d, struct store_inbox_req *reqs, size_t n, unsigned limit,
+                       struct lark_err *err);
 int op_conversation_list(struct db *d, const char *user, const char *before_id, unsigned limit,
                          json_t **list, int *has_more, struct lark_err *err);
 int op_conversation_get(struct db *d, const char *user, const char *conv, json_t **out,
@@ -130,6 +158,10 @@ int op_push_next_due(struct db *d, int64_t *due_at, struct lark_err *err);
 int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);
 int op_push_dead_list(struct db *d, int64_t before_id, unsigned limit, json_t **out,
                       struct lark_err *err);
+int op_media_get(struct db *d, const char *id, const char *user, struct store_media *out,
+                 struct lark_err *err);
+int op_media_usage(struct db *d, const char *user, int64_t *bytes, struct lark_err *err);
+int op_media_key_used(struct db *d, const char *skey, int *used, struct lark_err *err);
 
 /* ---- shared by the operation files (store_ops.c) ------------------------- */
 

@@ -98,6 +98,11 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
     rc = send_find_duplicate(d, in, ctx->out, err);
     if (rc)
         return rc < 0 ? rc : 0;
+    /* the media first: the sender's, uploaded, and kept from now on */
+    for (size_t i = 0; rc == 0 && i < in->nmedia; i++)
+        rc = op_media_take(d, in->sender, in->media[i], err);
+    if (rc)
+        return rc;
     if (in->to) {
         rc = send_direct_conv(d, in->sender, in->to, now, conv, err);
     } else {
@@ -120,11 +125,16 @@ int op_send(struct db *d, void *arg, struct lark_err *err)
                                  .body = in->body,
                                  .body_len = in->body_len,
                                  .meta = in->meta ? in->meta : "{}",
-                                 .created_at = now};
+                                 .created_at = now,
+                                 .media = in->nmedia ? in->media_json : NULL};
     rc = db_exec(d, DB_MSG_INSERT,
                  DB_ARGS(DBT(conv), DBI(seq), DBT(row.id), DBT(row.sender), DBT(row.client_msg_id),
-                         DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now)),
+                         DBT(row.type), DBTN(row.body, row.body_len), DBT(row.meta), DBI(now),
+                         DBT(row.media)),
                  err);
+    /* who may read each item: the members of this conversation */
+    for (size_t i = 0; rc == 0 && i < in->nmedia; i++)
+        rc = op_media_link(d, in->media[i], conv, (uint64_t)seq, err);
     if (rc)
         return rc;
     ctx->out->message = store_msg_json(&row);
@@ -250,6 +260,38 @@ int op_inbox_state(struct db *d, const char *user, uint64_t *head, uint64_t *ack
     return rc < 0 ? rc : 0;
 }
 
+/* The event of an inbox row whose seq, type and payload are the columns
+ * from col on, followed by a message's columns (NULL unless a message). */
+static struct store_event inbox_row_event(struct db_rows *r, int col)
+{
+    const char *type = db_text(r, col + 1);
+    json_t *data = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    struct store_event ev;
+
+    if (strcmp(type, "message") == 0 && !db_is_null(r, col + 3))
+        data = op_row_msg(r, col + 3);
+    else
+        data = json_loads(db_text(r, col + 2), 0, NULL);
+    /* the same bytes the send's note carried (json_dump, compact) */
+    text = data ? json_dump(data, 0, &len) : NULL;
+    ev.seq = (uint64_t)db_int(r, col);
+    ev.data = text ? evdata_new(type, text, len) : evdata_new(type, "{}", 2);
+    json_decref(data);
+    free(text);
+    return ev;
+}
+
+static void events_push(struct store_event **v, size_t *n, size_t *cap, struct store_event ev)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = xrealloc(*v, *cap * sizeof(**v));
+    }
+    (*v)[(*n)++] = ev;
+}
+
 int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit,
                   struct store_event **evs, size_t *n, struct lark_err *err)
 {
@@ -259,25 +301,7 @@ int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit
     int rc = db_query(d, DB_INBOX_READ, DB_ARGS(DBT(user), DBI(after), DBI(limit)), &r, err);
 
     while (rc == 0 && (rc = db_next(r, err)) == 1) {
-        const char *type = db_text(r, 1);
-        json_t *data = NULL;
-        char *text = NULL;
-        size_t len;
-        if (strcmp(type, "message") == 0 && !db_is_null(r, 3))
-            data = op_row_msg(r, 3);
-        else
-            data = json_loads(db_text(r, 2), 0, NULL);
-        /* the same bytes the send's note carried (json_dump, compact) */
-        text = data ? json_dump(data, 0, &len) : NULL;
-        if (count == cap) {
-            cap = cap ? cap * 2 : 16;
-            v = xrealloc(v, cap * sizeof(*v));
-        }
-        v[count].seq = (uint64_t)db_int(r, 0);
-        v[count].data = text ? evdata_new(type, text, len) : evdata_new(type, "{}", 2);
-        count++;
-        json_decref(data);
-        free(text);
+        events_push(&v, &count, &cap, inbox_row_event(r, 0));
         rc = 0;
     }
     db_done(r);
@@ -288,6 +312,76 @@ int op_inbox_read(struct db *d, const char *user, uint64_t after, unsigned limit
     *evs = v;
     *n = count;
     return 0;
+}
+
+/* One user at a time: what op_inbox_read_many does where the engine has
+ * no statement for many. */
+static int inbox_read_each(struct db *d, struct store_inbox_req *reqs, size_t n, unsigned limit,
+                           struct lark_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t acked = 0;
+        int rc = op_inbox_state(d, reqs[i].user, &reqs[i].head, &acked, err);
+        if (rc == 0)
+            rc =
+                op_inbox_read(d, reqs[i].user, reqs[i].after, limit, &reqs[i].evs, &reqs[i].n, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int op_inbox_read_many(struct db *d, struct store_inbox_req *reqs, size_t n, unsigned limit,
+                       struct lark_err *err)
+{
+    json_t *users = json_arr(), *afters = json_arr();
+    struct db_rows *r = NULL;
+    size_t *cap = xcalloc(n ? n : 1, sizeof(*cap));
+    char *ujson = NULL, *ajson = NULL;
+    int rc = 0;
+
+    if (!db_has(d, DB_INBOX_READ_MANY)) {
+        rc = inbox_read_each(d, reqs, n, limit, err);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_push(users, json_string(reqs[i].user));
+        json_push(afters, json_integer((json_int_t)reqs[i].after));
+    }
+    ujson = json_dump(users, 0, NULL);
+    ajson = json_dump(afters, 0, NULL);
+    /* the heads first: an event committed between the two reads lifts
+     * the head below, never the other way round (store_inbox_read) */
+    rc = db_query(d, DB_INBOX_HEADS_MANY, DB_ARGS(DBT(ujson)), &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(reqs[i].user, db_text(r, 0)) == 0)
+                reqs[i].head = (uint64_t)db_int(r, 1);
+        rc = 0;
+    }
+    db_done(r);
+    r = NULL;
+    if (rc < 0)
+        goto out;
+    rc = db_query(d, DB_INBOX_READ_MANY, DB_ARGS(DBT(ujson), DBT(ajson), DBI(limit)), &r, err);
+    while (rc == 0 && (rc = db_next(r, err)) == 1) {
+        int64_t ord = db_int(r, 0);
+        rc = 0;
+        if (ord < 1 || (size_t)ord > n)
+            continue;
+        events_push(&reqs[ord - 1].evs, &reqs[ord - 1].n, &cap[ord - 1], inbox_row_event(r, 1));
+    }
+    db_done(r);
+out:
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (reqs[i].n && reqs[i].evs[reqs[i].n - 1].seq > reqs[i].head)
+            reqs[i].head = reqs[i].evs[reqs[i].n - 1].seq;
+    json_decref(users);
+    json_decref(afters);
+    free(ujson);
+    free(ajson);
+    free(cap);
+    return rc < 0 ? rc : 0;
 }
 
 int op_history(struct db *d, const char *user, const char *conv, const struct store_page *page,

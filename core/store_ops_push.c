@@ -154,6 +154,7 @@ static void job_fill(struct store_push_job *j, struct db_rows *r)
     j->user_online = db_int(r, 15) != 0;
     j->user_read = db_int(r, 16) != 0;
     j->created_at = db_int(r, 17);
+    j->media = xstrdup(db_text(r, 18)); /* "" for NULL: no media */
 }
 
 /* Lease job id and read it into ctx->jobs; a job whose device has gone

@@ -37,6 +37,7 @@
 #include "core/migrate.h"
 #include "core/pgnote.h"
 #include "core/store_impl.h"
+#include "core/store_ops.h"
 #include "core/timeutil.h"
 
 #include <libpq-fe.h>
@@ -592,8 +593,15 @@ static void pg_note(struct db *base, const struct store_note *note)
     note_buf_add(&((struct pg_db *)base)->notes, note);
 }
 
+static int pg_has(struct db *base, enum db_stmt id)
+{
+    (void)base;
+    return pg_sql[id] != NULL;
+}
+
 static const struct db_ops pg_db_ops = {
     .query = pg_query,
+    .has = pg_has,
     .next = pg_next,
     .text = pg_text,
     .len = pg_len,
@@ -730,6 +738,7 @@ struct pg_send_ctx {
     char new_conv[IDS_CONV_LEN];
     char *direct_key;
     char *head, *tail; /* the message's JSON around its conversation id and seq */
+    char *media_ids;   /* the media ids as a JSON array, NULL for none */
 };
 
 /* The message's JSON as store_msg_json renders it, cut around the
@@ -747,7 +756,8 @@ static void pg_send_template(struct pg_send_ctx *x)
                                 .body = in->body,
                                 .body_len = in->body_len,
                                 .meta = in->meta ? in->meta : "{}",
-                                .created_at = x->now};
+                                .created_at = x->now,
+                                .media = in->nmedia ? in->media_json : NULL};
     json_t *m = store_msg_json(&row);
     char *text = json_dump(m, 0, NULL);
     char *at = strstr(text, mark); /* keys come first, in store_msg_json's order */
@@ -756,6 +766,13 @@ static void pg_send_template(struct pg_send_ctx *x)
     x->head = xstrndup(text, (size_t)(at - text) + strlen("\"conversation_id\":\""));
     x->tail = xstrdup(at + strlen(mark) - 1); /* from the ',' after the seq */
     free(text);
+}
+
+/* The primary message of a raised error ("no media m_... of yours"). */
+static const char *pg_error_text(const PGresult *res)
+{
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return m ? m : "refused";
 }
 
 /* The message object of a 'duplicate' row (columns 1.. as named). */
@@ -770,7 +787,8 @@ static json_t *pg_send_dup(PGresult *res)
                               .body = PQgetvalue(res, 0, 8),
                               .body_len = (size_t)PQgetlength(res, 0, 8),
                               .meta = PQgetvalue(res, 0, 9),
-                              .created_at = strtoll(PQgetvalue(res, 0, 10), NULL, 10)};
+                              .created_at = strtoll(PQgetvalue(res, 0, 10), NULL, 10),
+                              .media = PQgetisnull(res, 0, 11) ? NULL : PQgetvalue(res, 0, 11)};
     return store_msg_json(&m);
 }
 
@@ -798,11 +816,11 @@ static void pg_send_sent(struct pg_db *d, struct pg_send_ctx *x, PGresult *res)
 static int pg_send_try(struct pg_db *d, void *arg, struct lark_err *err)
 {
     static const char sql[] = "SELECT * FROM lark_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-                              " $11, $12, $13, $14, $15)";
+                              " $11, $12, $13, $14, $15, $16, $17)";
     struct pg_send_ctx *x = arg;
     const struct store_send_in *in = x->in;
     char now[24], window[24];
-    const char *values[15] = {in->sender,
+    const char *values[17] = {in->sender,
                               in->to,
                               in->conversation_id,
                               in->client_msg_id ? in->client_msg_id : x->id,
@@ -816,8 +834,10 @@ static int pg_send_try(struct pg_db *d, void *arg, struct lark_err *err)
                               window,
                               d->s->origin,
                               x->head,
-                              x->tail};
-    int lengths[15] = {0};
+                              x->tail,
+                              x->media_ids,
+                              in->nmedia ? in->media_json : NULL};
+    int lengths[17] = {0};
     PGresult *res;
     int rc;
 
@@ -836,9 +856,13 @@ static int pg_send_try(struct pg_db *d, void *arg, struct lark_err *err)
     }
     snprintf(now, sizeof(now), "%lld", (long long)x->now);
     snprintf(window, sizeof(window), "%lld", (long long)d->s->base.push_window_ms);
-    res = PQexecPrepared(d->pg, "lark_send", 15, values, lengths, NULL, 0);
+    res = PQexecPrepared(d->pg, "lark_send", 17, values, lengths, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (pg_sqlstate_is(res, "LK404"))
+        if (pg_sqlstate_is(res, "LK400"))
+            rc = lark_err_set(err, LARK_EBADMEDIA, "%s", pg_error_text(res));
+        else if (pg_sqlstate_is(res, "LK409"))
+            rc = lark_err_set(err, LARK_EMEDIAPENDING, "%s", pg_error_text(res));
+        else if (pg_sqlstate_is(res, "LK404"))
             rc = lark_err_set(err, LARK_ENOTFOUND, "no conversation %s", in->conversation_id);
         else if (pg_sqlstate_is(res, "LK403"))
             rc = lark_err_set(err, LARK_ENOTMEMBER, "you are not a member of %s",
@@ -871,9 +895,11 @@ static int pg_send(struct store_conn *base, const struct store_send_in *in,
     ids_uuid7(x.now, x.id);
     ids_conversation(x.now, x.new_conv);
     x.direct_key = in->to ? store_direct_key(in->sender, in->to) : NULL;
+    x.media_ids = in->nmedia ? op_json_list(in->media, in->nmedia) : NULL;
     pg_send_template(&x);
     rc = pg_retry(&((struct pg_conn *)base)->db, pg_send_try, &x, err);
     free(x.direct_key);
+    free(x.media_ids);
     free(x.head);
     free(x.tail);
     return rc;

@@ -10,7 +10,7 @@
 
 #define MSG_COLS                                                                                   \
     "m.id, m.conversation_id, m.seq, m.sender, m.client_msg_id, m.type, m.body, m.meta, "          \
-    "m.created_at"
+    "m.created_at, m.media"
 
 const char *const pg_sql[DB_NSTMT] = {
     [DB_PING] = "SELECT 1",
@@ -19,7 +19,8 @@ const char *const pg_sql[DB_NSTMT] = {
     [DB_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
                          " WHERE m.sender = $1 AND m.client_msg_id = $2",
     [DB_MSG_INSERT] = "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id,"
-                      " type, body, meta, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                      " type, body, meta, created_at, media)"
+                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     [DB_MSG_LAST] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = $1"
                     " ORDER BY m.seq DESC LIMIT 1",
     [DB_MSG_LAST_SEQ] = "SELECT last_seq FROM conversations WHERE id = $1",
@@ -67,6 +68,21 @@ const char *const pg_sql[DB_NSTMT] = {
                       " LEFT JOIN messages m ON i.type = 'message'"
                       " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                       " WHERE i.user_id = $1 AND i.seq > $2 ORDER BY i.seq LIMIT $3",
+    /* many users' catch-up in one round trip (a reconnection storm): the
+     * rows come ordered by the user's place in $1, then seq */
+    [DB_INBOX_READ_MANY] =
+        "SELECT r.ord, x.seq, x.type, x.payload, x.id, x.conversation_id, x.mseq, x.sender,"
+        " x.client_msg_id, x.mtype, x.body, x.meta, x.created_at, x.media"
+        " FROM json_array_elements_text($1::json) WITH ORDINALITY AS r(user_id, ord)"
+        " CROSS JOIN LATERAL (SELECT i.seq, i.type, i.payload, m.id, m.conversation_id,"
+        " m.seq AS mseq, m.sender, m.client_msg_id, m.type AS mtype, m.body, m.meta, m.created_at,"
+        " m.media"
+        " FROM inbox i LEFT JOIN messages m ON i.type = 'message'"
+        " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
+        " WHERE i.user_id = r.user_id AND i.seq > ($2::json->>(r.ord::int - 1))::bigint"
+        " ORDER BY i.seq LIMIT $3::bigint) x ORDER BY r.ord, x.seq",
+    [DB_INBOX_HEADS_MANY] = "SELECT id, inbox_head FROM users"
+                            " WHERE id IN (SELECT json_array_elements_text($1::json))",
     [DB_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = $1"
                      " AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq DESC LIMIT $4",
     [DB_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = $1"
@@ -156,7 +172,8 @@ const char *const pg_sql[DB_NSTMT] = {
     [DB_PUSH_JOB_GET] =
         "SELECT j.id, j.user_id, j.platform, j.token, d.app, j.conversation_id, c.title, c.type,"
         " m.sender, m.type, m.body, j.msg_seq, j.inbox_seq, j.count, j.attempts,"
-        " COALESCE(p.online, 0), (COALESCE(u.acked_seq, 0) >= j.inbox_seq)::int, j.created_at"
+        " COALESCE(p.online, 0), (COALESCE(u.acked_seq, 0) >= j.inbox_seq)::int, j.created_at,"
+        " m.media"
         " FROM push_jobs j JOIN devices d ON d.platform = j.platform AND d.token = j.token"
         " LEFT JOIN conversations c ON c.id = j.conversation_id"
         " LEFT JOIN messages m ON m.conversation_id = j.conversation_id AND m.seq = j.msg_seq"
@@ -188,4 +205,29 @@ const char *const pg_sql[DB_NSTMT] = {
         " WHERE x.id = $1::bigint OR $1::bigint = 0 RETURNING id",
     [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = $1::bigint OR $1::bigint = 0"
                             " RETURNING id",
+
+    /* media (store_ops_media.c) */
+    [DB_MEDIA_INSERT] = "INSERT INTO media (id, uploader, status, content_type, size, sha256, name,"
+                        " skey, upload_hash, upload_expires_at, created_at)"
+                        " VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)",
+    [DB_MEDIA_USAGE] = "SELECT COALESCE(SUM(size), 0) FROM media WHERE uploader = $1",
+    [DB_MEDIA_READY] = "UPDATE media SET status = 'ready' WHERE id = $1 RETURNING id",
+    [DB_MEDIA_GET] = "SELECT m.id, m.uploader, m.status, m.content_type, m.size, m.sha256, m.name,"
+                     " m.skey, COALESCE(m.upload_hash, ''), COALESCE(m.upload_expires_at, 0),"
+                     " m.created_at, (m.uploader = $2::text OR EXISTS (SELECT 1"
+                     " FROM message_media mm JOIN members mb"
+                     " ON mb.conversation_id = mm.conversation_id AND mb.user_id = $2::text"
+                     " WHERE mm.media_id = m.id))::int FROM media m WHERE m.id = $1",
+    [DB_MEDIA_TAKE] = "UPDATE media SET referenced = 1 WHERE id = $1 AND uploader = $2"
+                      " AND status = 'ready' RETURNING id",
+    [DB_MEDIA_OWNED] = "SELECT status FROM media WHERE id = $1 AND uploader = $2",
+    [DB_MEDIA_LINK] = "INSERT INTO message_media (media_id, conversation_id, seq)"
+                      " VALUES ($1, $2, $3)",
+    /* SKIP LOCKED: an item a send is naming right now (its row locked by
+     * DB_MEDIA_TAKE or lark_send) is left alone; once that commits it is
+     * referenced and never expires */
+    [DB_MEDIA_EXPIRE] = "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE referenced = 0"
+                        " AND created_at < $1 ORDER BY created_at LIMIT $2"
+                        " FOR UPDATE SKIP LOCKED) RETURNING id, skey",
+    [DB_MEDIA_KEY_USED] = "SELECT 1 FROM media WHERE skey = $1 LIMIT 1",
 };

@@ -255,8 +255,15 @@ static void sq_note(struct db *base, const struct store_note *note)
     note_buf_add(&d->writer_of->notes, note);
 }
 
+static int sq_has(struct db *base, enum db_stmt id)
+{
+    (void)base;
+    return sq_sql[id] != NULL;
+}
+
 static const struct db_ops sq_db_ops = {
     .query = sq_query,
+    .has = sq_has,
     .next = sq_next,
     .text = sq_text,
     .len = sq_len,

@@ -8,7 +8,7 @@
 
 #define MSG_COLS                                                                                   \
     "m.id, m.conversation_id, m.seq, m.sender, m.client_msg_id, m.type, m.body, m.meta, "          \
-    "m.created_at"
+    "m.created_at, m.media"
 
 const char *const sq_sql[DB_NSTMT] = {
     [DB_PING] = "SELECT 1",
@@ -17,7 +17,8 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
                          " WHERE m.sender = ?1 AND m.client_msg_id = ?2",
     [DB_MSG_INSERT] = "INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id,"
-                      " type, body, meta, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                      " type, body, meta, created_at, media)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [DB_MSG_LAST] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                     " ORDER BY m.seq DESC LIMIT 1",
     [DB_MSG_LAST_SEQ] = "SELECT last_seq FROM conversations WHERE id = ?1",
@@ -63,6 +64,9 @@ const char *const sq_sql[DB_NSTMT] = {
                       " LEFT JOIN messages m ON i.type = 'message'"
                       " AND m.conversation_id = i.conversation_id AND m.seq = i.msg_seq"
                       " WHERE i.user_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3",
+    /* reading a user's few index entries is cheap here: one at a time */
+    [DB_INBOX_READ_MANY] = NULL,
+    [DB_INBOX_HEADS_MANY] = NULL,
     [DB_HIST_DESC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
                      " AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq DESC LIMIT ?4",
     [DB_HIST_ASC] = "SELECT " MSG_COLS " FROM messages m WHERE m.conversation_id = ?1"
@@ -146,7 +150,7 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_PUSH_JOB_GET] =
         "SELECT j.id, j.user_id, j.platform, j.token, d.app, j.conversation_id, c.title, c.type,"
         " m.sender, m.type, m.body, j.msg_seq, j.inbox_seq, j.count, j.attempts,"
-        " COALESCE(p.online, 0), COALESCE(u.acked_seq, 0) >= j.inbox_seq, j.created_at"
+        " COALESCE(p.online, 0), COALESCE(u.acked_seq, 0) >= j.inbox_seq, j.created_at, m.media"
         " FROM push_jobs j JOIN devices d ON d.platform = j.platform AND d.token = j.token"
         " LEFT JOIN conversations c ON c.id = j.conversation_id"
         " LEFT JOIN messages m ON m.conversation_id = j.conversation_id AND m.seq = j.msg_seq"
@@ -176,4 +180,26 @@ const char *const sq_sql[DB_NSTMT] = {
         " JOIN devices d ON d.platform = x.platform AND d.token = x.token"
         " WHERE x.id = ?1 OR ?1 = 0 RETURNING id",
     [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = ?1 OR ?1 = 0 RETURNING id",
+
+    /* media (store_ops_media.c) */
+    [DB_MEDIA_INSERT] = "INSERT INTO media (id, uploader, status, content_type, size, sha256, name,"
+                        " skey, upload_hash, upload_expires_at, created_at)"
+                        " VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [DB_MEDIA_USAGE] = "SELECT COALESCE(SUM(size), 0) FROM media WHERE uploader = ?1",
+    [DB_MEDIA_READY] = "UPDATE media SET status = 'ready' WHERE id = ?1 RETURNING id",
+    /* the last column: may ?2 read it - its uploader, or a member of a
+     * conversation with a message that carries it */
+    [DB_MEDIA_GET] = "SELECT m.id, m.uploader, m.status, m.content_type, m.size, m.sha256, m.name,"
+                     " m.skey, COALESCE(m.upload_hash, ''), COALESCE(m.upload_expires_at, 0),"
+                     " m.created_at, m.uploader = ?2 OR EXISTS (SELECT 1 FROM message_media mm"
+                     " JOIN members mb ON mb.conversation_id = mm.conversation_id"
+                     " AND mb.user_id = ?2 WHERE mm.media_id = m.id) FROM media m WHERE m.id = ?1",
+    [DB_MEDIA_TAKE] = "UPDATE media SET referenced = 1 WHERE id = ?1 AND uploader = ?2"
+                      " AND status = 'ready' RETURNING id",
+    [DB_MEDIA_OWNED] = "SELECT status FROM media WHERE id = ?1 AND uploader = ?2",
+    [DB_MEDIA_LINK] = "INSERT INTO message_media (media_id, conversation_id, seq)"
+                      " VALUES (?1, ?2, ?3)",
+    [DB_MEDIA_EXPIRE] = "DELETE FROM media WHERE id IN (SELECT id FROM media WHERE referenced = 0"
+                        " AND created_at < ?1 ORDER BY created_at LIMIT ?2) RETURNING id, skey",
+    [DB_MEDIA_KEY_USED] = "SELECT 1 FROM media WHERE skey = ?1 LIMIT 1",
 };

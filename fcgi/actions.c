@@ -7,10 +7,12 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/limits.h"
+#include "core/media.h"
 #include "core/mem.h"
 #include "core/store.h"
 #include "core/timeutil.h"
 #include "fcgi/app.h"
+#include "fcgi/attach.h"
 #include "fcgi/metrics.h"
 #include "fcgi/ratelimit.h"
 
@@ -41,9 +43,11 @@ static int valid_type(const char *s, size_t len)
     return 1;
 }
 
-/* Read and check the fields of a send into in; *meta_text is for the caller to free. */
+/* Read and check the fields of a send into in; *meta_text is for the
+ * caller to free, media (LIMIT_MEDIA_PER_MESSAGE entries) receives the
+ * media ids. */
 static int send_parse(const struct action_ctx *a, json_t *b, struct store_send_in *in,
-                      char **meta_text)
+                      char **meta_text, const char **media)
 {
     const struct config *cfg = &a->app->cfg;
     struct lark_err *err = a->err;
@@ -55,9 +59,16 @@ static int send_parse(const struct action_ctx *a, json_t *b, struct store_send_i
         (rc = json_get_str(b, "conversation_id", 0, &in->conversation_id, &convlen, err)) ||
         (rc = json_get_str(b, "client_msg_id", 0, &in->client_msg_id, &cmidlen, err)) ||
         (rc = json_get_str(b, "type", 0, &in->type, &typelen, err)) ||
-        (rc = json_get_str(b, "body", JSON_FIELD_REQUIRED, &in->body, &in->body_len, err)) ||
-        (rc = json_get_object(b, "meta", 0, &meta, err)))
+        (rc = json_get_str(b, "body", 0, &in->body, &in->body_len, err)) ||
+        (rc = json_get_object(b, "meta", 0, &meta, err)) ||
+        (rc = media_list_parse(b, media, &in->nmedia, err)))
         return rc;
+    /* API.md "Media": with media, the body may be empty (or left out) */
+    if (!in->body && in->nmedia == 0)
+        return lark_err_set(err, LARK_EMISSING, "'body' is required");
+    if (!in->body)
+        in->body = "";
+    in->media = in->nmedia ? media : NULL;
     if (in->to && in->conversation_id)
         return lark_err_set(err, LARK_EFIELD, "give 'to' or 'conversation_id', not both");
     if (!in->to && !in->conversation_id)
@@ -78,7 +89,7 @@ static int send_parse(const struct action_ctx *a, json_t *b, struct store_send_i
                             LIMIT_MSG_TYPE_MAX);
     if (in->body_len > (size_t)cfg->body_max)
         return lark_err_set(err, LARK_EMSGLARGE, "'body' is over %d bytes", cfg->body_max);
-    if (in->body_len == 0 && strcmp(in->type, "text") == 0)
+    if (in->body_len == 0 && strcmp(in->type, "text") == 0 && in->nmedia == 0)
         return lark_err_set(err, LARK_EFIELD, "'body' of a text message must not be empty");
     if (meta) {
         *meta_text = json_dump(meta, 0, &metalen);
@@ -93,8 +104,9 @@ int action_send(const struct action_ctx *a, json_t *fields, json_t **message, in
 {
     struct store_send_in in = {.sender = a->user};
     struct store_send_out out = {0};
-    char *meta_text = NULL;
-    int rc = send_parse(a, fields, &in, &meta_text);
+    const char *media[LIMIT_MEDIA_PER_MESSAGE];
+    char *meta_text = NULL, *media_json = NULL;
+    int rc = send_parse(a, fields, &in, &meta_text, media);
 
     *message = NULL;
     *duplicate = 0;
@@ -106,6 +118,14 @@ int action_send(const struct action_ctx *a, json_t *fields, json_t **message, in
                      a->app->cfg.send_rate, *a->retry_after);
         goto out;
     }
+    /* what the message shows of its media, read (and a direct upload
+     * confirmed) before the send; the send checks them again as it stores */
+    if (in.nmedia) {
+        rc = attach_message_list(a->app, a->db, a->user, in.media, in.nmedia, &media_json, a->err);
+        if (rc)
+            goto out;
+        in.media_json = media_json;
+    }
     rc = store_send(a->db, &in, &out, a->err);
     if (rc)
         goto out;
@@ -115,6 +135,7 @@ int action_send(const struct action_ctx *a, json_t *fields, json_t **message, in
     *duplicate = out.duplicate;
 out:
     free(meta_text);
+    free(media_json);
     return rc;
 }
 

@@ -9,7 +9,10 @@
 #include "core/store.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
+#include "fcgi/health.h"
+#include "fcgi/live.h"
 #include "fcgi/metrics.h"
+#include "fcgi/procstat.h"
 
 /* The Prometheus text of a hundred-odd series fits easily. */
 #define METRICS_TEXT_MAX (64 * 1024)
@@ -17,8 +20,11 @@
 int h_healthz(struct req *r)
 {
     json_t *body;
+    /* a cheap read on every probe, the write at most every HEALTH_TTL_MS */
     int rc = store_ping(r->db, &r->err);
 
+    if (rc == 0)
+        rc = health_check(r->db, &r->err);
     if (rc)
         return rc;
     body = json_obj();
@@ -34,11 +40,13 @@ int h_metrics(struct req *r)
     struct buf text;
     int rc;
 
-    if (!addr || !config_list_has(r->app->cfg.metrics_allow, addr))
+    if (!addr || !live_metrics_allowed(r->app->live, addr))
         return lark_err_set(&r->err, LARK_EFORBIDDEN, "metrics are not served to %s",
                             addr ? addr : "this client");
     buf_init(&text, METRICS_TEXT_MAX);
     rc = metrics_render(&text);
+    if (rc == 0)
+        rc = procstat_render(&text);
     if (rc == 0) {
         /* lark-push's counters live in the store (core/pushstat.h says why);
          * without them the rest of the page is still worth serving. */

@@ -37,6 +37,12 @@ int h_device_remove(struct req *r);
 /* h_dev.c (only while dev_tokens = 1) */
 int h_dev_token(struct req *r);
 
+/* h_media.c */
+int h_media_upload(struct req *r);
+int h_media_uploads(struct req *r);
+int h_media_put(struct req *r);
+int h_media_get(struct req *r);
+
 /* h_events.c */
 int h_events(struct req *r);
 int h_poll(struct req *r);

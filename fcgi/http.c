@@ -21,6 +21,7 @@ const char *http_reason(int status)
     case 200: return "OK";
     case 201: return "Created";
     case 204: return "No Content";
+    case 302: return "Found";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -85,6 +86,8 @@ static void reply_head(struct req *r, int status, const char *content_type)
                      "Access-Control-Allow-Origin: %s\r\n"
                      "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
                      r->cors_origin);
+    if (r->body_unread)
+        reply_header(r, "Connection: close\r\n");
     if (r->capture)
         return; /* the hub counts what it writes */
     r->status = status;
@@ -100,7 +103,7 @@ void reply_raw(struct req *r, int status, const char *content_type, const char *
     if (r->allow[0])
         reply_header(r, "Allow: %s\r\n", r->allow);
     req_write(r, "\r\n", 2);
-    if (len)
+    if (len && !r->head)
         req_write(r, data, len);
 }
 
@@ -121,10 +124,52 @@ void reply_error(struct req *r, int code)
     json_put(e, "code", json_string(err_api_code(code)));
     json_put(e, "message", json_string(msg));
     json_put(body, "error", e);
-    if ((code == LARK_EDRAINING || code == LARK_EUNAVAIL) && r->retry_after <= 0)
+    if ((code == LARK_EDRAINING || code == LARK_EUNAVAIL || code == LARK_ESTORAGE) &&
+        r->retry_after <= 0)
         r->retry_after = 1;
     reply_json(r, err_http_status(code), body);
     json_decref(body);
+}
+
+/* The headers of a media answer, written whole: a path, a presigned URL
+ * or a Content-Disposition may pass HTTP_HEADER_MAX, and a header that
+ * went missing (the disposition) would change how a browser treats the
+ * bytes. */
+static void reply_media_head(struct req *r, int status, const char *type, const struct buf *more)
+{
+    reply_head(r, status, type);
+    if (more->len)
+        req_write(r, more->data, more->len);
+    req_write(r, "\r\n", 2);
+}
+
+void reply_sendfile(struct req *r, const char *path, const char *type, const char *sha256,
+                    const char *disposition)
+{
+    struct buf h;
+
+    buf_init(&h, 16 * HTTP_HEADER_MAX);
+    /* lighttpd sends the file itself (mod_fastcgi "x-sendfile"), and
+     * answers Range (206) and If-None-Match (304) from these headers */
+    buf_printf(&h,
+               "X-Content-Type-Options: nosniff\r\n"
+               "Content-Security-Policy: sandbox\r\n"
+               "Cache-Control: private, max-age=86400\r\n"
+               "ETag: \"%s\"\r\nContent-Disposition: %s\r\nX-Sendfile: %s\r\n",
+               sha256, disposition, path);
+    reply_media_head(r, 200, type, &h);
+    buf_release(&h);
+}
+
+void reply_redirect(struct req *r, const char *url)
+{
+    struct buf h;
+
+    buf_init(&h, 16 * HTTP_HEADER_MAX);
+    /* the URL expires: nobody may keep the redirect */
+    buf_printf(&h, "Cache-Control: no-store\r\nContent-Length: 0\r\nLocation: %s\r\n", url);
+    reply_media_head(r, 302, NULL, &h);
+    buf_release(&h);
 }
 
 int reply_start_stream(struct req *r, const char *content_type, const char *extra, const char *body,

@@ -44,9 +44,16 @@ struct req {
     int retry_after;                  /* seconds, for 429 / 503 */
     int status;                       /* status answered, 0 = not yet */
     int detached;                     /* handed to the hub */
+    int head;                         /* HEAD: answers carry headers, never a body */
     const char *cors_origin;          /* Origin to allow, or NULL */
     char allow[64];                   /* Allow header for a 405, "" if none */
     struct buf *capture;              /* set: answers are rendered here, not written */
+    /* 1 while the body has not been read to its end (an upload refused
+     * early): the answer says "Connection: close", or lighttpd - which
+     * streams upload bodies to larkd (conf/lighttpd.conf) and must then
+     * drop the connection - would leave the client to send its next
+     * request into a connection about to close */
+    int body_unread;
 };
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
@@ -66,8 +73,22 @@ const char *req_param(const struct req *r, const char *name);
  */
 void reply_json(struct req *r, int status, const json_t *body);
 
-/* Answer status with raw bytes of content_type. */
+/* Answer status with raw bytes of content_type (for HEAD, the headers
+ * only, Content-Length still that of the bytes). */
 void reply_raw(struct req *r, int status, const char *content_type, const char *data, size_t len);
+
+/*
+ * Answer a download of media that lighttpd sends itself (X-Sendfile of
+ * path; the bytes never pass through larkd): status 200 - lighttpd makes
+ * it 206 for a Range, 304 for a matching If-None-Match - with the stored
+ * type, ETag "sha256", the Content-Disposition value given, nosniff and a
+ * sandbox CSP (API.md "Media").
+ */
+void reply_sendfile(struct req *r, const char *path, const char *type, const char *sha256,
+                    const char *disposition);
+
+/* Answer 302 to url (a presigned download), not to be cached. */
+void reply_redirect(struct req *r, const char *url);
 
 /* Answer with the error for code (a LARK_E*), message from r->err if set. */
 void reply_error(struct req *r, int code);

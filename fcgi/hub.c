@@ -22,6 +22,7 @@
 #include "core/timeutil.h"
 #include "fcgi/app.h"
 #include "fcgi/fcgirec.h"
+#include "fcgi/reload.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -176,6 +177,10 @@ static void hub_on_signal(struct hub *h, struct hub_io *io, uint32_t events)
     (void)io;
     (void)events;
     while (read(h->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) { /* a reload, on its own thread (fcgi/reload.h) */
+            reload_request(h->app->reload);
+            continue;
+        }
         log_info("signal %u received", si.ssi_signo);
         hub_start_drain(h);
     }
@@ -319,6 +324,7 @@ int hub_new(struct app *app, struct hub **out, struct lark_err *err)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     h->sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);

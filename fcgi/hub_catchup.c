@@ -30,17 +30,16 @@
 /* Above this much pending output a catch-up waits for EPOLLOUT. */
 #define HUB_OUT_HIGH (256 * 1024)
 
-/* A read for one user's waiting connections: made on the hub thread, run
- * on a reader thread, applied on the hub thread. */
+/* Catch-up reads made on the hub thread, run on a reader thread, applied on
+ * the hub thread. The requests of a loop turn go out together, at most
+ * LIMIT_HUB_READ_BATCH to a job: after a reconnection storm (a larkd
+ * restart, a database back) PostgreSQL answers them in one round trip. */
 struct read_job {
     struct hub *h;
-    char *user;
-    uint64_t after; /* events with seq > after... */
-    unsigned limit; /* ...at most this many */
-    /* the result */
-    struct store_event *evs;
+    struct store_inbox_req *reqs; /* reqs[i].user is users[i] */
+    char **users;                 /* owned */
     size_t n;
-    uint64_t head;
+    unsigned limit; /* events per user */
     int rc;
     struct lark_err err;
 };
@@ -71,16 +70,15 @@ static void read_run(struct app *app, struct store_conn *db, void *arg)
     struct read_job *j = arg;
 
     (void)app;
-    j->rc =
-        db ? store_inbox_read(db, j->user, j->after, j->limit, &j->evs, &j->n, &j->head, &j->err)
-           : lark_err_set(&j->err, LARK_EUNAVAIL, "no store connection");
+    j->rc = db ? store_inbox_read_many(db, j->reqs, j->n, j->limit, &j->err)
+               : lark_err_set(&j->err, LARK_EUNAVAIL, "no store connection");
     hub_post(j->h, read_done, j);
 }
 
-/* Ask the pool for u's events after the lowest cursor that waits. */
+/* Queue a read of u's events after the lowest cursor that waits; it goes
+ * out with the others of this turn (hub_run_dirty). */
 static void read_request(struct hub *h, struct hub_user *u)
 {
-    struct read_job *j;
     uint64_t from = UINT64_MAX;
 
     if (hub_user_reading(u))
@@ -90,14 +88,33 @@ static void read_request(struct hub *h, struct hub_user *u)
             from = c->cursor;
     if (from == UINT64_MAX)
         return;
-    j = xcalloc(1, sizeof(*j));
-    j->h = h;
-    j->user = xstrdup(hub_user_id(u));
-    j->after = from;
-    j->limit = LIMIT_HUB_BATCH;
+    if (h->nreads == h->capreads) {
+        h->capreads = h->capreads ? h->capreads * 2 : 64;
+        h->reads = xrealloc(h->reads, h->capreads * sizeof(*h->reads));
+        h->read_users = xrealloc(h->read_users, h->capreads * sizeof(*h->read_users));
+    }
+    h->read_users[h->nreads] = xstrdup(hub_user_id(u));
+    h->reads[h->nreads] = (struct store_inbox_req){.user = h->read_users[h->nreads], .after = from};
+    h->nreads++;
     hub_user_set_reading(u, 1);
     metrics_catchup_read();
-    hub_pool_submit(h->readers, read_run, j);
+}
+
+/* Hand this turn's reads to the pool. */
+static void read_flush(struct hub *h)
+{
+    for (size_t i = 0; i < h->nreads; i += LIMIT_HUB_READ_BATCH) {
+        struct read_job *j = xcalloc(1, sizeof(*j));
+        j->h = h;
+        j->n = h->nreads - i < LIMIT_HUB_READ_BATCH ? h->nreads - i : LIMIT_HUB_READ_BATCH;
+        j->reqs = xmalloc(j->n * sizeof(*j->reqs));
+        j->users = xmalloc(j->n * sizeof(*j->users));
+        memcpy(j->reqs, h->reads + i, j->n * sizeof(*j->reqs));
+        memcpy(j->users, h->read_users + i, j->n * sizeof(*j->users));
+        j->limit = LIMIT_HUB_BATCH;
+        hub_pool_submit(h->readers, read_run, j);
+    }
+    h->nreads = 0;
 }
 
 static void read_fail(struct hub *h, struct hub_user *u, const struct read_job *j)
@@ -105,7 +122,7 @@ static void read_fail(struct hub *h, struct hub_user *u, const struct read_job *
     struct hub_conn *c, *next;
 
     metrics_db_error();
-    log_warn("hub: catch-up read failed user=%s: %s", j->user, j->err.msg);
+    log_warn("hub: catch-up read failed user=%s: %s", hub_user_id(u), j->err.msg);
     for (c = hub_user_conns(u); c; c = next) {
         next = c->unext; /* failing ends c, which leaves the user's list */
         if (c->want_read) {
@@ -115,24 +132,17 @@ static void read_fail(struct hub *h, struct hub_user *u, const struct read_job *
     }
 }
 
-static void read_done(struct hub *h, void *arg)
+/* One user's result: its waiting connections write what it returned. */
+static void read_apply(struct hub *h, struct hub_user *u, const struct store_inbox_req *q,
+                       unsigned limit)
 {
-    struct read_job *j = arg;
-    struct hub_user *u = h->closing ? NULL : hub_user_find(h, j->user, 0);
     struct hub_conn *c, *next;
-    uint64_t last = j->n ? j->evs[j->n - 1].seq : j->after;
+    uint64_t last = q->n ? q->evs[q->n - 1].seq : q->after;
 
-    if (!u)
-        goto out;
-    hub_user_set_reading(u, 0);
-    if (j->rc) {
-        read_fail(h, u, j);
-        goto out;
-    }
     /* fewer than asked: everything up to the head, and every commit after
      * the read began has a note behind this job in the queue */
-    if (j->n < j->limit)
-        hub_user_synced_at(u, j->head, j->evs, j->n);
+    if (q->n < limit)
+        hub_user_synced_at(u, q->head, q->evs, q->n);
     for (c = hub_user_conns(u); c; c = next) {
         next = c->unext; /* a long-poll's answer ends it */
         if (!c->want_read)
@@ -143,14 +153,32 @@ static void read_done(struct hub *h, void *arg)
         if (hub_user_synced(u) && c->cursor > hub_user_head(u))
             c->cursor = hub_user_head(u); /* since= past the end */
         /* inbox seqs are gapless: evs[k] is seq after + 1 + k */
-        if (c->cursor >= j->after && c->cursor < last &&
-            conn_deliver(h, c, j->evs + (c->cursor - j->after), (size_t)(last - c->cursor)) < 0)
+        if (c->cursor >= q->after && c->cursor < last &&
+            conn_deliver(h, c, q->evs + (c->cursor - q->after), (size_t)(last - c->cursor)) < 0)
             continue;
         conn_mark_dirty(h, c); /* the rest: from the tail, or another read */
     }
-out:
-    store_events_free(j->evs, j->n);
-    free(j->user);
+}
+
+static void read_done(struct hub *h, void *arg)
+{
+    struct read_job *j = arg;
+
+    for (size_t i = 0; i < j->n; i++) {
+        struct store_inbox_req *q = &j->reqs[i];
+        struct hub_user *u = h->closing ? NULL : hub_user_find(h, q->user, 0);
+        if (u) {
+            hub_user_set_reading(u, 0);
+            if (j->rc)
+                read_fail(h, u, j);
+            else
+                read_apply(h, u, q, j->limit);
+        }
+        store_events_free(q->evs, q->n);
+        free(j->users[i]);
+    }
+    free(j->reqs);
+    free(j->users);
     free(j);
 }
 
@@ -192,6 +220,7 @@ void hub_run_dirty(struct hub *h)
         c->dirty = 0;
         conn_catch_up(h, c);
     }
+    read_flush(h);
 }
 
 int hub_catchup_start(struct hub *h, struct lark_err *err)
@@ -207,4 +236,11 @@ void hub_catchup_stop(struct hub *h)
     h->readers = NULL;
     free(h->evbuf);
     h->evbuf = NULL;
+    for (size_t i = 0; i < h->nreads; i++)
+        free(h->read_users[i]);
+    free(h->reads);
+    free(h->read_users);
+    h->reads = NULL;
+    h->read_users = NULL;
+    h->nreads = h->capreads = 0;
 }

@@ -305,9 +305,12 @@ struct hub {
     struct store_event *evbuf; /* hub_catchup.c: events copied from a tail */
     int draining;
     int64_t drain_until_ms;
-    int64_t linger_sweep_ms;  /* mono ms: hub_user_sweep next runs */
-    struct hub_pool *readers; /* hub_catchup.c */
-    struct ws_bridge *ws;     /* wsbridge.c, NULL without WebSocket */
+    int64_t linger_sweep_ms;       /* mono ms: hub_user_sweep next runs */
+    struct hub_pool *readers;      /* hub_catchup.c */
+    struct store_inbox_req *reads; /* hub_catchup.c: this turn's reads, not yet submitted */
+    char **read_users;             /* their user ids, owned */
+    size_t nreads, capreads;
+    struct ws_bridge *ws; /* wsbridge.c, NULL without WebSocket */
     /* presence (hub_presence.c) */
     struct hmap watchers; /* watcher id -> struct hub_watcher */
     struct hmap watched;  /* watched id -> struct hub_watched */

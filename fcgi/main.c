@@ -7,21 +7,28 @@
  * socket at once on Linux (DESIGN.md), so there is no accept mutex.
  *
  * Shutdown (API.md "Operations"): signals are blocked in every thread and
- * read by the hub from a signalfd. On SIGTERM or SIGINT the hub drains
+ * read by the hub from a signalfd. SIGHUP reloads the configuration on a
+ * thread of its own (fcgi/reload.h). On SIGTERM or SIGINT the hub drains
  * (held long-polls answered, SSE streams told to reconnect, new requests
  * answered 503) for drain_grace_ms; then main shuts the listening socket
  * down, which releases every worker blocked in accept at once, joins them,
  * stops the hub and closes the store.
  */
 #include "core/auth.h"
+#include "core/blob.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/lockfile.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/version.h"
 #include "fcgi/app.h"
 #include "fcgi/hub.h"
+#include "fcgi/live.h"
+#include "fcgi/media_sweep.h"
 #include "fcgi/ratelimit.h"
+#include "fcgi/reload.h"
 #include "fcgi/router.h"
 #include "fcgi/wsbridge.h"
 
@@ -56,17 +63,21 @@ struct worker {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: larkd [--config FILE] [--migrate] [--help]\n"
+    fprintf(out, "usage: larkd [--config FILE] [--migrate] [--version] [--help]\n"
                  "\n"
                  "The lark chat service as a FastCGI daemon. Run it beside lighttpd\n"
                  "(conf/lighttpd.conf) and point fastcgi.server at its socket.\n"
                  "\n"
                  "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
                  "  --migrate      apply database migrations and exit\n"
+                 "  --version      print the release and commit, and exit\n"
                  "  --help         this text\n"
                  "\n"
                  "Signals: SIGTERM or SIGINT drain (held requests answered, new ones\n"
-                 "get 503) and exit. Logs go to stderr, one line per event.\n\n");
+                 "get 503) and exit. SIGHUP reads the configuration again and applies\n"
+                 "the keys, log settings, CORS origins, metrics addresses and rate\n"
+                 "limits without dropping a connection. Logs go to stderr, one line\n"
+                 "per event.\n\n");
     config_help(out);
 }
 
@@ -152,6 +163,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"migrate", no_argument, NULL, 'm'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
@@ -159,6 +171,7 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
         switch (c) {
         case 'c': *config_path = optarg; break;
         case 'm': *migrate_only = 1; break;
+        case 'V': version_print(stdout, "larkd"); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -170,8 +183,33 @@ static int parse_args(int argc, char **argv, const char **config_path, int *migr
     return 0;
 }
 
+/*
+ * One larkd per socket and per SQLite database (core/lockfile.h): a second
+ * one would take the socket from the first, or write the same file. Taken
+ * before the store is opened, so a refused larkd changes nothing.
+ */
+static int take_locks(const struct config *cfg, int fds[2], struct lark_err *err)
+{
+    char *path = xasprintf("%s.lock", cfg->listen);
+    int rc = lockfile_take(path, cfg->listen, &fds[0], err);
+
+    free(path);
+    if (rc == 0 && strncmp(cfg->db, "sqlite:", 7) == 0) {
+        path = xasprintf("%s.lock", cfg->db + 7);
+        rc = lockfile_take(path, cfg->db + 7, &fds[1], err);
+        free(path);
+    }
+    if (rc == LARK_ECONFLICT) {
+        char why[LARK_ERR_MSG_MAX];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        lark_err_set(err, rc, "%s: stop it first, or give this larkd a data directory of its own",
+                     why);
+    }
+    return rc;
+}
+
 /* Run the FastCGI server until a stop signal has drained it. */
-static int serve(struct app *app)
+static int serve(struct app *app, const char *config_path)
 {
     struct lark_err err = {0};
     struct worker *workers = NULL;
@@ -179,15 +217,20 @@ static int serve(struct app *app)
     atomic_int stopping = 0;
     int listen_fd = -1, nworkers = 0, status = 1;
 
-    if (FCGX_Init() != 0 || open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0 ||
+    /* The FastCGI socket comes last: once it accepts, everything else it
+     * leads to (the WebSocket socket, the reload thread) is there too, so
+     * whoever waits for it (tools/run.sh, the tests, an operator's script)
+     * may send anything next. */
+    if (FCGX_Init() != 0 || reload_new(app, config_path, &app->reload, &err) != 0 ||
         hub_new(app, &app->hub, &err) != 0 ||
         (*app->cfg.ws_listen && strcmp(app->cfg.ws_listen, "off") != 0 &&
-         ws_bridge_open(app->hub, app->cfg.ws_listen, app->cfg.ws_workers, &err) != 0)) {
+         ws_bridge_open(app->hub, app->cfg.ws_listen, app->cfg.ws_workers, &err) != 0) ||
+        open_listener(&app->cfg, &listen_fd, &sock_st, &err) != 0) {
         log_error("start-up: %s", err.msg[0] ? err.msg : "FCGX_Init failed");
         goto out;
     }
     store_set_listener(app->store, hub_notes, app->hub);
-    if (hub_start(app->hub, &err) != 0) {
+    if (hub_start(app->hub, &err) != 0 || media_sweep_start(app, &app->sweep, &err) != 0) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
@@ -201,8 +244,8 @@ static int serve(struct app *app)
             break;
         }
     }
-    log_info("ready socket=%s store=%s workers=%d", app->cfg.listen, store_backend(app->store),
-             nworkers);
+    log_info("ready version=%s socket=%s store=%s workers=%d", version_release(), app->cfg.listen,
+             store_backend(app->store), nworkers);
 
     hub_wait_drained(app->hub);
     atomic_store(&stopping, 1);
@@ -213,11 +256,15 @@ static int serve(struct app *app)
     status = 0;
     log_info("stopped");
 out:
+    media_sweep_stop(app->sweep);
+    app->sweep = NULL;
     store_set_listener(app->store, NULL, NULL); /* the queued writes' notes: nobody to tell */
     if (app->hub)
         ws_bridge_close(app->hub);
     hub_free(app->hub);
     app->hub = NULL;
+    reload_free(app->reload);
+    app->reload = NULL;
     if (listen_fd >= 0) {
         close(listen_fd);
         remove_listener(app->cfg.listen, &sock_st);
@@ -230,7 +277,7 @@ int main(int argc, char **argv)
 {
     static struct app app;
     const char *config_path = NULL;
-    int migrate_only = 0, status = 1;
+    int migrate_only = 0, status = 1, locks[2] = {-1, -1};
     struct lark_err err = {0};
     sigset_t mask;
 
@@ -242,44 +289,61 @@ int main(int argc, char **argv)
      * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
     mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
     mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+    /* Nothing larkd creates is for other users: the database and its WAL
+     * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
+    umask(umask(0) | S_IWGRP | S_IRWXO);
     log_init("larkd", LOG_INFO);
     if (config_load(&app.cfg, config_path, &err) != 0) {
         log_error("configuration: %s", err.msg);
         return 2;
     }
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
+    log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
 
     /* Signals go to the hub's signalfd: block them before any thread. */
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0) {
+    if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
+        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0 ||
+        (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
     app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
     app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
+    /* media_rate is per minute */
+    app.rl_media = ratelimit_new(app.cfg.media_rate / 60.0, app.cfg.media_burst);
+    app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
     } else if (getenv("GATEWAY_INTERFACE")) {
         status = cgi_main(&app);
     } else {
-        if (strcmp(app.cfg.jwt_alg, "HS256") == 0 &&
-            strcmp(app.cfg.jwt_secret, CONFIG_DEV_SECRET) == 0)
+        char keys[256];
+        auth_describe(app.auth, keys, sizeof(keys));
+        log_info("tokens: %s", keys);
+        if (auth_dev_secret_in_use(app.auth))
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
         if (app.cfg.dev_tokens)
             log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
-        status = serve(&app);
+        status = serve(&app, config_path);
     }
 out:
     ratelimit_free(app.rl);
     ratelimit_free(app.rl_typing);
+    ratelimit_free(app.rl_media);
+    blob_close(app.blob);
+    live_free(app.live);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);
+    lockfile_release(locks[0]);
+    lockfile_release(locks[1]);
     return status;
 }

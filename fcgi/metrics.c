@@ -28,6 +28,11 @@ static struct {
     atomic_ulong responses[NSTATUS + 1];
     atomic_ulong latency_bucket[NBOUNDS + 1];
     atomic_ulong latency_sum_ns;
+    atomic_ulong media_uploads;
+    atomic_ulong media_upload_bytes;
+    atomic_ulong media_expired;
+    atomic_ulong reloads[2];       /* [0] refused, [1] applied */
+    atomic_ulong health_writes[2]; /* [0] failed, [1] committed */
 } m;
 
 const char *transport_name(enum transport t)
@@ -57,6 +62,17 @@ long metrics_held(enum transport t)
 void metrics_message_sent(void)
 {
     atomic_fetch_add(&m.messages_sent, 1);
+}
+
+void metrics_media_upload(uint64_t bytes)
+{
+    atomic_fetch_add(&m.media_uploads, 1);
+    atomic_fetch_add(&m.media_upload_bytes, (unsigned long)bytes);
+}
+
+void metrics_media_expired(unsigned long n)
+{
+    atomic_fetch_add(&m.media_expired, n);
 }
 
 void metrics_catchup_read(void)
@@ -92,6 +108,16 @@ void metrics_delivery_latency(int64_t ns)
         i++;
     atomic_fetch_add(&m.latency_bucket[i], 1);
     atomic_fetch_add(&m.latency_sum_ns, (unsigned long)ns);
+}
+
+void metrics_health_write(int ok)
+{
+    atomic_fetch_add(&m.health_writes[ok ? 1 : 0], 1);
+}
+
+void metrics_reload(int ok)
+{
+    atomic_fetch_add(&m.reloads[ok ? 1 : 0], 1);
 }
 
 static int render_transport(struct buf *out, const char *name, const char *help, const char *type,
@@ -145,6 +171,17 @@ int metrics_render(struct buf *out)
                      " (a connection behind the tail in memory, or a user new to it).\n"
                      "# TYPE lark_catchup_reads_total counter\nlark_catchup_reads_total %lu\n",
                      atomic_load(&m.catchup_reads));
+    rc |= buf_printf(out,
+                     "# HELP lark_media_uploads_total Media uploads stored through larkd.\n"
+                     "# TYPE lark_media_uploads_total counter\nlark_media_uploads_total %lu\n"
+                     "# HELP lark_media_upload_bytes_total Bytes of those uploads.\n"
+                     "# TYPE lark_media_upload_bytes_total counter\n"
+                     "lark_media_upload_bytes_total %lu\n"
+                     "# HELP lark_media_expired_total Media deleted because no message named"
+                     " them within media_retention.\n"
+                     "# TYPE lark_media_expired_total counter\nlark_media_expired_total %lu\n",
+                     atomic_load(&m.media_uploads), atomic_load(&m.media_upload_bytes),
+                     atomic_load(&m.media_expired));
     rc |= buf_printf(out, "# HELP lark_http_responses_total Answers by HTTP status.\n"
                           "# TYPE lark_http_responses_total counter\n");
     for (size_t i = 0; i <= NSTATUS; i++) {
@@ -168,5 +205,18 @@ int metrics_render(struct buf *out)
     rc |= buf_printf(out, "lark_delivery_latency_seconds_sum %.6f\n",
                      (double)atomic_load(&m.latency_sum_ns) / 1e9);
     rc |= buf_printf(out, "lark_delivery_latency_seconds_count %lu\n", cum);
+    rc |= buf_printf(out,
+                     "# HELP lark_health_writes_total Writes the health check committed (it "
+                     "caches its answer for a while), by result.\n"
+                     "# TYPE lark_health_writes_total counter\n"
+                     "lark_health_writes_total{result=\"ok\"} %lu\n"
+                     "lark_health_writes_total{result=\"failed\"} %lu\n",
+                     atomic_load(&m.health_writes[1]), atomic_load(&m.health_writes[0]));
+    rc |= buf_printf(out,
+                     "# HELP lark_reloads_total Configuration reloads (SIGHUP) by result.\n"
+                     "# TYPE lark_reloads_total counter\n"
+                     "lark_reloads_total{result=\"ok\"} %lu\n"
+                     "lark_reloads_total{result=\"failed\"} %lu\n",
+                     atomic_load(&m.reloads[1]), atomic_load(&m.reloads[0]));
     return rc ? LARK_ETOOLARGE : 0;
 }

@@ -26,6 +26,10 @@ void metrics_held_remove(enum transport t, int hangup);
 long metrics_held(enum transport t);
 
 void metrics_message_sent(void);
+/* A media upload (one-step, or the PUT of a two-step) of bytes was stored;
+ * n unreferenced media were deleted by the retention sweep. */
+void metrics_media_upload(uint64_t bytes);
+void metrics_media_expired(unsigned long n);
 void metrics_db_error(void);
 /* An HTTP answer with this status was written. */
 void metrics_response(int status);
@@ -36,6 +40,12 @@ unsigned long metrics_catchup_reads(void);
 
 /* An event reached a held connection ns nanoseconds after its commit. */
 void metrics_delivery_latency(int64_t ns);
+
+/* The health check committed its write (ok = 1) or could not (ok = 0). */
+void metrics_health_write(int ok);
+
+/* A SIGHUP reload was applied (ok = 1) or refused (ok = 0). */
+void metrics_reload(int ok);
 
 /* Append the Prometheus text exposition to out; 0 or LARK_ETOOLARGE. */
 int metrics_render(struct buf *out);

@@ -112,9 +112,11 @@ int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *
     struct rl_bucket *b;
     int rc = 0;
 
-    if (rl->rate <= 0)
-        return 0;
     pthread_mutex_lock(&rl->mu);
+    if (rl->rate <= 0) { /* read under the lock: ratelimit_set may change it */
+        pthread_mutex_unlock(&rl->mu);
+        return 0;
+    }
     b = rl_find(rl, user, h);
     if (!b) {
         size_t len = strlen(user) + 1;
@@ -138,6 +140,14 @@ int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *
     }
     pthread_mutex_unlock(&rl->mu);
     return rc;
+}
+
+void ratelimit_set(struct ratelimit *rl, double rate, double burst)
+{
+    pthread_mutex_lock(&rl->mu);
+    rl->rate = rate;
+    rl->burst = burst < 1 ? 1 : burst; /* fuller buckets are cut at their next take */
+    pthread_mutex_unlock(&rl->mu);
 }
 
 unsigned long ratelimit_size(struct ratelimit *rl)

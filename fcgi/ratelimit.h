@@ -29,6 +29,9 @@ void ratelimit_free(struct ratelimit *rl);
  */
 int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *retry_after);
 
+/* New rate and burst for every user from now on (SIGHUP; any thread). */
+void ratelimit_set(struct ratelimit *rl, double rate, double burst);
+
 /* Buckets currently held (for tests). */
 unsigned long ratelimit_size(struct ratelimit *rl);
 

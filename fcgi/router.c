@@ -11,6 +11,7 @@
 #include "core/timeutil.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
+#include "fcgi/live.h"
 #include "fcgi/metrics.h"
 
 #include <stdio.h>
@@ -19,27 +20,34 @@
 #include <strings.h>
 
 static const struct route routes[] = {
-    {"GET", "/v1/healthz", h_healthz, 0},
-    {"GET", "/metrics", h_metrics, 0},
-    {"POST", "/v1/messages", h_send, ROUTE_AUTH | ROUTE_BODY},
-    {"GET", "/v1/conversations/{}/messages", h_history, ROUTE_AUTH},
-    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
-    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY},
-    {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY},
-    {"POST", "/v1/conversations", h_conv_create, ROUTE_AUTH | ROUTE_BODY},
-    {"GET", "/v1/conversations", h_conv_list, ROUTE_AUTH},
-    {"GET", "/v1/conversations/{}", h_conv_get, ROUTE_AUTH},
-    {"POST", "/v1/conversations/{}/members", h_member_add, ROUTE_AUTH | ROUTE_BODY},
-    {"DELETE", "/v1/conversations/{}/members/{}", h_member_remove, ROUTE_AUTH},
-    {"POST", "/v1/conversations/{}/read", h_read, ROUTE_AUTH | ROUTE_BODY},
-    {"POST", "/v1/conversations/{}/typing", h_typing, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
-    {"POST", "/v1/presence/heartbeat", h_heartbeat, ROUTE_AUTH | ROUTE_BODY_OPTIONAL},
-    {"GET", "/v1/presence", h_presence_get, ROUTE_AUTH},
-    {"POST", "/v1/presence/watch", h_watch, ROUTE_AUTH | ROUTE_BODY},
-    {"POST", "/v1/devices", h_device_add, ROUTE_AUTH | ROUTE_BODY},
-    {"GET", "/v1/devices", h_device_list, ROUTE_AUTH},
-    {"DELETE", "/v1/devices/{}", h_device_remove, ROUTE_AUTH},
-    {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY},
+    {"GET", "/v1/healthz", h_healthz, 0, NULL},
+    {"GET", "/metrics", h_metrics, 0, NULL},
+    {"POST", "/v1/messages", h_send, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"GET", "/v1/conversations/{}/messages", h_history, ROUTE_AUTH, NULL},
+    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "text/event-stream"},
+    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "application/json"},
+    {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"POST", "/v1/conversations", h_conv_create, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"GET", "/v1/conversations", h_conv_list, ROUTE_AUTH, NULL},
+    {"GET", "/v1/conversations/{}", h_conv_get, ROUTE_AUTH, NULL},
+    {"POST", "/v1/conversations/{}/members", h_member_add, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"DELETE", "/v1/conversations/{}/members/{}", h_member_remove, ROUTE_AUTH, NULL},
+    {"POST", "/v1/conversations/{}/read", h_read, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"POST", "/v1/conversations/{}/typing", h_typing, ROUTE_AUTH | ROUTE_BODY_OPTIONAL, NULL},
+    {"POST", "/v1/presence/heartbeat", h_heartbeat, ROUTE_AUTH | ROUTE_BODY_OPTIONAL, NULL},
+    {"GET", "/v1/presence", h_presence_get, ROUTE_AUTH, NULL},
+    {"POST", "/v1/presence/watch", h_watch, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"POST", "/v1/devices", h_device_add, ROUTE_AUTH | ROUTE_BODY, NULL},
+    {"GET", "/v1/devices", h_device_list, ROUTE_AUTH, NULL},
+    {"DELETE", "/v1/devices/{}", h_device_remove, ROUTE_AUTH, NULL},
+    {"POST", "/v1/dev/token", h_dev_token, ROUTE_BODY, NULL},
+    /* the body is the file: h_media_upload streams it (no JSON) */
+    {"POST", "/v1/media", h_media_upload, ROUTE_AUTH, NULL},
+    {"POST", "/v1/media/uploads", h_media_uploads, ROUTE_AUTH | ROUTE_BODY, NULL},
+    /* the URL's own key authorizes it (API.md: "takes no token") */
+    {"PUT", "/v1/media/{}/upload", h_media_put, 0, NULL},
+    /* an <img> or <a href> cannot set headers: token query or cookie */
+    {"GET", "/v1/media/{}", h_media_get, ROUTE_AUTH | ROUTE_TOKEN_QUERY, NULL},
 };
 
 /* Routes under this prefix exist only while dev_tokens = 1 (h_dev.c). */
@@ -91,6 +99,13 @@ nomatch:
     return 0;
 }
 
+/* A route's method takes the request's: the same, or HEAD for GET. */
+static int method_matches(const char *route_method, const char *method)
+{
+    return strcmp(route_method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(route_method, "GET") == 0);
+}
+
 const struct route *router_match(const char *method, const char *path, char *params[REQ_PARAMS_MAX],
                                  int *nparams, char allow[ROUTER_ALLOW_MAX], int *code)
 {
@@ -111,7 +126,7 @@ const struct route *router_match(const char *method, const char *path, char *par
         }
         if (m == 0)
             continue;
-        if (strcmp(routes[i].method, method) == 0 && !found) {
+        if (method_matches(routes[i].method, method) && !found) {
             found = &routes[i];
             memcpy(params, tmp, sizeof(tmp));
             *nparams = n;
@@ -120,7 +135,8 @@ const struct route *router_match(const char *method, const char *path, char *par
                 free(tmp[j]);
         }
         size_t used = strlen(allow);
-        snprintf(allow + used, ROUTER_ALLOW_MAX - used, "%s%s", used ? ", " : "", routes[i].method);
+        snprintf(allow + used, ROUTER_ALLOW_MAX - used, "%s%s%s", used ? ", " : "",
+                 routes[i].method, strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
     if (found)
         return found;
@@ -232,8 +248,7 @@ static void router_preflight(struct req *r, const char *allow)
 static void router_cors(struct req *r)
 {
     const char *origin = req_param(r, "HTTP_ORIGIN");
-    const char *list = r->app->cfg.cors_origins;
-    if (origin && (config_list_has(list, origin) || config_list_has(list, "*")))
+    if (origin && live_cors_allowed(r->app->live, origin))
         r->cors_origin = origin;
 }
 
@@ -304,8 +319,11 @@ void router_handle(struct req *r)
     int rc;
 
     snprintf(r->method, sizeof(r->method), "%s", m ? m : "");
+    r->head = strcmp(r->method, "HEAD") == 0;
     rc = router_prepare(r, &route);
-    if (rc == 0 && route)
+    if (rc == 0 && route && r->head && route->held_type)
+        reply_raw(r, 200, route->held_type, NULL, 0); /* the headers, nothing held */
+    else if (rc == 0 && route)
         rc = route->fn(r);
     if (rc < 0 && !r->detached && r->status == 0) {
         if (rc == LARK_EUNAVAIL || rc == LARK_EINTERNAL)

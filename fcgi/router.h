@@ -2,7 +2,8 @@
  * router.h - the one route table, and the pipeline every request runs.
  *
  * For each request: split and decode the URI, match a route (404 unknown
- * path, 405 with Allow for a known path and wrong method), answer CORS
+ * path, 405 with Allow for a known path and wrong method; HEAD is allowed
+ * wherever GET is, RFC 9110 9.3.2), answer CORS
  * preflights, refuse new work while draining (503), authenticate (401),
  * read and parse the body (413 too large, 415 not JSON, 400 invalid), then
  * call the handler. A handler returns 0 once it has answered (or detached
@@ -28,6 +29,10 @@ struct route {
     const char *pattern; /* "/v1/conversations/{}/messages": {} is one segment */
     handler_fn fn;
     unsigned flags;
+    /* Routes that hold their connection (SSE, long-poll): the Content-Type
+     * of their answer, which HEAD gets at once without holding; NULL for
+     * the others, whose handler runs for HEAD with the body left out. */
+    const char *held_type;
 };
 
 /* Longest Allow header value router_match writes. */

@@ -44,23 +44,16 @@ static char *apns_sign(const struct apns *a, int64_t now_s)
 
 static int read_key(const char *path, char **out, struct lark_err *err)
 {
-    char *buf = xmalloc(APNS_KEY_MAX + 1);
-    FILE *f = fopen(path, "rb");
-    size_t n;
+    struct buf b;
+    int rc;
 
-    if (!f) {
-        free(buf);
-        return lark_err_set(err, LARK_EINVAL, "cannot read the APNs key %s", path);
-    }
-    n = fread(buf, 1, APNS_KEY_MAX + 1, f);
-    fclose(f);
-    if (n == 0 || n > APNS_KEY_MAX) {
-        free(buf);
-        return lark_err_set(err, LARK_EINVAL, "%s: empty or over %d bytes", path, APNS_KEY_MAX);
-    }
-    buf[n] = '\0';
-    *out = buf;
-    return 0;
+    buf_init(&b, APNS_KEY_MAX);
+    rc = buf_read_file(&b, path, err);
+    if (rc == 0 && b.len == 0)
+        rc = lark_err_set(err, LARK_EINVAL, "the APNs key %s is empty", path);
+    *out = rc ? NULL : buf_detach(&b, NULL);
+    buf_release(&b);
+    return rc;
 }
 
 int apns_new(const struct config *cfg, struct apns **out, struct lark_err *err)

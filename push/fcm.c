@@ -36,26 +36,15 @@ struct fcm {
 static int read_file(const char *path, size_t max, char **out, struct lark_err *err)
 {
     struct buf b;
-    char chunk[4096];
-    size_t got;
-    FILE *f = fopen(path, "rb");
-    int rc = 0;
+    int rc;
 
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot read %s", path);
     buf_init(&b, max);
-    while (rc == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (buf_append(&b, chunk, got) != 0)
-            rc = lark_err_set(err, LARK_EINVAL, "%s is over %zu bytes", path, max);
-    fclose(f);
+    rc = buf_read_file(&b, path, err);
     if (rc == 0 && b.len == 0)
         rc = lark_err_set(err, LARK_EINVAL, "%s is empty", path);
-    if (rc) {
-        buf_release(&b);
-        return rc;
-    }
-    *out = buf_detach(&b, NULL);
-    return 0;
+    *out = rc ? NULL : buf_detach(&b, NULL);
+    buf_release(&b);
+    return rc;
 }
 
 /* Google project ids: 6-30 of [a-z0-9-]; checked because it goes into the URL. */

@@ -8,6 +8,10 @@
  * file larkd touches after committing jobs (SQLite) or LISTEN lark_push
  * (PostgreSQL), plus a timer for the next due job.
  *
+ * SIGHUP reads the configuration again and applies log_level and
+ * log_format; a change to any other key is logged as needing a restart
+ * (credentials and endpoints belong to connections in flight).
+ *
  * Shutdown: SIGTERM or SIGINT stops claiming; requests in flight finish
  * (each has push_timeout_ms) and their outcomes are recorded, then the
  * daemon exits 0. Past DRAIN_MAX_MS what is left is abandoned: those jobs
@@ -18,6 +22,7 @@
 #include "core/log.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 #include "push/net.h"
 #include "push/queue.h"
 
@@ -27,7 +32,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* After SIGTERM, give up on what is in flight past push_timeout_ms plus this. */
@@ -35,7 +42,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: lark-push [--config FILE] [--help]\n"
+    fprintf(out, "usage: lark-push [--config FILE] [--version] [--help]\n"
                  "\n"
                  "The lark push daemon: sends FCM and APNs notifications for messages to\n"
                  "users who are offline, from the push jobs larkd stores. Configure at\n"
@@ -43,9 +50,11 @@ static void usage(FILE *out)
                  "apns_team_id). Shares larkd's configuration keys and database.\n"
                  "\n"
                  "  --config FILE  read settings from FILE (also LARK_CONFIG)\n"
+                 "  --version      print the release and commit, and exit\n"
                  "  --help         this text\n"
                  "\n"
-                 "Signals: SIGTERM or SIGINT finish the requests in flight and exit.\n"
+                 "Signals: SIGTERM or SIGINT finish the requests in flight and exit;\n"
+                 "SIGHUP reads the configuration again and applies the log settings.\n"
                  "Logs go to stderr, one line per event.\n\n");
     config_help(out);
 }
@@ -53,12 +62,14 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv, const char **config_path)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': *config_path = optarg; break;
+        case 'V': version_print(stdout, "lark-push"); exit(0);
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -70,8 +81,33 @@ static int parse_args(int argc, char **argv, const char **config_path)
     return 0;
 }
 
+static void restart_key(const char *key, void *arg)
+{
+    (void)arg;
+    if (strcmp(key, "log_level") != 0 && strcmp(key, "log_format") != 0)
+        log_warn("reload: %s changed; restart lark-push to apply it", key);
+}
+
+/* SIGHUP: the log settings now, every other change at the next start. */
+static void push_reload(const struct config *cfg, const char *config_path)
+{
+    struct config next;
+    struct lark_err err = {0};
+
+    if (config_load(&next, config_path, &err) != 0) {
+        log_error("reload: refused, nothing changed: %s", err.msg);
+        return;
+    }
+    log_set_level((enum log_level)log_level_parse(next.log_level));
+    log_set_format((enum log_format)log_format_parse(next.log_format));
+    log_info("reload: done log_level=%s log_format=%s", next.log_level, next.log_format);
+    config_each_diff(cfg, &next, restart_key, NULL);
+    config_release(&next);
+}
+
 /* Run until a signal has drained the queue. */
-static int serve(const struct config *cfg, struct queue *q, struct net *net, int sigfd)
+static int serve(const struct config *cfg, const char *config_path, struct queue *q,
+                 struct net *net, int sigfd)
 {
     int64_t deadline = 0;
     int draining = 0, watching = 1;
@@ -98,7 +134,11 @@ static int serve(const struct config *cfg, struct queue *q, struct net *net, int
         net_poll(net, fds, watching ? 2 : 1, wait > INT32_MAX ? INT32_MAX : (int)wait);
         if (fds[0].revents) {
             struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && !draining) {
+            if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si)) {
+                /* nothing to read after all */
+            } else if (si.ssi_signo == SIGHUP) {
+                push_reload(cfg, config_path);
+            } else if (!draining) {
                 log_info("stopping signal=%u in_flight=%zu", si.ssi_signo, queue_busy(q));
                 draining = 1;
                 deadline = time_mono_ms() + cfg->push_timeout_ms + DRAIN_MARGIN_MS;
@@ -124,12 +164,15 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &config_path) != 0)
         return 2;
+    /* nothing it creates (a new SQLite database) is for other users */
+    umask(umask(0) | S_IWGRP | S_IRWXO);
     log_init("lark-push", LOG_INFO);
     if (config_load(&cfg, config_path, &err) != 0) {
         log_error("configuration: %s", err.msg);
         return 2;
     }
     log_init("lark-push", (enum log_level)log_level_parse(cfg.log_level));
+    log_set_format((enum log_format)log_format_parse(cfg.log_format));
     if (!*cfg.fcm_credentials && !*cfg.apns_key) {
         log_error("configuration: no provider: set LARK_FCM_CREDENTIALS and/or LARK_APNS_KEY");
         config_release(&cfg);
@@ -138,6 +181,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -154,7 +198,7 @@ int main(int argc, char **argv)
              store_backend(store), *cfg.fcm_credentials ? cfg.fcm_endpoint : "off",
              *cfg.apns_key ? cfg.apns_endpoint : "off", cfg.push_inflight, cfg.push_window_ms,
              cfg.push_attempts);
-    status = serve(&cfg, q, net, sigfd);
+    status = serve(&cfg, config_path, q, net, sigfd);
     log_info("connections opened=%ld", net_connects(net));
 out:
     queue_free(q);

@@ -22,23 +22,6 @@ struct net {
     long connects;       /* connections opened */
 };
 
-/* Append the file at path to b (at most NET_CA_MAX in all). */
-static int read_into(struct buf *b, const char *path, struct lark_err *err)
-{
-    char chunk[8192];
-    size_t got;
-    FILE *f = fopen(path, "rb");
-    int rc = 0;
-
-    if (!f)
-        return lark_err_set(err, LARK_EINVAL, "cannot read %s", path);
-    while (rc == 0 && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (buf_append(b, chunk, got) != 0)
-            rc = lark_err_set(err, LARK_EINVAL, "%s: CA bundle over %d bytes", path, NET_CA_MAX);
-    fclose(f);
-    return rc;
-}
-
 /* LARK_PUSH_CA_FILE is an extra CA, not the only one: trust it on top of
  * the system bundle that libcurl would otherwise use. */
 static int net_ca(struct net *n, const char *extra, struct lark_err *err)
@@ -49,11 +32,11 @@ static int net_ca(struct net *n, const char *extra, struct lark_err *err)
     int rc;
 
     buf_init(&b, NET_CA_MAX);
-    if (read_into(&b, system, err) != 0)
+    if (buf_read_file(&b, system, err) != 0)
         log_warn("no system CA bundle at %s; trusting only %s", system, extra);
     rc = buf_putc(&b, '\n');
     if (rc == 0)
-        rc = read_into(&b, extra, err);
+        rc = buf_read_file(&b, extra, err);
     if (rc) {
         buf_release(&b);
         return LARK_EINVAL;

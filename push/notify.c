@@ -4,6 +4,7 @@
 #include "push/notify.h"
 
 #include "core/json.h"
+#include "core/media.h"
 #include "core/mem.h"
 #include "core/store.h"
 
@@ -29,10 +30,41 @@ size_t notify_utf8_cut(const char *s, size_t n)
     return (n - (i - 1) >= need) ? n : i - 1;
 }
 
+/* What a message with media and no text says (API.md "Media"): "Photo"
+ * or "3 photos" when they are all pictures, "File: report.pdf" for one
+ * other file, "3 files" for several. NULL when it carries no media. */
+static char *media_preview(const char *media)
+{
+    json_t *list = *media ? json_loads(media, 0, NULL) : NULL;
+    size_t n = json_array_size(list), images = 0, i;
+    json_t *m;
+    const char *name;
+    char *text = NULL;
+
+    json_array_foreach (list, i, m) {
+        const char *type = json_string_value(json_object_get(m, "content_type"));
+        if (type && media_is_image(type))
+            images++;
+    }
+    if (n == 0)
+        text = NULL;
+    else if (images == n)
+        text = n == 1 ? xstrdup("Photo") : xasprintf("%zu photos", n);
+    else if (n == 1 && (name = json_string_value(json_object_get(json_array_get(list, 0), "name"))))
+        text = xasprintf("File: %s", name);
+    else
+        text = xasprintf("%zu files", n);
+    json_decref(list);
+    return text;
+}
+
 static char *preview_of(const struct store_push_job *j)
 {
     size_t len = strlen(j->body);
+    char *media;
 
+    if (len == 0 && (media = media_preview(j->media ? j->media : "")))
+        return media;
     if (strcmp(j->msg_type, "text") != 0)
         return xasprintf("sent a %s", j->msg_type);
     if (len <= NOTIFY_PREVIEW_MAX)

@@ -41,6 +41,8 @@
 # exit (also on Ctrl-C); every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/benchlib.sh
+. tools/benchlib.sh
 top=$PWD
 build=${BUILD:-build}
 rounds=${PEERS_ROUNDS:-3}
@@ -95,27 +97,6 @@ ulimit -n "$(ulimit -Hn)"
 # The server of the measurement under way.
 dir='' srv_port='' pids=() bench_pid=''
 
-# A port in [port_min, port_max] nobody listens on (bounded tries).
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((port_min + RANDOM % (port_max - port_min + 1)))
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then echo "$p"; return 0; fi
-  done
-  echo "bench-peers: no free port in $port_min-$port_max" >&2
-  return 1
-}
-
-# Stop one process: SIGTERM, up to 5 s, then SIGKILL.
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 # Stop what the measurement started (lighttpd before larkd; nginx's
 # workers are stopped by their master, or killed if they outlive it).
 stop_server() {
@@ -136,13 +117,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Any HTTP answer on port $1 within a second (bash's /dev/tcp).
-answers() {
-  # shellcheck disable=SC2016 # $0, $1 expand in the inner shell
-  timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" &&
-    printf "GET $1 HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && head -c 12 <&3' "$1" "$2" \
-    2>/dev/null | grep -q "^HTTP/1"
-}
+# Any HTTP answer to GET $2 on port $1 within a second.
+answers() { http_head "$1" "$2" | grep -q "^HTTP/1"; }
 
 wait_answers() {
   for _ in $(seq 100); do
@@ -170,7 +146,8 @@ start_lark() {
   srv_port=$(free_port)
   env=(PORT="$srv_port" LARK_DATA="$dir" LARK_SOCKET="$dir/larkd.sock" LARK_LISTEN="$dir/larkd.sock"
        LARK_WS_SOCKET="$dir/larkd-ws.sock" LARK_WS_LISTEN="$dir/larkd-ws.sock"
-       LARK_WWW="$top/www" LARK_LOGDIR="$dir" LARK_CONF="$top/conf" LARK_SEND_RATE=0)
+       LARK_WWW="$top/www" LARK_LOGDIR="$dir" LARK_CONF="$top/conf" LARK_SEND_RATE=0
+       LARK_MEDIA_DIR="$dir/media")
   env "${env[@]}" "$build/larkd" --migrate 2>>"$dir/larkd.log"
   env "${env[@]}" "$build/larkd" 2>>"$dir/larkd.log" &
   larkd=$!

@@ -14,7 +14,8 @@
 #                                  (pollfanout, pollgroup, pollidle)
 #   <name>2                        two larkd on one PostgreSQL, each behind its
 #                                  own lighttpd: senders on the first,
-#                                  subscribers on the second (fanout2, group2)
+#                                  subscribers on the second (fanout2, group2);
+#                                  throughput2: half the senders on each
 #
 # Environment (defaults are the figures docs/BENCHMARKS.md targets):
 #   BENCH_DB             sqlite | postgres. postgres: a throwaway cluster
@@ -52,6 +53,8 @@
 #   LARK_*               passed to larkd (e.g. LARK_WORKERS, LARK_SQLITE_SYNC)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=tools/benchlib.sh
+. tools/benchlib.sh
 top=$PWD
 build=${BUILD:-build}
 
@@ -83,28 +86,6 @@ data=() port=() larkd_pid=() lighttpd_pid=()
 pg_dir='' pg_port='' pg_pid='' pg_db='' bench_pid='' sb_port='' sb_pid=''
 standby=${BENCH_PG_STANDBY:-none}
 case $standby in none|sync|async) ;; *) echo "bench: BENCH_PG_STANDBY must be none, sync or async" >&2; exit 2 ;; esac
-
-# A port in [port_min, port_max] nobody listens on (bounded tries).
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((port_min + RANDOM % (port_max - port_min + 1)))
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q . &&
-       [ ! -e "${pg_dir:-/nonexistent}/.s.PGSQL.$p" ]; then echo "$p"; return 0; fi
-  done
-  echo "bench: no free port in $port_min-$port_max" >&2
-  return 1
-}
-
-# Stop one process: SIGTERM, up to 5 s, then SIGKILL.
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 
 # ---- PostgreSQL: one throwaway cluster per bench run ----------------------
 
@@ -223,13 +204,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# GET /v1/healthz on port $1 answers 200 (bash's /dev/tcp: curl is not a dependency).
-healthy() {
-  # shellcheck disable=SC2016 # $0 expands in the inner shell
-  timeout 1 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" &&
-    printf "GET /v1/healthz HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && head -c 12 <&3' "$1" \
-    2>/dev/null | grep -q " 200"
-}
+# GET /v1/healthz on port $1 answers 200.
+healthy() { http_head "$1" /v1/healthz | grep -q " 200"; }
 
 # Instance $1: a fresh larkd + lighttpd, as tools/run.sh starts them, on the
 # database in LARK_DB (default: SQLite in its own data directory).
@@ -240,7 +216,8 @@ start_instance() {
   data[i]=$d port[i]=$p
   env=(PORT="$p" LARK_DATA="$d" LARK_SOCKET="$d/larkd.sock" LARK_LISTEN="$d/larkd.sock"
        LARK_WS_SOCKET="$d/larkd-ws.sock" LARK_WS_LISTEN="$d/larkd-ws.sock"
-       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0)
+       LARK_WWW="$top/www" LARK_LOGDIR="$d" LARK_CONF="$top/conf" LARK_SEND_RATE=0
+       LARK_MEDIA_DIR="$d/media")
   env "${env[@]}" "$build/larkd" --migrate 2>>"$d/larkd.log"
   env "${env[@]}" "$build/larkd" 2>>"$d/larkd.log" &
   larkd_pid[i]=$!
@@ -322,7 +299,7 @@ for s in $scenarios; do
       run_scenario "$s" --subs "${FANOUT_SUBS:-1000}" --senders "${FANOUT_SENDERS:-50}" \
         --rate "${FANOUT_RATE:-1000}" --duration "${FANOUT_SECONDS:-20}" \
         --grace "${FANOUT_GRACE:-5}" ;;
-    throughput)
+    throughput|throughput2)
       run_scenario "$s" --senders "${THROUGHPUT_SENDERS:-64}" \
         --duration "${THROUGHPUT_SECONDS:-10}" ;;
     idle)

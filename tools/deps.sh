@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# tools/deps.sh [run|test] - install the Debian packages lark needs, if missing.
+# tools/deps.sh [run|deb|test] - install the Debian packages lark needs, if missing.
 #
-#   run   what `make run` needs: compiler, libraries (libcurl for lark-push),
-#         lighttpd, and Check
+#   run   what `make run` needs: compiler, libraries (libcurl for lark-push
+#         and for S3 media storage, OpenSSL's libcrypto for JWKS keys, media
+#         hashes and SigV4 signatures), lighttpd, Check, and curl (README's
+#         examples, tools/mediabench.sh)
 #         (`make all` builds the unit test programs too)
+#   deb   also what `make deb` needs: dpkg-dev (dpkg-shlibdeps)
 #   test  also what `make test` needs: clang (fuzzers), openssl (test keys),
 #         PostgreSQL (the push daemons' shared-queue test),
 #         Node.js + npm and the npm packages the integration tests use,
@@ -17,7 +20,10 @@
 #         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
 #         tinyproxy, privoxy, nginx, haproxy - run there with private
 #         configurations; the system services their packages may start are
-#         stopped here
+#         stopped here; for the package test (tests/package/run.sh), deb's
+#         packages, systemd (systemd-analyze verify; it need not run) and the
+#         TLS module lighttpd-mod-openssl (haproxy serves the load balancer
+#         example too)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -26,14 +32,18 @@ cd "$(dirname "$0")/.."
 mode=${1:-run}
 
 run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev libjwt-dev
-          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev ca-certificates check)
+          libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates check
+          curl)
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            patroni python3-etcd etcd-server
-           chromium fonts-dejavu-core fonts-noto-color-emoji
+           chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
            squid tinyproxy privoxy nginx haproxy)
 
+deb_pkgs=(dpkg-dev)
+
 pkgs=("${run_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$mode" = deb ] && pkgs+=("${deb_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${deb_pkgs[@]}" "${test_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -61,8 +71,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
   # ...and the proxies theirs (3128, 8888, 8118, 80); the proxy matrix
-  # starts its own on free ports. etcd (2379) and patroni likewise: the
-  # Patroni suite runs its own in network namespaces.
+  # and the load balancer test start their own on free ports. etcd (2379)
+  # and patroni likewise: the Patroni suite runs its own in network
+  # namespaces.
   for svc in squid tinyproxy privoxy nginx haproxy etcd patroni; do
     pkg=$svc
     [ "$svc" = etcd ] && pkg=etcd-server

@@ -16,6 +16,8 @@
  * removed at the end. Every wait is bounded by the schedule.
  */
 
+#include "core/version.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
         case 'j': json = optarg; break;
         case 'o': round = optarg; break;
         case 'h': usage(stdout); return 0;
-        case 'v': printf("fsyncbench (lark)\n"); return 0;
+        case 'v': version_print(stdout, "fsyncbench"); return 0;
         default: usage(stderr); return 2;
         }
     }

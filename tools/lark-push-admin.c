@@ -19,6 +19,7 @@
 #include "core/pushstat.h"
 #include "core/store.h"
 #include "core/timeutil.h"
+#include "core/version.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Dead letters listed at most per call (page with --before). */
 #define ADMIN_LIST_MAX 1000
@@ -35,6 +37,7 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: lark-push-admin [--config FILE] COMMAND\n"
+                 "       lark-push-admin --version\n"
                  "\n"
                  "  list [--limit N] [--before ID] [--json]\n"
                  "                  dead letters, newest first (default limit 50)\n"
@@ -155,6 +158,7 @@ static int cmd_stats(struct store_conn *db)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *config_path = NULL;
@@ -168,6 +172,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
+        case 'V': version_print(stdout, "lark-push-admin"); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -176,11 +181,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    umask(umask(0) | S_IWGRP | S_IRWXO); /* as larkd: nothing for other users */
     log_init("lark-push-admin", LOG_WARN);
     if (config_load(&cfg, config_path, &err) != 0) {
         fprintf(stderr, "configuration: %s\n", err.msg);
         return 2;
     }
+    log_set_format((enum log_format)log_format_parse(cfg.log_format));
     if (store_open(&cfg, &store, &err) != 0 || store_conn_open(store, &db, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         goto out;

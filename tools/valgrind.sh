@@ -11,7 +11,7 @@ vg=(valgrind -q --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=de
 fail=0
 
 for t in test_buf test_json test_query test_auth test_ids test_fcgirec test_events test_heap test_pgnote test_hub \
-         test_hmap test_router test_config; do
+         test_hmap test_router test_config test_media test_sigv4 test_blob; do
   if "${vg[@]}" "build/tests/$t" >/tmp/lark-vg-$$.log 2>&1; then
     echo "ok    $t (valgrind)"
   else
@@ -21,6 +21,6 @@ done
 rm -f /tmp/lark-vg-$$.log
 
 LARK_LARKD_WRAPPER="${vg[*]}" LARK_BUILD=build node tests/integration/run.mjs \
-  test_api test_ws test_chat test_errors || fail=1
+  test_api test_ws test_chat test_errors test_media || fail=1
 
 [ $fail -eq 0 ] && echo "valgrind: clean" || { echo "valgrind: FAILED"; exit 1; }

@@ -1,9 +1,11 @@
 // app.js - the lark demo chat page (index.html).
 //
 // Log in as a name with a development token, then chat: conversations,
-// history with scroll-back, sending, delivered/read ticks, typing, presence
-// dots and the transport in use. Everything real-time comes from lark.js;
-// this file is plain DOM code around one state object.
+// history with scroll-back, sending, pictures and files (the paperclip or
+// drag and drop; pictures shown inline, scaled by the browser, other files
+// as download chips), delivered/read ticks, typing, presence dots and the
+// transport in use. Everything real-time comes from lark.js; this file is
+// plain DOM code around one state object.
 //
 // ?transport=ws|sse|poll|auto in the address overrides the log-in choice.
 
@@ -13,6 +15,9 @@ const SESSION_KEY = 'lark.demo.session';
 const PAGE = 30; // messages per history page
 const TYPING_SHOW_MS = 4000; // a typing notice shows this long
 const NEAR_TOP_PX = 40; // scrolled this close to the top: load older messages
+const MEDIA_PER_MESSAGE = 10; // API.md: a message carries 1-10 media
+// Shown inline (API.md: raster images; never SVG, which is a document)
+const RASTER = /^image\/(png|jpeg|gif|webp|avif|bmp|apng)(;|$)/;
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -41,6 +46,7 @@ const app = {
   presence: new Map(), // user -> {status, last_seen}
   typing: new Map(), // conversation id -> Map(user -> timer)
   watched: '', // the viewport last sent, as a key
+  mediaUrls: new Map(), // media id -> Promise of an object URL of its bytes
 };
 window.larkDemo = app; // for the curious (and the browser tests)
 
@@ -204,7 +210,12 @@ function refreshConv(id) {
       .then((c) => {
         addConv(c);
         renderConversations();
-        if (app.current === id) renderHead();
+        if (app.current === id) {
+          renderHead();
+          // the members' read and delivered positions just arrived: the
+          // ticks of messages already drawn (history) change with them
+          renderMessages();
+        }
         watchPeople();
         return c;
       })
@@ -228,7 +239,7 @@ function renderConversations() {
   $('#conversations').replaceChildren(...list.map((c) => {
     const who = peer(c);
     const last = c.last_message;
-    const lastText = last ? `${last.sender === app.me ? 'You: ' : ''}${last.body}` : 'No messages yet';
+    const lastText = last ? `${last.sender === app.me ? 'You: ' : ''}${last.body || mediaSummary(last.media)}` : 'No messages yet';
     return h('li', {
       className: c.id === app.current ? 'active' : '',
       dataset: { id: c.id, name: convName(c), ...(who ? { user: who } : {}) },
@@ -405,11 +416,64 @@ function time(iso) {
   return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
+// ---- media ---------------------------------------------------------------------
+
+/** "📷 Photo", "📎 report.pdf", "📎 3 files": a media-only message in one line. */
+function mediaSummary(media) {
+  if (!media || media.length === 0) return '';
+  if (media.every((m) => RASTER.test(m.content_type))) return media.length === 1 ? '📷 Photo' : `📷 ${media.length} photos`;
+  return media.length === 1 ? `📎 ${media[0].name}` : `📎 ${media.length} files`;
+}
+
+function bytesText(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** An object URL of the item's bytes, fetched once (with the token in a header). */
+function mediaUrl(id) {
+  if (!app.mediaUrls.has(id)) {
+    const p = app.lark.fetchMedia(id).then((blob) => URL.createObjectURL(blob));
+    p.catch(() => app.mediaUrls.delete(id)); // try again at the next render
+    app.mediaUrls.set(id, p);
+  }
+  return app.mediaUrls.get(id);
+}
+
+/** A picture as a thumbnail (the browser scales it), anything else as a download chip. */
+function renderMedia(m) {
+  if (RASTER.test(m.content_type)) {
+    const img = h('img', { className: 'thumb', alt: m.name, title: m.name, dataset: { media: m.id } });
+    mediaUrl(m.id).then((u) => { img.src = u; }, () => { img.alt = `${m.name} (unavailable)`; });
+    // a raster image only: a blob of this origin must never be a document
+    img.onclick = () => mediaUrl(m.id).then((u) => window.open(u, '_blank', 'noopener'));
+    return img;
+  }
+  const chip = h('a', { className: 'chip', href: '#', title: `Download ${m.name}`, dataset: { media: m.id } },
+    h('span', { className: 'chip-icon' }, '📄'), h('span', { className: 'chip-name' }, m.name),
+    h('span', { className: 'chip-size' }, bytesText(m.size)));
+  chip.onclick = async (e) => {
+    e.preventDefault();
+    try {
+      // download, never open: the bytes may be HTML or SVG
+      const a = h('a', { href: await mediaUrl(m.id), download: m.name });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    } catch (err) {
+      alert(`Could not download ${m.name}: ${err.message}`);
+    }
+  };
+  return chip;
+}
+
 function renderMessage(convId, m, group) {
   const mine = m.sender === app.me;
   const [status, ticks, title] = mine ? tickFor(convId, m) : [];
   return h('li', { className: mine ? 'msg mine' : 'msg', dataset: { seq: m.seq, id: m.id, sender: m.sender } },
     group && !mine ? h('span', { className: 'from' }, m.sender) : null,
+    m.media && m.media.length ? h('span', { className: 'media' }, ...m.media.map(renderMedia)) : null,
     h('span', { className: 'body' }, m.body),
     h('span', { className: 'meta' }, time(m.created_at),
       mine ? h('span', { className: 'ticks', title, dataset: { status } }, ticks) : null));
@@ -417,8 +481,9 @@ function renderMessage(convId, m, group) {
 
 function renderPending(p) {
   const status = p.failed ? 'failed' : 'pending';
+  const text = p.upload ? `${p.upload} — ${p.progress < 100 ? `uploading… ${p.progress}%` : 'sending…'}` : p.body;
   return h('li', { className: 'msg mine', dataset: { pending: p.client_msg_id } },
-    h('span', { className: 'body' }, p.body),
+    h('span', { className: p.upload ? 'body uploading' : 'body' }, text),
     h('span', { className: 'meta' },
       h('span', { className: 'ticks', title: p.failed || 'sending…', dataset: { status } }, p.failed ? '!' : '🕓')));
 }
@@ -468,6 +533,7 @@ function renderAll(toBottom) {
   const ready = Boolean(app.current);
   $('#composer').body.disabled = !ready;
   $('#composer').querySelector('button').disabled = !ready;
+  $('#attach').disabled = !ready;
 }
 
 // ---- sending -------------------------------------------------------------------
@@ -485,16 +551,49 @@ $('#composer').body.addEventListener('input', () => {
   if (typeof app.current === 'string' && $('#composer').body.value) app.lark.typing(app.current);
 });
 
-async function send(body) {
+$('#attach').addEventListener('change', (e) => {
+  const files = [...e.target.files];
+  e.target.value = '';
+  if (files.length && app.current) send('', files);
+});
+
+// Drop pictures or files anywhere on the chat.
+const chatPane = $('.chat');
+chatPane.addEventListener('dragover', (e) => {
+  if (!app.current || !e.dataTransfer || ![...e.dataTransfer.types].includes('Files')) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = 'copy';
+  chatPane.classList.add('dropping');
+});
+chatPane.addEventListener('dragleave', (e) => {
+  if (!chatPane.contains(e.relatedTarget)) chatPane.classList.remove('dropping');
+});
+chatPane.addEventListener('drop', (e) => {
+  chatPane.classList.remove('dropping');
+  const files = e.dataTransfer ? [...e.dataTransfer.files] : [];
+  if (!app.current || files.length === 0) return;
+  e.preventDefault();
+  send('', files);
+});
+
+/** Send body, with files uploaded first (at most MEDIA_PER_MESSAGE, one message). */
+async function send(body, files = []) {
   const cur = app.current;
   const fields = { body, client_msg_id: newId() };
   if (typeof cur === 'string') fields.conversation_id = cur;
   else fields.to = cur.to;
-  // Shown at once with a clock; lark.js keeps it queued while disconnected.
+  files = files.slice(0, MEDIA_PER_MESSAGE);
+  // Shown at once with a clock (and the upload's progress); lark.js keeps
+  // the send queued while disconnected.
   const p = { client_msg_id: fields.client_msg_id, conv: fields.conversation_id, to: fields.to, body };
+  if (files.length) {
+    p.upload = files.length === 1 ? files[0].name : `${files.length} files`;
+    p.progress = 0;
+  }
   app.pending.push(p);
   renderMessages('bottom');
   try {
+    if (files.length) fields.media = await uploadAll(files, p);
     const m = await app.lark.send(fields);
     await ensureConv(m.conversation_id);
     app.pending = app.pending.filter((x) => x !== p);
@@ -506,6 +605,26 @@ async function send(body) {
     p.failed = `not sent: ${err.message}`;
     renderMessages();
   }
+}
+
+/** Upload files one after the other, showing the progress on p; their ids. */
+async function uploadAll(files, p) {
+  const total = Math.max(1, files.reduce((n, f) => n + f.size, 0));
+  const ids = [];
+  let done = 0;
+  for (const f of files) {
+    const m = await app.lark.upload(f, {
+      onProgress: (sent) => {
+        p.progress = Math.min(99, Math.floor((100 * (done + sent)) / total));
+        renderMessages();
+      },
+    });
+    done += f.size;
+    ids.push(m.id);
+  }
+  p.progress = 100;
+  renderMessages();
+  return ids;
 }
 
 // ---- events from the stream ------------------------------------------------------

@@ -5,6 +5,8 @@
 //   import { connect } from '/lark.js';
 //   const lark = connect({ token, onEvent, onStatus });
 //   await lark.send({ to: 'bob', body: 'Hi' });
+//   const photo = await lark.upload(file, { onProgress: (sent, total) => {} });
+//   await lark.send({ to: 'bob', body: '', media: [photo.id] });
 //
 // It keeps one ordered, resumable stream of the user's inbox over the best
 // transport the network allows - WebSocket, else Server-Sent Events, else
@@ -192,7 +194,8 @@ class LarkClient {
 
   /**
    * Send a message: fields as for POST /v1/messages ({to | conversation_id,
-   * body, type, meta, client_msg_id}). Resolves with the stored message.
+   * body, type, meta, media, client_msg_id}; media: ids from upload()).
+   * Resolves with the stored message.
    * Waits while disconnected; retries keep the client_msg_id. Rejects with
    * a LarkError only when the server refuses it for good (e.g. 403).
    */
@@ -281,6 +284,64 @@ class LarkClient {
       throw new LarkError(err.code, err.message, {
         status: res.status, retryAfter: Number(res.headers.get('Retry-After')) || 0,
       });
+    }
+  }
+
+  /**
+   * Upload a file (a File or Blob) for a message (API.md "Media"), in two
+   * steps: declare it (POST /v1/media/uploads, with its SHA-256), then PUT
+   * the bytes where the server says - its own short-lived URL, or an S3
+   * bucket's presigned one - with onProgress(sent, total) as they go.
+   * Resolves with the media object ({id, content_type, size, sha256, name,
+   * status}); pass its id in send({media: [id]}). Options: name and type
+   * (default: the file's own), onProgress, signal (an AbortSignal). A page
+   * without crypto.subtle (served over plain http from another host than
+   * localhost) uploads in one step (POST /v1/media) instead. Rejects with
+   * a LarkError (e.g. media_too_large, quota_exceeded, rate_limited).
+   */
+  async upload(file, { name, type, onProgress, signal } = {}) {
+    const contentType = type || file.type || 'application/octet-stream';
+    const fileName = name || file.name || 'file';
+    const subtle = globalThis.crypto && globalThis.crypto.subtle;
+    if (!subtle) {
+      const token = await this.#getToken(false);
+      const url = `${this.#url}/v1/media?name=${encodeURIComponent(fileName)}`;
+      const answer = await sendBytes('POST', url, { Authorization: `Bearer ${token}`, 'Content-Type': contentType },
+        file, onProgress, signal);
+      return answer.media;
+    }
+    const digest = new Uint8Array(await subtle.digest('SHA-256', await file.arrayBuffer()));
+    const sha256 = [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const d = await this.request('POST', '/v1/media/uploads',
+      { content_type: contentType, size: file.size, name: fileName, sha256 });
+    const answer = await sendBytes(d.upload.method, d.upload.url, d.upload.headers, file, onProgress, signal);
+    // lark's own URL answers with the item, ready; a bucket answers for
+    // itself, and the server confirms the upload when a message names it
+    return answer && answer.media ? answer.media : d.media;
+  }
+
+  /**
+   * The bytes of a media item as a Blob (GET /v1/media/{id}, with the
+   * token in a header; a redirect to a bucket is followed, which needs
+   * the bucket to allow this page's origin - docs/OPERATIONS.md). For an
+   * <img> or a download link, make an object URL of it.
+   */
+  async fetchMedia(id) {
+    for (let refreshed = false; ; refreshed = true) {
+      const token = await this.#getToken(false);
+      let res;
+      try {
+        res = await fetch(`${this.#url}/v1/media/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${token}` } });
+      } catch (e) {
+        throw new LarkError('network', `cannot reach the server: ${e.message}`);
+      }
+      if (res.ok) return res.blob();
+      if (res.status === 401 && !refreshed && typeof this.#o.token === 'function') {
+        await this.#getToken(true);
+        continue;
+      }
+      const err = await res.json().then((j) => j.error).catch(() => null) || { code: 'http_' + res.status, message: res.statusText };
+      throw new LarkError(err.code, err.message, { status: res.status });
     }
   }
 
@@ -646,6 +707,57 @@ class LarkClient {
     if (conn && conn.kind === 'ws') return conn.sendMessage(fields, this.#o.sendTimeout);
     return this.request('POST', '/v1/messages', fields);
   }
+}
+
+// ---- uploads ------------------------------------------------------------------------
+
+// Headers a browser sets itself and refuses from a page (it sends the real
+// Content-Length, which a presigned URL may have signed).
+const FORBIDDEN_HEADERS = new Set(['content-length', 'host', 'connection', 'expect']);
+
+/**
+ * Send body (a Blob) with method to url, with onProgress(sent, total): an
+ * XMLHttpRequest where there is one (fetch reports no upload progress),
+ * else fetch. Resolves with the JSON answer (null when it is not JSON);
+ * rejects with a LarkError from the error body.
+ */
+function sendBytes(method, url, headers, body, onProgress, signal) {
+  const fail = (status, text) => {
+    let err = null;
+    try {
+      err = JSON.parse(text).error;
+    } catch {
+      /* not lark's JSON: a bucket's XML, say */
+    }
+    return new LarkError(err ? err.code : 'http_' + status, err ? err.message : `the upload failed (${status})`, { status });
+  };
+  const parse = (text) => {
+    try {
+      return text ? JSON.parse(text) : null;
+    } catch {
+      return null;
+    }
+  };
+  const wanted = Object.entries(headers || {}).filter(([k]) => !FORBIDDEN_HEADERS.has(k.toLowerCase()));
+  if (typeof XMLHttpRequest !== 'function') {
+    return fetch(url, { method, headers: Object.fromEntries(wanted), body, signal }).then(async (res) => {
+      const text = await res.text();
+      if (!res.ok) throw fail(res.status, text);
+      if (onProgress) onProgress(body.size, body.size);
+      return parse(text);
+    }, (e) => { throw new LarkError('network', `the upload failed: ${e.message}`); });
+  }
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    for (const [k, v] of wanted) xhr.setRequestHeader(k, v);
+    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : body.size);
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300 ? resolve(parse(xhr.responseText)) : reject(fail(xhr.status, xhr.responseText)));
+    xhr.onerror = () => reject(new LarkError('network', 'the upload failed: network error'));
+    xhr.onabort = () => reject(new LarkError('aborted', 'the upload was aborted'));
+    if (signal) signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(body);
+  });
 }
 
 // ---- transports ---------------------------------------------------------------

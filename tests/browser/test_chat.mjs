@@ -73,6 +73,20 @@ test('two people chat: messages, delivered and read ticks, typing, presence', as
   noPageErrors(alice, bob);
 });
 
+test('after a reload, your own messages show the ticks the server knows', async () => {
+  // Alice's first message was read by Bob above; a fresh page must say so
+  // as soon as the conversation's members (their read positions) arrive,
+  // not show "sent" until some later event redraws the list.
+  const alice = people.find((p) => p.user === 'alice');
+  await alice.page.reload();
+  await alice.page.waitForSelector('#status[data-state=open]');
+  await alice.page.click('#conversations li[data-user=bob]');
+  const mine = await untilShown(alice, (m) => m.length === 2 && m[0].status === 'read',
+    'the read tick on her own message after the reload', 5000);
+  assert.deepEqual(mine.map((m) => [m.sender, m.status || null]), [['alice', 'read'], ['bob', null]]);
+  noPageErrors(alice);
+});
+
 test('history: scroll back loads older pages, in order, nothing twice', async () => {
   const carl = await join('carl', 'sse');
   const dana = await join('dana', 'poll');

@@ -19,20 +19,13 @@
 #include "core/err.h"
 #include "core/ids.h"
 #include "core/mem.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <jansson.h>
 #include <jwt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 #define NOW 1700000000LL
 #define SECRET "fuzz-secret-0123456789abcdef"

@@ -16,19 +16,12 @@
 #include "tools/larkbench/httpresp.h"
 #include "tools/larkbench/sse.h"
 #include "tools/larkbench/ws.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* What a parse produced, as bytes to compare. */
 #define TRACE_MAX (1 << 20)

@@ -13,18 +13,11 @@
  */
 #include "core/err.h"
 #include "core/json.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* 1 if [p, p+n) is well-formed UTF-8 (no overlongs, surrogates or values
  * past U+10FFFF). */

@@ -15,18 +15,11 @@
 #include "core/evdata.h"
 #include "core/mem.h"
 #include "core/pgnote.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* Notes as decoded, copied (with references to their data). */
 struct copy {

@@ -15,18 +15,11 @@
 #include "core/err.h"
 #include "core/limits.h"
 #include "core/query.h"
+#include "tests/fuzz/fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
 
 /* Percent-encode every byte but unreserved ones (RFC 3986) onto out. */
 static size_t encode(const char *s, char *out)

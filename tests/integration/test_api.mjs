@@ -311,7 +311,7 @@ test('unknown routes 404 and wrong methods 405 with Allow, both with error bodie
   assert.equal(r.headers.allow, 'POST');
   r = await request(s.url, 'DELETE', '/v1/events', { tok: u.tok });
   assert.equal(r.status, 405);
-  assert.equal(r.headers.allow, 'GET');
+  assert.equal(r.headers.allow, 'GET, HEAD');
 });
 
 test('CORS: configured origins get the headers and preflights, others do not', async () => {

@@ -1,6 +1,7 @@
 // test_crash.mjs - an acknowledged message survives kill -9 of larkd, and
 // retries of the sends whose answer was lost never duplicate anything.
 
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -95,21 +96,22 @@ if (backend !== 'sqlite') {
   // cannot run on the schema before it (its sends call that function)
   skip(MIGRATED, 'SQLite only: PostgreSQL\'s 0004 moves no data');
 } else test(MIGRATED, async () => {
-  // a database made by the migrations before 0004, with data in it
+  // a database made by the migrations before 0004, with data in it as a
+  // larkd of that time stored it (today's larkd cannot write that schema:
+  // 0005 gave messages a column)
   const old = tmpDir('lark-mig-');
   fs.mkdirSync(path.join(old, 'sqlite'));
   for (const f of fs.readdirSync(path.join(top, 'migrations', 'sqlite')))
     if (Number(f.slice(0, 4)) <= 3) fs.copyFileSync(path.join(top, 'migrations', 'sqlite', f), path.join(old, 'sqlite', f));
   const m = await new Stack({ LARK_SEND_RATE: '0', LARK_MIGRATIONS: old }).start();
   try {
-    const a = new Api(m.url, 'before-a');
-    const before = [];
-    for (let i = 0; i < 20; i++) before.push((await a.send('mvault', `before ${i}`)).json);
+    await m.stopLarkd();
+    const before = oldLayoutRows(path.join(m.dir, 'lark.db'), 'before-a', 'mvault', 20);
     assert.equal(before[19].seq, 20);
     // the current migrations apply at the next start
-    await m.stopLarkd();
     m.daemon.env.LARK_MIGRATIONS = path.join(top, 'migrations');
     await m.restartLarkd();
+    const a = new Api(m.url, 'before-a');
     const h = await a.get(`/v1/conversations/${before[0].conversation_id}/messages?after=0&limit=50`);
     assert.deepEqual(h.json.messages, before, 'the messages before the migration, as they were');
     await crashRun(m, 'mcrasher', 'mvault');
@@ -118,3 +120,29 @@ if (backend !== 'sqlite') {
     removeTmpDir(old);
   }
 });
+
+/** n messages from a to b written into db (schema 0003) with the sqlite3
+ * shell, every row as larkd stored it then; the messages as the API shows
+ * them. */
+function oldLayoutRows(db, a, b, n) {
+  const conv = 'c_' + crypto.randomBytes(16).toString('hex');
+  const t0 = Date.now() - 60000;
+  const q = (v) => `'${String(v).replace(/'/g, "''")}'`;
+  const sql = ['BEGIN;',
+    `INSERT INTO users (id, inbox_head, acked_seq, created_at) VALUES (${q(a)}, ${n}, 0, ${t0}), (${q(b)}, ${n}, 0, ${t0});`,
+    `INSERT INTO conversations (id, type, title, direct_key, creator, last_seq, last_activity, member_count, created_at) VALUES (${q(conv)}, 'direct', NULL, ${q(`${a}\n${b}`)}, ${q(a)}, ${n}, ${t0 + n}, 2, ${t0});`,
+    `INSERT INTO members (conversation_id, user_id, role, joined_at) VALUES (${q(conv)}, ${q(a)}, 'member', ${t0}), (${q(conv)}, ${q(b)}, 'member', ${t0});`];
+  const msgs = [];
+  for (let i = 1; i <= n; i++) {
+    const id = crypto.randomUUID();
+    const cmid = crypto.randomUUID();
+    msgs.push({ id, conversation_id: conv, seq: i, sender: a, client_msg_id: cmid, type: 'text', body: `before ${i - 1}`, meta: {}, created_at: new Date(t0 + i).toISOString() });
+    sql.push(`INSERT INTO messages (conversation_id, seq, id, sender, client_msg_id, type, body, meta, created_at) VALUES (${q(conv)}, ${i}, ${q(id)}, ${q(a)}, ${q(cmid)}, 'text', ${q(`before ${i - 1}`)}, '{}', ${t0 + i});`);
+    for (const u of [a, b])
+      sql.push(`INSERT INTO inbox (user_id, seq, type, conversation_id, msg_seq, payload, created_at) VALUES (${q(u)}, ${i}, 'message', ${q(conv)}, ${i}, NULL, ${t0 + i});`);
+  }
+  sql.push('COMMIT;');
+  const r = spawnSync('sqlite3', [db], { input: sql.join('\n'), encoding: 'utf8' });
+  assert.equal(r.status, 0, `sqlite3: ${r.stderr}`);
+  return msgs;
+}

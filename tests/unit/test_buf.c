@@ -8,11 +8,14 @@
 #include "core/buf.h"
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "tests/unit/unit.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The buffer's visible state, to prove a failed call changed nothing. */
 struct snap {
@@ -292,6 +295,46 @@ START_TEST(test_detach)
 }
 END_TEST
 
+/* A file into a buffer: appended whole; a missing file, a directory or one
+ * that would pass max leave the buffer as it was, and say which file. */
+START_TEST(test_read_file)
+{
+    char dir[] = "/tmp/lark-test-buf-XXXXXX";
+    struct lark_err err = {0};
+    struct buf b;
+    struct snap s;
+    char *path;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    path = xasprintf("%s/f", dir);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs("0123456789", f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+
+    buf_init(&b, 16);
+    ck_assert_int_eq(buf_puts(&b, "<"), 0);
+    ck_assert_int_eq(buf_read_file(&b, path, &err), 0);
+    ck_assert_str_eq(b.data, "<0123456789");
+
+    snap_take(&b, &s);
+    ck_assert_int_eq(buf_read_file(&b, path, &err), LARK_EINVAL); /* 21 > 16 */
+    ck_assert_ptr_nonnull(strstr(err.msg, path));
+    snap_same(&b, &s);
+    ck_assert_int_eq(buf_read_file(&b, dir, &err), LARK_EINVAL);
+    snap_same(&b, &s);
+    ck_assert_int_eq(buf_read_file(&b, "/nonexistent/lark", &err), LARK_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cannot open /nonexistent/lark"));
+    snap_same(&b, &s);
+
+    buf_release(&b);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    free(path);
+}
+END_TEST
+
 static Suite *buf_suite(void)
 {
     Suite *s = suite_create("buf");
@@ -307,6 +350,7 @@ static Suite *buf_suite(void)
     tcase_add_test(tc, test_truncate);
     tcase_add_test(tc, test_consume);
     tcase_add_test(tc, test_reset_keeps_allocation);
+    tcase_add_test(tc, test_read_file);
     tcase_add_test(tc, test_detach);
     suite_add_tcase(s, tc);
     return s;

@@ -215,6 +215,49 @@ START_TEST(test_notify_text)
 }
 END_TEST
 
+START_TEST(test_notify_media)
+{
+    /* API.md "Media": a message with media and no text says so */
+    static const char *const img = "{\"content_type\":\"image/png\",\"name\":\"a.png\"}";
+    static const char *const pdf = "{\"content_type\":\"application/pdf\",\"name\":\"r.pdf\"}";
+    static const char *const svg = "{\"content_type\":\"image/svg+xml\",\"name\":\"x.svg\"}";
+    struct {
+        const char *title, *body, *media, *want;
+    } cases[] = {
+        {NULL, "", "[%s]", "Photo"},
+        {NULL, "", "[%s,%s]", "2 photos"},
+        {NULL, "", "[%p]", "File: r.pdf"},
+        {NULL, "", "[%v]", "File: x.svg"},
+        {NULL, "", "[%s,%p]", "2 files"},
+        {"Team", "", "[%s]", "alice: Photo"},
+        {NULL, "look", "[%s]", "look"}, /* text wins */
+        {NULL, "", "", ""},             /* no media: an empty body as before */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct store_push_job *j = job(cases[i].title, cases[i].body, "text", 1);
+        char media[256] = "";
+        size_t o = 0;
+        struct notify n;
+        for (const char *p = cases[i].media; *p; p++) {
+            const char *part = NULL;
+            if (*p == '%') {
+                p++;
+                part = *p == 's' ? img : *p == 'p' ? pdf : svg;
+                o += (size_t)snprintf(media + o, sizeof(media) - o, "%s", part);
+            } else {
+                media[o++] = *p;
+            }
+        }
+        media[o] = '\0';
+        j->media = strdup(media);
+        notify_text(j, 1, &n);
+        store_push_jobs_free(j, 1);
+        ck_assert_msg(strcmp(n.body, cases[i].want) == 0, "case %zu: '%s'", i, n.body);
+        notify_release(&n);
+    }
+}
+END_TEST
+
 START_TEST(test_notify_preview_cut_on_utf8)
 {
     char body[NOTIFY_PREVIEW_MAX + 64];
@@ -263,6 +306,7 @@ static Suite *reply_suite(void)
     tcase_add_test(tc, test_oauth);
     tcase_add_test(tc, test_retry_after);
     tcase_add_test(tc, test_notify_text);
+    tcase_add_test(tc, test_notify_media);
     tcase_add_test(tc, test_notify_preview_cut_on_utf8);
     tcase_add_test(tc, test_notify_data);
     suite_add_tcase(s, tc);

@@ -73,6 +73,36 @@ START_TEST(test_exact_routes)
 }
 END_TEST
 
+/* HEAD takes every GET route (RFC 9110 9.3.2); the held ones say what
+ * their answer would be, since HEAD must not hold a connection. */
+START_TEST(test_head)
+{
+    static const char *const paths[] = {"/v1/healthz", "/metrics",          "/v1/events",
+                                        "/v1/poll",    "/v1/conversations", "/v1/devices",
+                                        "/v1/presence"};
+    struct match m;
+
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        match("HEAD", paths[i], &m);
+        ck_assert_msg(m.route != NULL, "HEAD %s: no route", paths[i]);
+        ck_assert_str_eq(m.route->method, "GET");
+        ck_assert_str_eq(m.route->pattern, paths[i]);
+        match_free(&m);
+    }
+    match("HEAD", "/v1/events", &m);
+    ck_assert_str_eq(m.route->held_type, "text/event-stream");
+    match("HEAD", "/v1/poll", &m);
+    ck_assert_str_eq(m.route->held_type, "application/json");
+    match("HEAD", "/v1/healthz", &m);
+    ck_assert_ptr_null(m.route->held_type);
+    match("HEAD", "/v1/conversations/c_1/messages", &m);
+    ck_assert_str_eq(m.route->pattern, "/v1/conversations/{}/messages");
+    ck_assert_int_eq(m.nparams, 1);
+    ck_assert_str_eq(m.params[0], "c_1");
+    match_free(&m);
+}
+END_TEST
+
 START_TEST(test_params_decoded)
 {
     struct match m;
@@ -108,13 +138,15 @@ START_TEST(test_method_not_allowed)
     misses("GET", "/v1/messages", LARK_EMETHOD, "POST");
     misses("PUT", "/v1/messages", LARK_EMETHOD, "POST");
     misses("DELETE", "/v1/ack", LARK_EMETHOD, "POST");
-    misses("POST", "/v1/events", LARK_EMETHOD, "GET");
-    misses("POST", "/v1/healthz", LARK_EMETHOD, "GET");
-    misses("POST", "/v1/conversations/c_1/messages", LARK_EMETHOD, "GET");
-    misses("get", "/v1/poll", LARK_EMETHOD, "GET"); /* methods are case-sensitive */
+    misses("POST", "/v1/events", LARK_EMETHOD, "GET, HEAD");
+    misses("POST", "/v1/healthz", LARK_EMETHOD, "GET, HEAD");
+    misses("POST", "/v1/conversations/c_1/messages", LARK_EMETHOD, "GET, HEAD");
+    misses("get", "/v1/poll", LARK_EMETHOD, "GET, HEAD"); /* methods are case-sensitive */
+    misses("HEAD", "/v1/messages", LARK_EMETHOD, "POST"); /* HEAD only where GET is */
+    misses("HEAD", "/v1/devices/tok", LARK_EMETHOD, "DELETE");
     /* The router is asked with "" for an OPTIONS preflight. */
     misses("", "/v1/messages", LARK_EMETHOD, "POST");
-    misses("", "/v1/conversations/c_1/messages", LARK_EMETHOD, "GET");
+    misses("", "/v1/conversations/c_1/messages", LARK_EMETHOD, "GET, HEAD");
 }
 END_TEST
 
@@ -152,6 +184,7 @@ static Suite *router_suite(void)
 
     tcase_add_test(tc, test_exact_routes);
     tcase_add_test(tc, test_params_decoded);
+    tcase_add_test(tc, test_head);
     tcase_add_test(tc, test_bad_escape_in_param);
     tcase_add_test(tc, test_method_not_allowed);
     tcase_add_test(tc, test_not_found);

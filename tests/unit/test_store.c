@@ -848,6 +848,53 @@ START_TEST(test_inbox_read)
 }
 END_TEST
 
+/* The batched read gives each user what store_inbox_read gives them, in
+ * the order asked, the same user twice included. */
+START_TEST(test_inbox_read_many)
+{
+    json_decref(sent("alice", "bob", NULL, "one"));
+    json_decref(sent("carol", "bob", NULL, "two"));
+    json_decref(sent("bob", "alice", NULL, "three"));
+    json_decref(sent("bob", "carol", NULL, "four"));
+    struct store_inbox_req reqs[] = {
+        {.user = "bob", .after = 0},    {.user = "alice", .after = 0},
+        {.user = "nobody", .after = 0}, {.user = "carol", .after = 1},
+        {.user = "bob", .after = 1},    {.user = "bob", .after = 99},
+    };
+    size_t nreqs = sizeof reqs / sizeof reqs[0];
+    const unsigned limit = 2;
+    struct lark_err err;
+
+    for (size_t i = 0; i < nreqs; i++) /* out fields start dirty: the call sets them */
+        reqs[i].head = reqs[i].n = 777;
+    ck_assert_int_eq(store_inbox_read_many(conn, reqs, nreqs, limit, &err), 0);
+    for (size_t i = 0; i < nreqs; i++) {
+        struct store_event *evs = NULL;
+        size_t n = 0;
+        uint64_t head = 0;
+        ck_assert_int_eq(
+            store_inbox_read(conn, reqs[i].user, reqs[i].after, limit, &evs, &n, &head, &err), 0);
+        ck_assert_uint_eq(reqs[i].n, n);
+        ck_assert_uint_eq(reqs[i].head, head);
+        for (size_t k = 0; k < n; k++) {
+            ck_assert_uint_eq(reqs[i].evs[k].seq, evs[k].seq);
+            ck_assert_str_eq(reqs[i].evs[k].data->type, evs[k].data->type);
+            ck_assert_str_eq(reqs[i].evs[k].data->json, evs[k].data->json);
+        }
+        store_events_free(evs, n);
+        store_events_free(reqs[i].evs, reqs[i].n);
+    }
+    /* bob has 4 events: the limit holds, the head says there is more */
+    ck_assert_uint_eq(reqs[0].n, 2);
+    ck_assert_uint_eq(reqs[0].head, 4);
+    ck_assert_uint_eq(reqs[2].n, 0);
+    ck_assert_uint_eq(reqs[2].head, 0);
+    ck_assert_uint_eq(reqs[5].n, 0);
+    /* none asked: nothing read, no error */
+    ck_assert_int_eq(store_inbox_read_many(conn, reqs, 0, limit, &err), 0);
+}
+END_TEST
+
 static uint64_t ack(const char *user, uint64_t seq)
 {
     struct lark_err err;
@@ -1561,6 +1608,209 @@ START_TEST(test_fault_mid_transaction)
 }
 END_TEST
 
+/* ---- media (store.h "media") ------------------------------------------------ */
+
+/* Declare a pending item of user (size bytes, a made-up hash, created at
+ * created_at); its id into id. The store's code. */
+static int media_new(const char *user, int64_t size, int64_t quota, int64_t created_at,
+                     char id[IDS_MEDIA_LEN])
+{
+    struct store_media m = {0};
+    struct lark_err err;
+    char sha[65];
+    int rc;
+
+    ids_media(created_at, id);
+    snprintf(sha, sizeof(sha), "%064llx", (unsigned long long)created_at);
+    m.id = xstrdup(id);
+    m.uploader = xstrdup(user);
+    m.content_type = xstrdup("image/png");
+    m.name = xstrdup("p.png");
+    m.sha256 = xstrdup(sha);
+    m.skey = xstrdup(sha);
+    m.upload_hash = xstrdup("");
+    m.size = size;
+    m.created_at = created_at;
+    rc = store_media_create(conn, &m, quota, &err);
+    store_media_release(&m);
+    return rc;
+}
+
+static int send_media(const char *sender, const char *to, const char *client_msg_id, const char *id,
+                      struct store_send_out *out, struct lark_err *err)
+{
+    const char *ids[1] = {id};
+    char *json = xasprintf("[{\"id\":\"%s\",\"content_type\":\"image/png\",\"size\":5,"
+                           "\"sha256\":\"00\",\"name\":\"p.png\"}]",
+                           id);
+    struct store_send_in in = {.sender = sender,
+                               .to = to,
+                               .client_msg_id = client_msg_id,
+                               .type = "text",
+                               .body = "",
+                               .body_len = 0,
+                               .media = ids,
+                               .nmedia = 1,
+                               .media_json = json};
+    int rc;
+
+    memset(err, 0, sizeof(*err));
+    rc = store_send(conn, &in, out, err);
+    free(json);
+    return rc;
+}
+
+static int readable_by(const char *id, const char *user)
+{
+    struct store_media m;
+    struct lark_err err;
+    int r;
+
+    ck_assert_int_eq(store_media_get(conn, id, user, &m, &err), 0);
+    r = m.readable;
+    store_media_release(&m);
+    return r;
+}
+
+START_TEST(test_media_lifecycle)
+{
+    struct store_send_out out;
+    struct lark_err err;
+    struct store_media m;
+    char id[IDS_MEDIA_LEN], other[IDS_MEDIA_LEN];
+    int64_t now = 1800000000000LL, used = 0;
+    json_t *media;
+
+    ck_assert_int_eq(media_new("alice", 5, 0, now, id), 0);
+    ck_assert_int_eq(store_media_get(conn, id, "alice", &m, &err), 0);
+    ck_assert_int_eq(m.ready, 0);
+    ck_assert_int_eq(m.readable, 1); /* the uploader */
+    ck_assert_str_eq(m.uploader, "alice");
+    ck_assert_int_eq(m.size, 5);
+    store_media_release(&m);
+    ck_assert_int_eq(readable_by(id, "bob"), 0);
+    ck_assert_int_eq(readable_by(id, ""), 0);
+
+    /* pending: a message may not name it yet */
+    ck_assert_int_eq(send_media("alice", "bob", "m1", id, &out, &err), LARK_EMEDIAPENDING);
+    ck_assert_int_eq(store_media_ready(conn, id, &err), 0);
+    /* someone else's: refused like an unknown one */
+    ck_assert_int_eq(send_media("bob", "alice", "m2", id, &out, &err), LARK_EBADMEDIA);
+    ids_media(now, other);
+    ck_assert_int_eq(send_media("alice", "bob", "m3", other, &out, &err), LARK_EBADMEDIA);
+    /* nothing of the refused sends was stored */
+    ck_assert_uint_eq(head_of("bob"), 0);
+
+    ck_assert_int_eq(send_media("alice", "bob", "m4", id, &out, &err), 0);
+    media = json_object_get(out.message, "media");
+    ck_assert_uint_eq(json_array_size(media), 1);
+    ck_assert_str_eq(jstr(json_array_get(media, 0), "id"), id);
+    ck_assert_str_eq(jstr(out.message, "body"), "");
+    json_decref(out.message);
+    /* bob shares the conversation now; carol does not */
+    ck_assert_int_eq(readable_by(id, "bob"), 1);
+    ck_assert_int_eq(readable_by(id, "carol"), 0);
+    /* the inbox gives the message with its media */
+    {
+        json_t *evs = NULL;
+        uint64_t last = 0;
+        ck_assert_int_eq(inbox_json(conn, "bob", 0, 10, &evs, &last, &err), 0);
+        ck_assert_uint_eq(json_array_size(evs), 1);
+        media = json_object_get(json_object_get(json_array_get(evs, 0), "data"), "media");
+        ck_assert_str_eq(jstr(json_array_get(media, 0), "name"), "p.png");
+        json_decref(evs);
+    }
+    /* a retry is the stored message, media included */
+    ck_assert_int_eq(send_media("alice", "bob", "m4", id, &out, &err), 0);
+    ck_assert_int_eq(out.duplicate, 1);
+    ck_assert_uint_eq(json_array_size(json_object_get(out.message, "media")), 1);
+    json_decref(out.message);
+
+    ck_assert_int_eq(store_media_usage(conn, "alice", &used, &err), 0);
+    ck_assert_int_eq(used, 5);
+    /* the hub delivers a note's data as it is: the very bytes a read gives */
+    pthread_mutex_lock(&wakes.mu);
+    for (size_t i = 0; i < wakes.n; i++) {
+        struct store_event *evs = NULL;
+        uint64_t head = 0;
+        size_t n = 0;
+        if (strcmp(wakes.v[i].user, "bob") != 0)
+            continue;
+        ck_assert_int_eq(
+            store_inbox_read(conn, "bob", wakes.v[i].seq - 1, 1, &evs, &n, &head, &err), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_str_eq(evs[0].data->json, wakes.v[i].data);
+        ck_assert_ptr_nonnull(strstr(wakes.v[i].data, "\"media\":[{\"id\":\"m_"));
+        store_events_free(evs, n);
+    }
+    pthread_mutex_unlock(&wakes.mu);
+}
+END_TEST
+
+START_TEST(test_media_quota)
+{
+    struct lark_err err;
+    char id[IDS_MEDIA_LEN];
+
+    ck_assert_int_eq(media_new("alice", 600, 1000, 1, id), 0);
+    ck_assert_int_eq(media_new("alice", 400, 1000, 2, id), 0); /* exactly full */
+    ck_assert_int_eq(media_new("alice", 1, 1000, 3, id), LARK_EQUOTA);
+    ck_assert_int_eq(media_new("bob", 1000, 1000, 4, id), 0); /* per user */
+    ck_assert_int_eq(media_new("alice", 1, 0, 5, id), 0);     /* 0: no quota */
+    (void)err;
+}
+END_TEST
+
+START_TEST(test_media_expire)
+{
+    struct store_send_out out;
+    struct lark_err err;
+    char old1[IDS_MEDIA_LEN], old2[IDS_MEDIA_LEN], fresh[IDS_MEDIA_LEN], named[IDS_MEDIA_LEN];
+    json_t *gone = NULL;
+    int used = 0;
+    struct store_media m;
+
+    ck_assert_int_eq(media_new("alice", 1, 0, 1000, old1), 0);
+    ck_assert_int_eq(media_new("alice", 1, 0, 1001, old2), 0);
+    ck_assert_int_eq(media_new("alice", 1, 0, 1002, named), 0);
+    ck_assert_int_eq(media_new("alice", 1, 0, 9000, fresh), 0);
+    ck_assert_int_eq(store_media_ready(conn, named, &err), 0);
+    ck_assert_int_eq(send_media("alice", "bob", "x", named, &out, &err), 0);
+    json_decref(out.message);
+
+    /* one at a time, oldest first; named and fresh stay */
+    ck_assert_int_eq(store_media_expire(conn, 5000, 1, &gone, &err), 0);
+    ck_assert_uint_eq(json_array_size(gone), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(json_array_get(gone, 0), 0)), old1);
+    json_decref(gone);
+    ck_assert_int_eq(store_media_expire(conn, 5000, 10, &gone, &err), 0);
+    ck_assert_uint_eq(json_array_size(gone), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(json_array_get(gone, 0), 0)), old2);
+    json_decref(gone);
+    ck_assert_int_eq(store_media_expire(conn, 5000, 10, &gone, &err), 0);
+    ck_assert_uint_eq(json_array_size(gone), 0);
+    json_decref(gone);
+    ck_assert_int_eq(store_media_get(conn, old1, "alice", &m, &err), LARK_ENOTFOUND);
+    ck_assert_int_eq(store_media_get(conn, named, "alice", &m, &err), 0);
+    store_media_release(&m);
+    /* the keys are made-up hashes of the creation times */
+    ck_assert_int_eq(store_media_key_used(conn,
+                                          "00000000000000000000000000000000000000000000"
+                                          "000000000000000003e8",
+                                          &used, &err),
+                     0);
+    ck_assert_int_eq(used, 0);
+    ck_assert_int_eq(store_media_key_used(conn,
+                                          "00000000000000000000000000000000000000000000"
+                                          "00000000000000002328",
+                                          &used, &err),
+                     0);
+    ck_assert_int_eq(used, 1);
+    /* gone means gone: ready fails, a send refuses it */
+    ck_assert_int_eq(store_media_ready(conn, old1, &err), LARK_ENOTFOUND);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1582,11 +1832,15 @@ static Suite *store_suite(void)
     tcase_add_test(basic, test_not_member_not_found);
     tcase_add_test(basic, test_history_paging);
     tcase_add_test(basic, test_inbox_read);
+    tcase_add_test(basic, test_inbox_read_many);
     tcase_add_test(basic, test_ack);
     tcase_add_test(basic, test_wake_after_commit);
     tcase_add_test(basic, test_notes_carry_what_a_read_returns);
     tcase_add_test(basic, test_wal_bounded);
     tcase_add_test(basic, test_migration_0004_keeps_data);
+    tcase_add_test(basic, test_media_lifecycle);
+    tcase_add_test(basic, test_media_quota);
+    tcase_add_test(basic, test_media_expire);
     tcase_add_checked_fixture(conc, setup, teardown);
     tcase_add_test(conc, test_concurrent_senders_gapless);
     tcase_add_test(conc, test_concurrent_duplicates);

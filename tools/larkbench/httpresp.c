@@ -9,6 +9,7 @@
 #include "tools/larkbench/httpresp.h"
 
 #include "core/err.h"
+#include "core/query.h"
 
 #include <string.h>
 #include <strings.h>
@@ -178,17 +179,6 @@ static long step_head(struct http_resp *r, const char *p, size_t n, unsigned *ev
     return (long)(end + 4 - p);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "1a2b[ ][;ext...]" CRLF (RFC 9112 7.1): extensions are ignored. */
 static long step_chunk_size(struct http_resp *r, const char *p, size_t n)
 {
@@ -199,10 +189,10 @@ static long step_chunk_size(struct http_resp *r, const char *p, size_t n)
     if (!eol)
         return n >= HTTP_RESP_CHUNK_LINE_MAX + 2 ? LARK_ETOOLARGE : 0;
     len = (size_t)(eol - p);
-    for (; i < len && hexval(p[i]) >= 0; i++) {
+    for (; i < len && hex_digit((unsigned char)p[i]) >= 0; i++) {
         if (i == 16)
             return LARK_EINVAL; /* over 64 bits */
-        size = size << 4 | (uint64_t)hexval(p[i]);
+        size = size << 4 | (uint64_t)hex_digit((unsigned char)p[i]);
     }
     if (i == 0)
         return LARK_EINVAL;

@@ -40,6 +40,7 @@
 
 #include "core/config.h"
 #include "core/mem.h"
+#include "core/version.h"
 #include "tools/larkbench/compare.h"
 #include "tools/larkbench/scenario.h"
 #include "tools/larkbench/target.h"
@@ -60,6 +61,7 @@ static void usage_scenarios(FILE *out)
     fprintf(
         out,
         "usage: larkbench fanout|throughput|idle|group [options]\n"
+        "       larkbench --version\n"
         "       larkbench compare FILE [--round-prefix P]\n"
         "\n"
         "Load-test a running lighttpd + larkd on 127.0.0.1:PORT (tools/bench.sh starts\n"
@@ -125,6 +127,8 @@ static void usage_scenarios(FILE *out)
         "order). With --sub-port they connect to a second lighttpd + larkd on the\n"
         "same PostgreSQL database while senders stay on --port: every delivery then\n"
         "crosses processes (LISTEN/NOTIFY); memory figures are the second pair's.\n"
+        "throughput with --sub-port sends from every other sender through the\n"
+        "second pair: two larkd writing to one database.\n"
         "\n");
 }
 
@@ -530,6 +534,10 @@ static void bench_release(void)
 int main(int argc, char **argv)
 {
     int rc, met;
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        version_print(stdout, "larkbench");
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "compare") == 0)
         return compare_main(argc - 1, argv + 1);
     rc = parse_args(argc, argv);

@@ -203,8 +203,10 @@ void conns_init(unsigned nsubs, unsigned nsenders, int warm, const char *sub_kin
             B.tokens[i] = mint_token(user);
         if (c->role == ROLE_SENDER && i < wf && (B.o.sc == SC_FANOUT || B.o.sc == SC_GROUP))
             c->q = xcalloc(SENDER_QUEUE, sizeof(*c->q));
-        /* Streams and the warm-up of their server go to --sub-port. */
-        c->to_sub = c->role == ROLE_SUB || i >= wf;
+        /* Streams and the warm-up of their server go to --sub-port; so
+         * do every other sender of throughput (two larkd on one database). */
+        c->to_sub = c->role == ROLE_SUB || i >= wf ||
+                    (B.o.sc == SC_THROUGHPUT && B.o.two && c->idx % 2 == 1);
         if (c->role == ROLE_SUB)
             sub_init(c);
         else

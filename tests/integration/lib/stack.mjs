@@ -154,8 +154,9 @@ export class Larkd {
     this.proc = null;
   }
 
+  /** The environment larkd gets; a key of env set to null is left out. */
   fullEnv() {
-    return {
+    const env = {
       ...process.env,
       LARK_DATA: this.dir,
       LARK_LISTEN: this.sock,
@@ -167,6 +168,8 @@ export class Larkd {
       UBSAN_OPTIONS: 'print_stacktrace=1:halt_on_error=1',
       ...this.env,
     };
+    for (const k of Object.keys(env)) if (env[k] === null) delete env[k];
+    return env;
   }
 
   get pid() { return this.proc && this.proc.pid; }
@@ -251,6 +254,9 @@ export class Lighttpd {
         LARK_WWW: path.join(top, 'www'),
         LARK_LOGDIR: this.dir,
         LARK_CONF: path.join(top, 'conf'),
+        // larkd's media_dir when it shares this directory (Stack); lighttpd
+        // only sends files from under it (x-sendfile-docroot)
+        LARK_MEDIA_DIR: path.join(this.dir, 'media'),
         ...this.env,
       }, this.log);
       const proc = this.proc;
