@@ -1,5 +1,5 @@
 // tools/failover_async.mjs - what a failover to an ASYNCHRONOUS standby
-// loses, measured (issue 17, docs/OPERATIONS.md "Two zones",
+// loses, measured (issue 17, docs/DEPLOY.md "Two zones",
 // docs/BENCHMARKS.md "Failover"). A synchronous standby is the control:
 // it must lose nothing.
 //

@@ -18,7 +18,7 @@
 // retry_timeout 3 (Patroni needs loop_wait + 2 x retry_timeout <= ttl).
 // LARK_TEST_PATRONI_TIMING="ttl,loop_wait,retry_timeout" sets others
 // ("30,10,10": Patroni's defaults; tools/failover-figures.sh measures
-// both). docs/OPERATIONS.md "Two zones" gives the settings for production.
+// both). docs/DEPLOY.md "Two zones" gives the settings for production.
 //
 // Every wait is bounded; stop() ends each process with SIGTERM (patroni
 // then stops its PostgreSQL), SIGKILL after a bound; the directories are
