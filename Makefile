@@ -37,18 +37,18 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 
 CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/config.c core/version.c \
-            core/redact.c core/jwk.c core/keyset.c core/lockfile.c \
+            core/redact.c core/b64url.c core/ticket.c core/jwk.c core/keyset.c core/lockfile.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
-            core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c \
+            core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c core/store_ops_ticket.c \
             core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
             core/heap.c core/pushstat.c core/store_ops_media.c core/media.c core/sigv4.c \
             core/spool.c core/blob.c core/blob_local.c core/blob_s3.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
-            fcgi/ratelimit.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
+            fcgi/ratelimit.c fcgi/quota.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
-            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/live.c fcgi/reload.c \
+            fcgi/wsbridge.c fcgi/h_dev.c fcgi/h_devices.c fcgi/h_tickets.c fcgi/live.c fcgi/reload.c \
             fcgi/health.c fcgi/procstat.c fcgi/h_media.c fcgi/attach.c fcgi/media_sweep.c
 PUSH_SRC := push/main.c push/queue.c push/net.c push/fcm.c push/apns.c push/notify.c \
             push/reply.c push/backoff.c
@@ -56,8 +56,8 @@ TOOLS    := $(BUILD)/lark-token $(BUILD)/larkbench $(BUILD)/lark-push-admin $(BU
             $(BUILD)/fsyncbench
 # Every program a user runs (README.md names each).
 BINS     := $(BUILD)/larkd $(BUILD)/lark-push $(TOOLS)
-UNIT_TESTS := test_buf test_json test_auth test_ids test_query test_config test_hmap \
-              test_heap test_fcgirec test_events test_ratelimit test_router test_store test_pgnote test_hub \
+UNIT_TESTS := test_buf test_json test_auth test_ticket test_ids test_query test_config test_hmap \
+              test_heap test_fcgirec test_events test_ratelimit test_quota test_router test_store test_pgnote test_hub \
               test_backoff test_push_reply test_store_push test_log test_keys test_media test_sigv4 \
               test_blob
 # larkbench (tools/larkbench/, docs/BENCHMARKS.md): the load generator, a file
@@ -244,7 +244,7 @@ bench-media: deps
 
 # ---- fuzzing ------------------------------------------------------------
 
-FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
+FUZZERS := fuzz_json fuzz_query fuzz_auth fuzz_ticket fuzz_fcgirec fuzz_push_reply fuzz_pgnote fuzz_log
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CORE := $(filter-out core/store%.c core/migrate.c,$(CORE_SRC))

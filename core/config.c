@@ -104,6 +104,28 @@ static const struct config_key config_keys[] = {
       "sends per user per second (0: unlimited)"),
     I("send_burst", "LARK_SEND_BURST", send_burst, LIMIT_SEND_BURST_DEFAULT, 1, 1000000,
       "sends per user in a burst"),
+    I("group_per_min", "LARK_GROUP_PER_MIN", group_per_min, LIMIT_GROUP_PER_MIN_DEFAULT, 0, 1000000,
+      "groups a user creates per minute (0: unlimited)"),
+    I("group_burst", "LARK_GROUP_BURST", group_burst, LIMIT_GROUP_BURST_DEFAULT, 1, 1000000,
+      "groups a user creates in a burst"),
+    I("member_per_min", "LARK_MEMBER_PER_MIN", member_per_min, LIMIT_MEMBER_PER_MIN_DEFAULT, 0,
+      1000000, "members a user adds, removes or leaves groups as, per minute (0: unlimited)"),
+    I("member_burst", "LARK_MEMBER_BURST", member_burst, LIMIT_MEMBER_BURST_DEFAULT, 1, 1000000,
+      "member changes a user makes in a burst"),
+    I("read_per_min", "LARK_READ_PER_MIN", read_per_min, LIMIT_READ_PER_MIN_DEFAULT, 0, 1000000,
+      "read receipts a user sends per minute (0: unlimited)"),
+    I("read_burst", "LARK_READ_BURST", read_burst, LIMIT_READ_BURST_DEFAULT, 1, 1000000,
+      "read receipts a user sends in a burst"),
+    I("device_per_min", "LARK_DEVICE_PER_MIN", device_per_min, LIMIT_DEVICE_PER_MIN_DEFAULT, 0,
+      1000000, "device registrations per user per minute (0: unlimited)"),
+    I("device_burst", "LARK_DEVICE_BURST", device_burst, LIMIT_DEVICE_BURST_DEFAULT, 1, 1000000,
+      "device registrations per user in a burst"),
+    I("ticket_per_min", "LARK_TICKET_PER_MIN", ticket_per_min, LIMIT_TICKET_PER_MIN_DEFAULT, 0,
+      1000000, "tickets (POST /v1/tickets) per user per minute (0: unlimited)"),
+    I("ticket_burst", "LARK_TICKET_BURST", ticket_burst, LIMIT_TICKET_BURST_DEFAULT, 1, 1000000,
+      "tickets per user in a burst"),
+    I("ticket_ttl", "LARK_TICKET_TTL", ticket_ttl, LIMIT_TICKET_TTL_MAX, 1, LIMIT_TICKET_TTL_MAX,
+      "seconds a ticket can be used in (once)"),
     I("sse_keepalive", "LARK_SSE_KEEPALIVE", sse_keepalive, 15, 1, 15,
       "seconds between SSE ping events (API.md: at most 15)"),
     I("sse_retry_ms", "LARK_SSE_RETRY_MS", sse_retry_ms, 2000, 100, 600000,
@@ -120,6 +142,8 @@ static const struct config_key config_keys[] = {
       "typing notices per user per second (0: unlimited)"),
     I("typing_burst", "LARK_TYPING_BURST", typing_burst, 5, 1, 1000,
       "typing notices per user in a burst"),
+    S("presence_visibility", "LARK_PRESENCE_VISIBILITY", presence_visibility, "shared",
+      "whose presence a user sees: shared (users it shares a conversation with) or all"),
     I("push_window_ms", "LARK_PUSH_WINDOW_MS", push_window_ms, 2000, 0, 600000,
       "a burst to one offline device within this many ms is one notification"),
     I("push_preview", "LARK_PUSH_PREVIEW", push_preview, 1, 0, 1,
@@ -362,6 +386,19 @@ static int config_check_media(const struct config *cfg, struct lark_err *err)
     return 0;
 }
 
+/* The keys whose value is one of a few words. */
+static int config_check_choices(const struct config *cfg, struct lark_err *err)
+{
+    if (strcmp(cfg->presence_visibility, "shared") != 0 &&
+        strcmp(cfg->presence_visibility, "all") != 0)
+        return lark_err_set(err, LARK_EINVAL, "presence_visibility must be shared or all");
+    if (log_level_parse(cfg->log_level) < 0)
+        return lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+    if (log_format_parse(cfg->log_format) < 0)
+        return lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, struct lark_err *err)
 {
     int rc = 0;
@@ -433,14 +470,8 @@ int config_load(struct config *cfg, const char *path, struct lark_err *err)
                           "accept");
         goto fail;
     }
-    if (log_level_parse(cfg->log_level) < 0) {
-        rc = lark_err_set(err, LARK_EINVAL, "log_level must be debug, info, warn or error");
+    if ((rc = config_check_choices(cfg, err)))
         goto fail;
-    }
-    if (log_format_parse(cfg->log_format) < 0) {
-        rc = lark_err_set(err, LARK_EINVAL, "log_format must be text or json");
-        goto fail;
-    }
     return 0;
 fail:
     config_release(cfg);

@@ -57,16 +57,29 @@ struct config {
     int history_max;      /* most messages per history page */
     int send_rate;        /* sends per user per second, 0 = unlimited */
     int send_burst;       /* sends per user in a burst */
+    /* write quotas per user (fcgi/quota.h); per minute, 0 = unlimited */
+    int group_per_min;  /* groups created */
+    int group_burst;    /* groups created in a burst */
+    int member_per_min; /* members added, removed, or leaving */
+    int member_burst;
+    int read_per_min; /* read receipts */
+    int read_burst;
+    int device_per_min; /* device registrations */
+    int device_burst;
+    int ticket_per_min; /* tickets (POST /v1/tickets) */
+    int ticket_burst;
+    int ticket_ttl; /* seconds a ticket stays usable (API.md: at most 60) */
     /* held connections */
     int sse_keepalive;  /* seconds between SSE ping events */
     int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */
     int poll_trickle;   /* seconds between whitespace bytes on a held poll */
     int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */
     /* presence and typing (API.md "Presence") */
-    int presence_interval; /* seconds between heartbeats a client is asked for */
-    int presence_ttl;      /* seconds without a heartbeat or connection: offline */
-    int typing_rate;       /* typing notices per user per second */
-    int typing_burst;      /* typing notices per user in a burst */
+    int presence_interval;     /* seconds between heartbeats a client is asked for */
+    int presence_ttl;          /* seconds without a heartbeat or connection: offline */
+    int typing_rate;           /* typing notices per user per second */
+    int typing_burst;          /* typing notices per user in a burst */
+    char *presence_visibility; /* "shared": only users who share a conversation; "all" */
     /* push (API.md "Push for offline users"; lark-push, docs/OPERATIONS.md) */
     int push_window_ms;       /* larkd: coalescing window of a device's notification */
     int push_preview;         /* 1: notifications show sender and text; 0: only a count */

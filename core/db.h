@@ -82,6 +82,7 @@ enum db_stmt {
     DB_PRESENCE_TOUCH,
     DB_PRESENCE_EXPIRE,
     DB_PRESENCE_GET,
+    DB_PRESENCE_VISIBLE, /* $1 the viewer, $2 a JSON array: those who share a conversation */
     /* devices and push jobs (store_ops_push.c) */
     DB_DEVICE_COUNT,
     DB_DEVICE_OWNER,
@@ -105,6 +106,11 @@ enum db_stmt {
     DB_PUSH_DEAD_LIST,
     DB_PUSH_REQUEUE,
     DB_PUSH_DEAD_DELETE,
+    /* tickets (store_ops_ticket.c) */
+    DB_SECRET_INSERT, /* $1 name, $2 value, $3 now: keeps an existing one */
+    DB_SECRET_GET,
+    DB_TICKET_PURGE, /* $1 now: forget uses that expired */
+    DB_TICKET_USE,   /* $1 nonce, $2 expires_at: a row back only if it was new */
     /* media (store_ops_media.c) */
     DB_MEDIA_INSERT,
     DB_MEDIA_USAGE,

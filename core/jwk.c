@@ -3,6 +3,7 @@
  */
 #include "core/jwk.h"
 
+#include "core/b64url.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -29,51 +30,13 @@
 /* P-256 coordinates are 32 bytes each. */
 #define JWK_P256_COORD 32
 
-/* base64url without padding (RFC 7515 2) into a new buffer; 0 or -1. */
-static int b64url_decode(const char *in, unsigned char **out, size_t *outlen)
-{
-    size_t len = strlen(in), padded = (len + 3) / 4 * 4;
-    char *tmp;
-    unsigned char *bin;
-    int n;
-
-    *out = NULL;
-    if (len == 0 || len > JWK_FIELD_MAX || len % 4 == 1)
-        return -1;
-    tmp = xmalloc(padded + 1);
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '-')
-            c = '+';
-        else if (c == '_')
-            c = '/';
-        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
-            free(tmp);
-            return -1;
-        }
-        tmp[i] = c;
-    }
-    memset(tmp + len, '=', padded - len);
-    tmp[padded] = '\0';
-    bin = xmalloc(padded / 4 * 3 + 1);
-    n = EVP_DecodeBlock(bin, (const unsigned char *)tmp, (int)padded);
-    free(tmp);
-    if (n < 0) {
-        free(bin);
-        return -1;
-    }
-    /* EVP_DecodeBlock counts the bytes the padding stands for */
-    *outlen = (size_t)n - (padded - len);
-    *out = bin;
-    return 0;
-}
-
 /* A key's base64url member, decoded; 0, or -1 with err set. */
 static int member(json_t *jwk, const char *name, const char *kid, unsigned char **out, size_t *len,
                   struct lark_err *err)
 {
     json_t *v = json_object_get(jwk, name);
-    if (!json_is_string(v) || b64url_decode(json_string_value(v), out, len) != 0)
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > JWK_FIELD_MAX ||
+        b64url_decode(json_string_value(v), json_string_length(v), out, len) != 0)
         return lark_err_set(err, LARK_EINVAL, "key %s: '%s' is missing or not base64url",
                             kid ? kid : "(no kid)", name);
     return 0;

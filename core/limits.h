@@ -40,6 +40,25 @@
 /* API.md: "sends per user 20/s with a burst of 60". */
 #define LIMIT_SEND_RATE_DEFAULT 20
 #define LIMIT_SEND_BURST_DEFAULT 60
+/* Write quotas per user (fcgi/quota.h, docs/OPERATIONS.md "Abuse limits"):
+ * what a person does by hand, several times over, while a script that
+ * loops is held to a rate whose storage cost is bounded. A group of 500
+ * costs 500 member rows and 500 inbox rows; so does one member change in
+ * it, or one read receipt (499); a device or a ticket costs one row. */
+#define LIMIT_GROUP_PER_MIN_DEFAULT 10
+#define LIMIT_GROUP_BURST_DEFAULT 5
+#define LIMIT_MEMBER_PER_MIN_DEFAULT 60
+#define LIMIT_MEMBER_BURST_DEFAULT 30
+#define LIMIT_READ_PER_MIN_DEFAULT 300
+#define LIMIT_READ_BURST_DEFAULT 30
+#define LIMIT_DEVICE_PER_MIN_DEFAULT 6
+#define LIMIT_DEVICE_BURST_DEFAULT 10
+/* A ticket per stream (re)connection: a page's tabs reconnecting after a
+ * restart take a few each. */
+#define LIMIT_TICKET_PER_MIN_DEFAULT 60
+#define LIMIT_TICKET_BURST_DEFAULT 30
+/* API.md: a ticket is valid for one use within 60 s. */
+#define LIMIT_TICKET_TTL_MAX 60
 /* User ids: API.md "1-64 chars of [A-Za-z0-9_.@-]". */
 #define LIMIT_USER_ID_MAX 64
 /* client_msg_id: an opaque client string; 128 fits any UUID/ULID form. */

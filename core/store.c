@@ -113,6 +113,22 @@ int store_ping(struct store_conn *c, struct lark_err *err)
     return d ? op_ping(d, err) : LARK_EUNAVAIL;
 }
 
+int store_ticket_key(struct store_conn *c, char hex[2 * STORE_TICKET_KEY_LEN + 1],
+                     struct lark_err *err)
+{
+    struct op_ticket_key ctx = {time_now_ms(), hex};
+    hex[0] = '\0';
+    return write_op(c, op_ticket_key, &ctx, err);
+}
+
+int store_ticket_use(struct store_conn *c, const char *nonce, int64_t expires_at, int64_t now,
+                     int *first, struct lark_err *err)
+{
+    struct op_ticket_use ctx = {nonce, expires_at, now, first};
+    *first = 0;
+    return write_op(c, op_ticket_use, &ctx, err);
+}
+
 int store_check_write(struct store_conn *c, struct lark_err *err)
 {
     return write_op(c, op_health, NULL, err);
@@ -301,6 +317,17 @@ int store_presence_touch(struct store_conn *c, const char *const *users, size_t 
 int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err *err)
 {
     return write_op(c, op_presence_expire, &cutoff, err);
+}
+
+int store_presence_visible(struct store_conn *c, const char *viewer, const char *const *users,
+                           size_t n, int *visible, struct lark_err *err)
+{
+    struct db *d = reader(c, err);
+    if (!d) {
+        memset(visible, 0, n * sizeof(*visible));
+        return LARK_EUNAVAIL;
+    }
+    return op_presence_visible(d, viewer, users, n, visible, err);
 }
 
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,

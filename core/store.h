@@ -361,6 +361,38 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                        struct lark_err *err);
 
+/*
+ * Which of the users viewer may see the presence of (API.md "Presence",
+ * presence_visibility = shared): visible[i] = 1 for viewer itself and for
+ * each users[i] that shares a conversation with viewer, else 0. n is at
+ * most LIMIT_WATCH_MAX. On error every visible[i] is 0.
+ */
+int store_presence_visible(struct store_conn *c, const char *viewer, const char *const *users,
+                           size_t n, int *visible, struct lark_err *err);
+
+/* ---- tickets (API.md "Authentication"; core/ticket.h) ------------------- */
+
+/* Bytes of the key tickets are signed with. */
+#define STORE_TICKET_KEY_LEN 32
+
+/*
+ * The key every process signs and checks tickets with, as 64 hex digits:
+ * made (random) by the first process to ask, then the same for every
+ * process on this database. A write (durable on return). larkd asks once
+ * at start.
+ */
+int store_ticket_key(struct store_conn *c, char hex[2 * STORE_TICKET_KEY_LEN + 1],
+                     struct lark_err *err);
+
+/*
+ * Record the use of the ticket with this nonce (a string of at most 64
+ * bytes), valid until expires_at (ms): *first = 1 the first time, 0 if it
+ * was used before (on any process of this database). Uses that expired
+ * before now (ms) are forgotten in the same transaction. Durable on return.
+ */
+int store_ticket_use(struct store_conn *c, const char *nonce, int64_t expires_at, int64_t now,
+                     int *first, struct lark_err *err);
+
 /* ---- media (API.md "Media (attachments)") ------------------------------ */
 /*
  * What was uploaded; the bytes are in the media storage (blob.h) under

@@ -63,6 +63,20 @@ struct op_touch {
 };
 int op_presence_touch(struct db *d, void *arg, struct lark_err *err);
 
+/* tickets (store_ops_ticket.c) */
+struct op_ticket_key {
+    int64_t now;
+    char *hex; /* out: STORE_TICKET_KEY_LEN * 2 hex digits + NUL */
+};
+int op_ticket_key(struct db *d, void *arg, struct lark_err *err);
+
+struct op_ticket_use {
+    const char *nonce;
+    int64_t expires_at, now;
+    int *first; /* out */
+};
+int op_ticket_use(struct db *d, void *arg, struct lark_err *err);
+
 /* arg: const int64_t *cutoff */
 int op_presence_expire(struct db *d, void *arg, struct lark_err *err);
 
@@ -153,6 +167,8 @@ int op_members(struct db *d, const char *user, const char *conv, json_t **member
                struct lark_err *err);
 int op_presence_get(struct db *d, const char *const *users, size_t n, json_t **out,
                     struct lark_err *err);
+int op_presence_visible(struct db *d, const char *viewer, const char *const *users, size_t n,
+                        int *visible, struct lark_err *err);
 int op_device_list(struct db *d, const char *user, json_t **devices, struct lark_err *err);
 int op_push_next_due(struct db *d, int64_t *due_at, struct lark_err *err);
 int op_push_stats(struct db *d, struct pushstat *out, struct lark_err *err);

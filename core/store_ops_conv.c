@@ -205,9 +205,14 @@ int op_group_create(struct db *d, void *arg, struct lark_err *err)
         rc = conv_json(d, conv, in->creator, 0, ctx->conv, err);
     if (rc)
         return rc;
-    /* every member learns of the group from its own inbox */
+    /* every member learns of the group from its own inbox: what it is, not
+     * who is in it (a list of 500 members in 500 inboxes was 8 MB per
+     * request, issue 13); clients ask GET /v1/conversations/{id} */
     extra = json_obj();
-    json_put(extra, "conversation", json_incref(*ctx->conv));
+    json_put(extra, "type", json_string("group"));
+    json_put(extra, "title", in->title ? json_string(in->title) : json_null());
+    json_put(extra, "by", json_string(in->creator));
+    json_put(extra, "member_count", json_integer((json_int_t)in->nmembers + 1));
     payload = event_payload(conv, "created", extra);
     rc = op_fanout(d, conv, NULL, "conversation", 0, payload, NULL, now, err);
     free(payload);
@@ -216,14 +221,17 @@ int op_group_create(struct db *d, void *arg, struct lark_err *err)
 
 /* ---- membership -------------------------------------------------------------- */
 
-/* The conversation's type and member count; LARK_ENOTFOUND. */
-static int conv_info(struct db *d, const char *conv, char type[8], int64_t *count,
+/* The conversation's type, title (a new JSON string or null) and member
+ * count; LARK_ENOTFOUND. */
+static int conv_info(struct db *d, const char *conv, char type[8], json_t **title, int64_t *count,
                      struct lark_err *err)
 {
     struct db_rows *r = NULL;
     int rc = db_query(d, DB_CONV_GET, DB_ARGS(DBT(conv)), &r, err);
+    *title = NULL;
     if (rc == 0 && (rc = db_next(r, err)) == 1) {
         snprintf(type, 8, "%s", db_text(r, 1));
+        *title = db_is_null(r, 2) ? json_null() : json_stringn(db_text(r, 2), db_len(r, 2));
         *count = db_int(r, 6);
         rc = 0;
     } else if (rc == 0) {
@@ -233,15 +241,20 @@ static int conv_info(struct db *d, const char *conv, char type[8], int64_t *coun
     return rc;
 }
 
-/* Tell every member of conv that user was added/removed/left (by actor). */
+/* Tell every member of conv that user was added/removed/left (by actor):
+ * the member concerned, the title and the count after the change (taken),
+ * never the member list (store.h). */
 static int member_event(struct db *d, const char *conv, const char *user, const char *action,
-                        const char *actor, int64_t now, struct lark_err *err)
+                        const char *actor, json_t *title, int64_t count, int64_t now,
+                        struct lark_err *err)
 {
     json_t *extra = json_obj();
     char *payload;
     int rc;
     json_put(extra, "user", json_string(user));
     json_put(extra, "by", json_string(actor));
+    json_put(extra, "title", title);
+    json_put(extra, "member_count", json_integer((json_int_t)count));
     payload = event_payload(conv, action, extra);
     rc = op_fanout(d, conv, NULL, "member", 0, payload, NULL, now, err);
     free(payload);
@@ -253,31 +266,40 @@ int op_member_add(struct db *d, void *arg, struct lark_err *err)
     struct op_member *ctx = arg;
     int64_t now = time_now_ms(), count = 0;
     const char *role = NULL;
+    json_t *title = NULL;
     char type[8];
     int rc;
 
     *ctx->added = 0;
-    if ((rc = conv_info(d, ctx->conv, type, &count, err)) ||
+    if ((rc = conv_info(d, ctx->conv, type, &title, &count, err)) ||
         (rc = op_check_member(d, ctx->conv, ctx->actor, &role, err)))
-        return rc;
-    if (strcmp(type, "group") != 0)
-        return lark_err_set(err, LARK_EFORBIDDEN, "a direct chat has no members to add");
-    if (strcmp(role, "admin") != 0)
-        return lark_err_set(err, LARK_EFORBIDDEN, "only an admin adds members");
+        goto out;
+    if (strcmp(type, "group") != 0) {
+        rc = lark_err_set(err, LARK_EFORBIDDEN, "a direct chat has no members to add");
+        goto out;
+    }
+    if (strcmp(role, "admin") != 0) {
+        rc = lark_err_set(err, LARK_EFORBIDDEN, "only an admin adds members");
+        goto out;
+    }
     rc = op_check_member(d, ctx->conv, ctx->user, NULL, err);
-    if (rc == 0)
-        return 0; /* already a member: nothing changes */
-    if (rc != LARK_ENOTMEMBER)
-        return rc;
-    if (count + 1 > (int64_t)ctx->max_members)
-        return lark_err_set(err, LARK_EGROUPFULL, "the group has its %u members already",
-                            ctx->max_members);
+    if (rc == 0 || rc != LARK_ENOTMEMBER)
+        goto out; /* 0: already a member, nothing changes */
+    if (count + 1 > (int64_t)ctx->max_members) {
+        rc = lark_err_set(err, LARK_EGROUPFULL, "the group has its %u members already",
+                          ctx->max_members);
+        goto out;
+    }
     if ((rc = op_add_member(d, ctx->conv, ctx->user, "member", now, err)) ||
-        (rc = db_exec(d, DB_CONV_COUNT_ADD, DB_ARGS(DBT(ctx->conv), DBI(1)), err)) ||
-        (rc = member_event(d, ctx->conv, ctx->user, "added", ctx->actor, now, err)))
-        return rc;
-    *ctx->added = 1;
-    return 0;
+        (rc = db_exec(d, DB_CONV_COUNT_ADD, DB_ARGS(DBT(ctx->conv), DBI(1)), err)))
+        goto out;
+    rc = member_event(d, ctx->conv, ctx->user, "added", ctx->actor, title, count + 1, now, err);
+    title = NULL;
+    if (rc == 0)
+        *ctx->added = 1;
+out:
+    json_decref(title);
+    return rc;
 }
 
 /* After an admin left: if no admin remains, promote the longest-standing
@@ -298,28 +320,36 @@ int op_member_remove(struct db *d, void *arg, struct lark_err *err)
     int self = strcmp(ctx->actor, ctx->user) == 0;
     const char *actor_role = NULL, *user_role = NULL;
     int64_t now = time_now_ms(), count = 0;
+    json_t *title = NULL;
     char type[8];
     int rc;
 
-    if ((rc = conv_info(d, ctx->conv, type, &count, err)) ||
+    if ((rc = conv_info(d, ctx->conv, type, &title, &count, err)) ||
         (rc = op_check_member(d, ctx->conv, ctx->actor, &actor_role, err)))
-        return rc;
-    if (strcmp(type, "group") != 0)
-        return lark_err_set(err, LARK_EFORBIDDEN, "nobody leaves a direct chat");
-    if (!self && strcmp(actor_role, "admin") != 0)
-        return lark_err_set(err, LARK_EFORBIDDEN, "only an admin removes other members");
+        goto fail;
+    if (strcmp(type, "group") != 0) {
+        rc = lark_err_set(err, LARK_EFORBIDDEN, "nobody leaves a direct chat");
+        goto fail;
+    }
+    if (!self && strcmp(actor_role, "admin") != 0) {
+        rc = lark_err_set(err, LARK_EFORBIDDEN, "only an admin removes other members");
+        goto fail;
+    }
     rc = op_check_member(d, ctx->conv, ctx->user, &user_role, err);
     if (rc == LARK_ENOTMEMBER)
-        return lark_err_set(err, LARK_ENOTFOUND, "%s is not a member", ctx->user);
+        rc = lark_err_set(err, LARK_ENOTFOUND, "%s is not a member", ctx->user);
     if (rc)
-        return rc;
+        goto fail;
     /* the one leaving is told too: the event goes out before the delete */
-    if ((rc = member_event(d, ctx->conv, ctx->user, self ? "left" : "removed", ctx->actor, now,
-                           err)) ||
+    if ((rc = member_event(d, ctx->conv, ctx->user, self ? "left" : "removed", ctx->actor, title,
+                           count - 1, now, err)) ||
         (rc = db_exec(d, DB_MEMBER_DELETE, DB_ARGS(DBT(ctx->conv), DBT(ctx->user)), err)) ||
         (rc = db_exec(d, DB_CONV_COUNT_ADD, DB_ARGS(DBT(ctx->conv), DBI(-1)), err)))
         return rc;
     return strcmp(user_role, "admin") == 0 ? keep_an_admin(d, ctx->conv, err) : 0;
+fail:
+    json_decref(title);
+    return rc;
 }
 
 /* ---- read receipts ------------------------------------------------------------ */

@@ -13,6 +13,7 @@
 #include "core/timeutil.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 int op_presence_touch(struct db *d, void *arg, struct lark_err *err)
 {
@@ -57,6 +58,26 @@ int op_presence_expire(struct db *d, void *arg, struct lark_err *err)
     }
     db_done(r);
     return rc < 0 ? rc : 0;
+}
+
+int op_presence_visible(struct db *d, const char *viewer, const char *const *users, size_t n,
+                        int *visible, struct lark_err *err)
+{
+    char *list = op_json_list(users, n);
+    json_t *yes = json_arr();
+    int rc = op_collect(d, DB_PRESENCE_VISIBLE, DB_ARGS(DBT(viewer), DBT(list)), op_col0, NULL, yes,
+                        err);
+
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        json_t *u;
+        visible[i] = 0;
+        json_array_foreach (yes, j, u)
+            visible[i] |= rc == 0 && strcmp(json_string_value(u), users[i]) == 0;
+    }
+    json_decref(yes);
+    free(list);
+    return rc;
 }
 
 int op_presence_get(struct db *d, const char *const *users, size_t n, json_t **out,

@@ -13,6 +13,14 @@
 const char *const sq_sql[DB_NSTMT] = {
     [DB_PING] = "SELECT 1",
 
+    /* tickets */
+    [DB_SECRET_INSERT] = "INSERT INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT (name) DO NOTHING",
+    [DB_SECRET_GET] = "SELECT value FROM secrets WHERE name = ?1",
+    [DB_TICKET_PURGE] = "DELETE FROM ticket_uses WHERE expires_at <= ?1",
+    [DB_TICKET_USE] = "INSERT INTO ticket_uses (nonce, expires_at) VALUES (?1, ?2)"
+                      " ON CONFLICT (nonce) DO NOTHING RETURNING 1",
+
     /* messages and inboxes */
     [DB_MSG_BY_CLIENT] = "SELECT " MSG_COLS " FROM messages m"
                          " WHERE m.sender = ?1 AND m.client_msg_id = ?2",
@@ -113,6 +121,12 @@ const char *const sq_sql[DB_NSTMT] = {
     [DB_PRESENCE_EXPIRE] = "UPDATE presence SET online = 0 WHERE online = 1 AND last_seen < ?1"
                            " RETURNING user_id, last_seen",
     [DB_PRESENCE_GET] = "SELECT online, last_seen FROM presence WHERE user_id = ?1",
+    /* per candidate: its conversations (members_by_user), each probed for
+     * the viewer (the primary key) */
+    [DB_PRESENCE_VISIBLE] = "SELECT DISTINCT j.value FROM json_each(?2) j WHERE j.value = ?1"
+                            " OR EXISTS (SELECT 1 FROM members a JOIN members b"
+                            " ON b.conversation_id = a.conversation_id AND b.user_id = ?1"
+                            " WHERE a.user_id = j.value)",
     /* devices and push jobs (store_ops_push.c) */
     [DB_DEVICE_COUNT] = "SELECT COUNT(*) FROM devices WHERE user_id = ?1",
     [DB_DEVICE_OWNER] = "SELECT user_id FROM devices WHERE platform = ?1 AND token = ?2",

@@ -14,7 +14,7 @@
 #include "fcgi/app.h"
 #include "fcgi/attach.h"
 #include "fcgi/metrics.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -112,12 +112,9 @@ int action_send(const struct action_ctx *a, json_t *fields, json_t **message, in
     *duplicate = 0;
     if (rc)
         goto out;
-    rc = ratelimit_take(a->app->rl, a->user, time_mono_ms(), a->retry_after);
-    if (rc) {
-        lark_err_set(a->err, rc, "more than %d messages per second; retry in %d s",
-                     a->app->cfg.send_rate, *a->retry_after);
+    rc = quota_take(a->app->quota, QUOTA_SEND, a->user, a->retry_after, a->err);
+    if (rc)
         goto out;
-    }
     /* what the message shows of its media, read (and a direct upload
      * confirmed) before the send; the send checks them again as it stores */
     if (in.nmedia) {
@@ -141,8 +138,13 @@ out:
 
 int action_read(const struct action_ctx *a, const char *conv, uint64_t seq, uint64_t *read_seq)
 {
+    int rc;
+
     if (!conv || !ids_valid_conversation(conv, strlen(conv)))
         return lark_err_set(a->err, LARK_ENOTFOUND, "no such conversation");
+    /* a receipt to every other member: n - 1 inbox rows */
+    if ((rc = quota_take(a->app->quota, QUOTA_READ, a->user, a->retry_after, a->err)))
+        return rc;
     return store_read(a->db, a->user, conv, seq, read_seq, a->err);
 }
 
@@ -158,11 +160,10 @@ int action_typing(const struct action_ctx *a, const char *conv)
         return lark_err_set(a->err, LARK_ENOTFOUND, "no such conversation");
     if ((rc = store_members(a->db, a->user, conv, &members, a->err)))
         return rc;
-    rc = ratelimit_take(a->app->rl_typing, a->user, time_mono_ms(), a->retry_after);
+    rc = quota_take(a->app->quota, QUOTA_TYPING, a->user, a->retry_after, a->err);
     if (rc) {
         json_decref(members);
-        return lark_err_set(a->err, rc, "typing notices are limited to %d per second",
-                            a->app->cfg.typing_rate);
+        return rc;
     }
     ev = json_obj();
     data = json_obj();

@@ -10,7 +10,7 @@
 #include "fcgi/actions.h"
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +74,11 @@ int h_conv_create(struct req *r)
     in.title = title ? title : "";
     if ((rc = group_members(r, members, &in.members, &in.nmembers)))
         return rc;
+    /* a member row and an inbox row per member */
+    if ((rc = quota_take(r->app->quota, QUOTA_GROUP, r->user, &r->retry_after, &r->err))) {
+        free(in.members);
+        return rc;
+    }
     rc = store_group_create(r->db, &in, &conv, &r->err);
     free(in.members);
     if (rc)
@@ -136,6 +141,9 @@ int h_member_add(struct req *r)
     if (!ids_valid_user(user, len))
         return lark_err_set(&r->err, LARK_EFIELD,
                             "'user' must be a user id: 1-64 characters of [A-Za-z0-9_.@-]");
+    /* a member event in every member's inbox */
+    if ((rc = quota_take(r->app->quota, QUOTA_MEMBER, r->user, &r->retry_after, &r->err)))
+        return rc;
     rc = store_member_add(r->db, r->user, conv, user, (unsigned)r->app->cfg.group_max, &added,
                           &r->err);
     if (rc || (rc = store_conversation_get(r->db, r->user, conv, &out, &r->err)))
@@ -154,6 +162,8 @@ int h_member_remove(struct req *r)
         return rc;
     if (!ids_valid_user(user, strlen(user)))
         return lark_err_set(&r->err, LARK_ENOTFOUND, "no such member");
+    if ((rc = quota_take(r->app->quota, QUOTA_MEMBER, r->user, &r->retry_after, &r->err)))
+        return rc;
     rc = store_member_remove(r->db, r->user, conv, user, &r->err);
     if (rc)
         return rc;

@@ -7,7 +7,9 @@
 #include "core/json.h"
 #include "core/limits.h"
 #include "core/store.h"
+#include "fcgi/app.h"
 #include "fcgi/handlers.h"
+#include "fcgi/quota.h"
 
 #include <string.h>
 
@@ -106,6 +108,8 @@ int h_device_add(struct req *r)
     if (!valid_app(in.app, alen))
         return lark_err_set(&r->err, LARK_EFIELD,
                             "'app' must be a bundle id or package name such as com.example.chat");
+    if ((rc = quota_take(r->app->quota, QUOTA_DEVICE, r->user, &r->retry_after, &r->err)))
+        return rc;
     rc = store_device_add(r->db, &in, LIMIT_DEVICES_PER_USER, &device, &created, &r->err);
     if (rc)
         return rc;

@@ -28,7 +28,7 @@
 #include "fcgi/attach.h"
 #include "fcgi/handlers.h"
 #include "fcgi/metrics.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +48,7 @@ static int64_t quota_bytes(const struct app *app)
 /* The per-user upload rate (media_rate per minute). */
 static int take_rate(struct req *r)
 {
-    int rc = ratelimit_take(r->app->rl_media, r->user, time_mono_ms(), &r->retry_after);
-    if (rc)
-        lark_err_set(&r->err, rc, "more than %d uploads per minute; retry in %d s",
-                     r->app->cfg.media_rate, r->retry_after);
-    return rc;
+    return quota_take(r->app->quota, QUOTA_MEDIA, r->user, &r->retry_after, &r->err);
 }
 
 /* Refuse before reading a byte when the quota cannot take len more. */

@@ -10,7 +10,6 @@
 #include "fcgi/app.h"
 #include "fcgi/handlers.h"
 #include "fcgi/metrics.h"
-#include "fcgi/ratelimit.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -71,19 +71,63 @@ fail:
     return r->err.code;
 }
 
+/*
+ * The presence of ids[0..n) as r->user may see it (presence_visibility):
+ * *out {user: {status, last_seen}}, with a user it shares no conversation
+ * with as offline and never seen; ids is reordered so that the n_visible
+ * it may see come first (the viewport the hub gets).
+ */
+static int presence_seen_by(struct req *r, const char **ids, size_t n, json_t **out,
+                            size_t *n_visible)
+{
+    int *visible;
+    size_t k = 0;
+    int rc;
+
+    *out = NULL;
+    *n_visible = n;
+    if (strcmp(r->app->cfg.presence_visibility, "all") == 0)
+        return store_presence_get(r->db, ids, n, out, &r->err);
+    visible = xcalloc(n ? n : 1, sizeof(*visible));
+    rc = store_presence_visible(r->db, r->user, ids, n, visible, &r->err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (visible[i]) {
+            const char *t = ids[k];
+            ids[k++] = ids[i];
+            ids[i] = t;
+        }
+    }
+    free(visible);
+    if (rc == 0)
+        rc = store_presence_get(r->db, ids, k, out, &r->err);
+    for (size_t i = k; rc == 0 && i < n; i++) {
+        json_t *p = json_obj();
+        json_put(p, "status", json_string("offline"));
+        json_put(p, "last_seen", json_null());
+        json_put(*out, ids[i], p);
+    }
+    *n_visible = k;
+    return rc;
+}
+
 int h_presence_get(struct req *r)
 {
     const char *list = query_get(&r->query, "users");
     char **ids = NULL;
+    const char **view;
     json_t *out = NULL;
-    size_t n = 0;
+    size_t n = 0, n_visible = 0;
     int rc;
 
     if (!list || !*list)
         return lark_err_set(&r->err, LARK_EINVAL, "'users' is required (users=bob,carol)");
     if ((rc = parse_user_list(r, list, &ids, &n)))
         return rc;
-    rc = store_presence_get(r->db, (const char *const *)ids, n, &out, &r->err);
+    view = xcalloc(n ? n : 1, sizeof(*view));
+    for (size_t i = 0; i < n; i++)
+        view[i] = ids[i];
+    rc = presence_seen_by(r, view, n, &out, &n_visible);
+    free(view);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);
     free(ids);
@@ -98,7 +142,7 @@ int h_watch(struct req *r)
 {
     json_t *users, *u, *presence = NULL, *body;
     const char **ids;
-    size_t i, n = 0;
+    size_t i, n = 0, n_visible = 0;
     int rc = json_get_array(r->body, "users", JSON_FIELD_REQUIRED, &users, &r->err);
 
     if (rc)
@@ -119,9 +163,11 @@ int h_watch(struct req *r)
         if (!dup)
             ids[n++] = json_string_value(u);
     }
-    rc = store_presence_get(r->db, ids, n, &presence, &r->err);
+    /* Who may be watched is settled here, on a worker that may read the
+     * store; the hub, which must not, gets only those (API.md "Presence"). */
+    rc = presence_seen_by(r, ids, n, &presence, &n_visible);
     if (rc == 0 && r->app->hub)
-        hub_watch(r->app->hub, r->user, ids, n);
+        hub_watch(r->app->hub, r->user, ids, n_visible);
     free(ids);
     if (rc)
         return rc;

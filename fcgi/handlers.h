@@ -37,6 +37,16 @@ int h_device_remove(struct req *r);
 /* h_dev.c (only while dev_tokens = 1) */
 int h_dev_token(struct req *r);
 
+/* h_tickets.c */
+int h_ticket_create(struct req *r);
+/*
+ * The auth path of a route that accepts ?ticket= (router.h ROUTE_TICKET):
+ * open the ticket text, record its one use, and set r->user. 0, or
+ * LARK_ETOKEN (malformed, forged, expired, used before) or LARK_EUNAVAIL,
+ * with r->err set. A worker's call: it writes to the store.
+ */
+int ticket_auth(struct req *r, const char *text);
+
 /* h_media.c */
 int h_media_upload(struct req *r);
 int h_media_uploads(struct req *r);

@@ -75,17 +75,28 @@ void reply_header(struct req *r, const char *fmt, ...)
         req_write(r, line, (size_t)n);
 }
 
+void reply_common_headers(struct req *r)
+{
+    static const char security[] = HTTP_SECURITY_HEADERS;
+
+    req_write(r, security, sizeof(security) - 1);
+    reply_header(r, "Content-Security-Policy: %s\r\n", r->csp ? r->csp : HTTP_CSP_API);
+    if (!r->cors_origin)
+        return;
+    /* API.md: "*" never allows credentials; a named origin does, and the
+     * answer then depends on the Origin (Vary). */
+    reply_header(r, "Access-Control-Allow-Origin: %s\r\n", r->cors_origin);
+    if (r->cors_credentials)
+        reply_header(r, "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+}
+
 /* Status line and the headers every answer carries. */
 static void reply_head(struct req *r, int status, const char *content_type)
 {
     reply_header(r, "Status: %d %s\r\n", status, http_reason(status));
     if (content_type)
         reply_header(r, "Content-Type: %s\r\n", content_type);
-    if (r->cors_origin)
-        reply_header(r,
-                     "Access-Control-Allow-Origin: %s\r\n"
-                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n",
-                     r->cors_origin);
+    reply_common_headers(r);
     if (r->body_unread)
         reply_header(r, "Connection: close\r\n");
     if (r->capture)
@@ -151,9 +162,8 @@ void reply_sendfile(struct req *r, const char *path, const char *type, const cha
     buf_init(&h, 16 * HTTP_HEADER_MAX);
     /* lighttpd sends the file itself (mod_fastcgi "x-sendfile"), and
      * answers Range (206) and If-None-Match (304) from these headers */
+    r->csp = HTTP_CSP_MEDIA; /* nosniff and the CSP: reply_common_headers */
     buf_printf(&h,
-               "X-Content-Type-Options: nosniff\r\n"
-               "Content-Security-Policy: sandbox\r\n"
                "Cache-Control: private, max-age=86400\r\n"
                "ETag: \"%s\"\r\nContent-Disposition: %s\r\nX-Sendfile: %s\r\n",
                sha256, disposition, path);

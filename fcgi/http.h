@@ -8,7 +8,8 @@
  * it outlives the request except what req_detach hands over.
  *
  * Every answer carries "Cache-Control: no-store" (API answers are per
- * user) and the CORS headers when the Origin is configured. Error answers
+ * user), the security headers of HTTP_SECURITY_HEADERS, and the CORS
+ * headers when the Origin is configured (fcgi/live.h). Error answers
  * have API.md's body {"error": {"code", "message"}} and, for 429 and 503,
  * Retry-After.
  */
@@ -45,8 +46,10 @@ struct req {
     int status;                       /* status answered, 0 = not yet */
     int detached;                     /* handed to the hub */
     int head;                         /* HEAD: answers carry headers, never a body */
-    const char *cors_origin;          /* Origin to allow, or NULL */
+    const char *cors_origin;          /* Allow-Origin value ("*" or the Origin), or NULL */
+    int cors_credentials;             /* 1: Access-Control-Allow-Credentials: true */
     char allow[64];                   /* Allow header for a 405, "" if none */
+    const char *csp;                  /* Content-Security-Policy; NULL: HTTP_CSP_API */
     struct buf *capture;              /* set: answers are rendered here, not written */
     /* 1 while the body has not been read to its end (an upload refused
      * early): the answer says "Connection: close", or lighttpd - which
@@ -55,6 +58,25 @@ struct req {
      * request into a connection about to close */
     int body_unread;
 };
+
+/*
+ * On every answer larkd writes, whatever lighttpd adds: JSON is never to be
+ * sniffed into HTML, framed or given a referrer, and a CSP keeps an answer
+ * opened as a page inert (docs/API.md "Operations"): one that allows
+ * nothing for the API, and for media bytes (reply_sendfile) "sandbox",
+ * which still lets a browser show an image, audio or video it is given
+ * inline but runs nothing in it.
+ */
+#define HTTP_SECURITY_HEADERS                                                                      \
+    "X-Content-Type-Options: nosniff\r\n"                                                          \
+    "X-Frame-Options: DENY\r\n"                                                                    \
+    "Referrer-Policy: no-referrer\r\n"
+#define HTTP_CSP_API "default-src 'none'; frame-ancestors 'none'"
+#define HTTP_CSP_MEDIA "sandbox"
+
+/* The header lines every answer carries after its status: the security
+ * headers and the CORS headers for r's Origin. */
+void reply_common_headers(struct req *r);
 
 /* Write one header line ("Name: value\r\n") before the body starts. */
 void reply_header(struct req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

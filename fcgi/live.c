@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct live {
     pthread_rwlock_t lock;
@@ -46,13 +47,19 @@ void live_update(struct live *l, const struct config *cfg)
     pthread_rwlock_unlock(&l->lock);
 }
 
-int live_cors_allowed(struct live *l, const char *origin)
+enum live_cors live_cors(struct live *l, const char *origin)
 {
-    int yes;
+    enum live_cors c = LIVE_CORS_NONE;
+
+    if (strcmp(origin, "null") == 0)
+        return LIVE_CORS_NONE;
     pthread_rwlock_rdlock(&l->lock);
-    yes = config_list_has(l->cors_origins, origin) || config_list_has(l->cors_origins, "*");
+    if (config_list_has(l->cors_origins, origin))
+        c = LIVE_CORS_CREDENTIALS;
+    else if (config_list_has(l->cors_origins, "*"))
+        c = LIVE_CORS_ANY;
     pthread_rwlock_unlock(&l->lock);
-    return yes;
+    return c;
 }
 
 int live_metrics_allowed(struct live *l, const char *addr)

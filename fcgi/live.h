@@ -23,8 +23,19 @@ void live_free(struct live *l);
 /* Put cfg's values in force for every later question. */
 void live_update(struct live *l, const struct config *cfg);
 
-/* 1 if origin may make cross-origin requests (cors_origins lists it or "*"). */
-int live_cors_allowed(struct live *l, const char *origin);
+/* What an Origin is allowed (API.md "Authentication", CORS). */
+enum live_cors {
+    LIVE_CORS_NONE,        /* no CORS headers: not listed, or "null" */
+    LIVE_CORS_ANY,         /* "*" is listed: Allow-Origin *, never credentials */
+    LIVE_CORS_CREDENTIALS, /* listed by name: that origin, with credentials */
+};
+
+/*
+ * What origin may do cross-origin. An origin listed by name wins over "*"
+ * (it gets credentials); "null" (sandboxed frames, file: pages, redirects)
+ * gets nothing even when listed, since any page can make itself "null".
+ */
+enum live_cors live_cors(struct live *l, const char *origin);
 
 /* 1 if a client at addr (REMOTE_ADDR) may read /metrics (metrics_allow). */
 int live_metrics_allowed(struct live *l, const char *addr);

@@ -27,7 +27,7 @@
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
 #include "fcgi/media_sweep.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 #include "fcgi/reload.h"
 #include "fcgi/router.h"
 #include "fcgi/wsbridge.h"
@@ -308,16 +308,14 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &mask, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    pthread_mutex_init(&app.ticket_mu, NULL);
     if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
         auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0 ||
         (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
     }
-    app.rl = ratelimit_new(app.cfg.send_rate, app.cfg.send_burst);
-    app.rl_typing = ratelimit_new(app.cfg.typing_rate, app.cfg.typing_burst);
-    /* media_rate is per minute */
-    app.rl_media = ratelimit_new(app.cfg.media_rate / 60.0, app.cfg.media_burst);
+    app.quota = quota_new(&app.cfg);
     app.live = live_new(&app.cfg);
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
@@ -335,11 +333,10 @@ int main(int argc, char **argv)
         status = serve(&app, config_path);
     }
 out:
-    ratelimit_free(app.rl);
-    ratelimit_free(app.rl_typing);
-    ratelimit_free(app.rl_media);
+    quota_free(app.quota);
     blob_close(app.blob);
     live_free(app.live);
+    pthread_mutex_destroy(&app.ticket_mu);
     store_close(app.store);
     auth_free(app.auth);
     config_release(&app.cfg);

@@ -12,7 +12,7 @@
 #include "fcgi/app.h"
 #include "fcgi/live.h"
 #include "fcgi/metrics.h"
-#include "fcgi/ratelimit.h"
+#include "fcgi/quota.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,9 +23,12 @@
 
 /* What a reload puts in force without a restart (reload.h lists them). */
 static const char *const reload_keys[] = {
-    "jwt_alg",   "jwt_secret", "jwt_key_file", "jwt_jwks_file", "jwt_secrets_file", "jwt_aud",
-    "jwt_iss",   "jwt_leeway", "log_level",    "log_format",    "cors_origins",     "metrics_allow",
-    "send_rate", "send_burst", "typing_rate",  "typing_burst",
+    "jwt_alg",      "jwt_secret",    "jwt_key_file",   "jwt_jwks_file",  "jwt_secrets_file",
+    "jwt_aud",      "jwt_iss",       "jwt_leeway",     "log_level",      "log_format",
+    "cors_origins", "metrics_allow", "send_rate",      "send_burst",     "typing_rate",
+    "typing_burst", "group_per_min", "group_burst",    "member_per_min", "member_burst",
+    "read_per_min", "read_burst",    "device_per_min", "device_burst",   "ticket_per_min",
+    "ticket_burst", "media_rate",    "media_burst",
 };
 
 struct reload {
@@ -70,8 +73,7 @@ static int reload_apply(struct reload *r, const struct config *next, struct lark
     log_set_level((enum log_level)log_level_parse(next->log_level));
     log_set_format((enum log_format)log_format_parse(next->log_format));
     live_update(app->live, next);
-    ratelimit_set(app->rl, next->send_rate, next->send_burst);
-    ratelimit_set(app->rl_typing, next->typing_rate, next->typing_burst);
+    quota_set(app->quota, next);
     return 0;
 }
 

@@ -9,7 +9,9 @@
  *             unchanged: rotating a key means editing a key file)
  *   logs      log_level, log_format
  *   HTTP      cors_origins, metrics_allow (fcgi/live.h)
- *   limits    send_rate, send_burst, typing_rate, typing_burst
+ *   limits    the write quotas (fcgi/quota.h): send_rate, send_burst,
+ *             typing_rate, typing_burst, media_rate, media_burst and the
+ *             *_per_min and *_burst keys
  * Any other key that differs from the running value is logged as needing a
  * restart and keeps its running value. Held connections are untouched: a
  * stream keeps running after the key that admitted it is removed (its

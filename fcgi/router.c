@@ -24,8 +24,10 @@ static const struct route routes[] = {
     {"GET", "/metrics", h_metrics, 0, NULL},
     {"POST", "/v1/messages", h_send, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"GET", "/v1/conversations/{}/messages", h_history, ROUTE_AUTH, NULL},
-    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "text/event-stream"},
-    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY, "application/json"},
+    {"GET", "/v1/events", h_events, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET,
+     "text/event-stream"},
+    {"GET", "/v1/poll", h_poll, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET, "application/json"},
+    {"POST", "/v1/tickets", h_ticket_create, ROUTE_AUTH, NULL},
     {"POST", "/v1/ack", h_ack, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"POST", "/v1/conversations", h_conv_create, ROUTE_AUTH | ROUTE_BODY, NULL},
     {"GET", "/v1/conversations", h_conv_list, ROUTE_AUTH, NULL},
@@ -47,7 +49,7 @@ static const struct route routes[] = {
     /* the URL's own key authorizes it (API.md: "takes no token") */
     {"PUT", "/v1/media/{}/upload", h_media_put, 0, NULL},
     /* an <img> or <a href> cannot set headers: token query or cookie */
-    {"GET", "/v1/media/{}", h_media_get, ROUTE_AUTH | ROUTE_TOKEN_QUERY, NULL},
+    {"GET", "/v1/media/{}", h_media_get, ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET, NULL},
 };
 
 /* Routes under this prefix exist only while dev_tokens = 1 (h_dev.c). */
@@ -165,6 +167,9 @@ static int router_auth(struct req *r, unsigned flags)
             len--;
         if (len == 0)
             return lark_err_set(&r->err, LARK_ENOAUTH, "the Bearer token is empty");
+    } else if ((flags & ROUTE_TICKET) && query_get(&r->query, "ticket")) {
+        /* API.md: a ticket keeps the long-lived token out of the URL */
+        return ticket_auth(r, query_get(&r->query, "ticket"));
     } else if (flags & ROUTE_TOKEN_QUERY) {
         /* EventSource cannot set headers (API.md "Authentication"). */
         const char *cookie = req_param(r, "HTTP_COOKIE");
@@ -232,14 +237,13 @@ static int router_body(struct req *r, unsigned flags)
 static void router_preflight(struct req *r, const char *allow)
 {
     reply_header(r, "Status: 204 No Content\r\n");
+    reply_common_headers(r);
     if (r->cors_origin)
         reply_header(r,
-                     "Access-Control-Allow-Origin: %s\r\n"
-                     "Access-Control-Allow-Credentials: true\r\nVary: Origin\r\n"
                      "Access-Control-Allow-Methods: %s\r\n"
                      "Access-Control-Allow-Headers: Authorization, Content-Type, Last-Event-ID\r\n"
                      "Access-Control-Max-Age: 600\r\n",
-                     r->cors_origin, allow);
+                     allow);
     reply_header(r, "Allow: %s, OPTIONS\r\n\r\n", allow);
     r->status = 204;
     metrics_response(204);
@@ -248,8 +252,10 @@ static void router_preflight(struct req *r, const char *allow)
 static void router_cors(struct req *r)
 {
     const char *origin = req_param(r, "HTTP_ORIGIN");
-    if (origin && live_cors_allowed(r->app->live, origin))
-        r->cors_origin = origin;
+    enum live_cors c = origin ? live_cors(r->app->live, origin) : LIVE_CORS_NONE;
+
+    r->cors_origin = c == LIVE_CORS_CREDENTIALS ? origin : c == LIVE_CORS_ANY ? "*" : NULL;
+    r->cors_credentials = c == LIVE_CORS_CREDENTIALS;
 }
 
 /* Everything before the handler; 0 to call it, else an error code (or

@@ -22,6 +22,7 @@ enum route_flags {
     ROUTE_TOKEN_QUERY = 1 << 1,   /* token may come as ?access_token= or cookie */
     ROUTE_BODY = 1 << 2,          /* a JSON object body is required */
     ROUTE_BODY_OPTIONAL = 1 << 3, /* a JSON object body may be sent */
+    ROUTE_TICKET = 1 << 4,        /* a ?ticket= (POST /v1/tickets) may stand for the token */
 };
 
 struct route {

@@ -11,7 +11,7 @@ vg=(valgrind -q --error-exitcode=23 --leak-check=full --errors-for-leak-kinds=de
 fail=0
 
 for t in test_buf test_json test_query test_auth test_ids test_fcgirec test_events test_heap test_pgnote test_hub \
-         test_hmap test_router test_config test_media test_sigv4 test_blob; do
+         test_hmap test_router test_config test_media test_sigv4 test_blob test_ticket test_quota; do
   if "${vg[@]}" "build/tests/$t" >/tmp/lark-vg-$$.log 2>&1; then
     echo "ok    $t (valgrind)"
   else

@@ -260,11 +260,16 @@ function dot(user) {
 
 /** Watch everyone I share a conversation with (at most 200). */
 function watchPeople() {
-  const people = new Set();
-  for (const c of app.convs.values()) for (const u of others(c)) people.add(u);
+  const shared = new Set();
+  for (const c of app.convs.values()) for (const u of others(c)) shared.add(u);
+  const people = new Set(shared);
   if (app.current && app.current.to) people.add(app.current.to);
   const users = [...people].sort().slice(0, 200);
-  const key = users.join(',');
+  // The server shows only the presence of people I share a conversation
+  // with (presence_visibility = shared), decided when the watch is set: a
+  // draft's peer becomes visible with the chat's first message, and must
+  // be watched again then.
+  const key = `${users.join(',')}|${users.filter((u) => shared.has(u)).join(',')}`;
   if (key === app.watched) return;
   app.watched = key;
   app.lark.watch(users).catch(() => { app.watched = ''; });

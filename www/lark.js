@@ -889,15 +889,26 @@ class SseTransport {
     this.#dog = new Watchdog((why, ms) => this.#end({ stuck: true, error: `stream stuck: ${why} within ${ms} ms` }));
   }
 
-  start() {
-    // EventSource cannot send headers: the token goes in the query string.
-    const q = new URLSearchParams({ access_token: this.#token });
+  async start() {
+    // EventSource cannot send headers, and a token in a URL ends up in
+    // logs: a fresh single-use ticket (POST /v1/tickets, valid 60 s) stands
+    // for it, one per connection (docs/API.md "Tickets"). Getting it counts
+    // in the time the stream has to open.
+    this.#dog.arm(this.#o.openTimeout, 'no first event');
+    let ticket;
+    try {
+      ticket = (await this.#c.request('POST', '/v1/tickets')).ticket;
+    } catch (e) {
+      if (e instanceof LarkError && e.status === 401) return this.#end({ unauthorized: true });
+      return this.#end({ error: `no ticket: ${e.message}` });
+    }
+    if (this.#stopped) return;
+    const q = new URLSearchParams({ ticket });
     const since = this.#c.lastSeq;
     if (since !== null) q.set('since', String(since));
-    const es = (this.#es = new EventSource(`${this.#url}/v1/events?${q}`));
     // Headers alone prove nothing (a buffering proxy sends them): only an
     // event opens the stream, and the server sends hello at once.
-    this.#dog.arm(this.#o.openTimeout, 'no first event');
+    const es = (this.#es = new EventSource(`${this.#url}/v1/events?${q}`));
     es.addEventListener('hello', () => this.#heard(false));
     es.addEventListener('ping', () => this.#heard(true));
     const onEvent = (e) => {

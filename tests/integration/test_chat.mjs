@@ -48,8 +48,9 @@ test('a group: creator is admin, every member is told, everyone can send', async
     assert.equal(evs.length, 1);
     assert.equal(evs[0].type, 'conversation');
     assert.equal(evs[0].data.action, 'created');
-    assert.equal(evs[0].data.conversation_id, g.id);
-    assert.equal(evs[0].data.conversation.title, 'Team');
+    // what changed, never the member list (issue 13: 16 KB per inbox row)
+    assert.deepEqual(evs[0].data, { conversation_id: g.id, action: 'created', type: 'group',
+      title: 'Team', by: 'g-ann', member_count: 3 });
   }
   const m = await new Api(s.url, 'g-cat').post('/v1/messages', { conversation_id: g.id, body: 'hi all' });
   assert.equal(m.status, 201);
@@ -115,7 +116,8 @@ test('membership: only admins add, admins remove, anyone leaves; events tell tho
     const evs = await inbox(api, since);
     const added = evs.filter((e) => e.type === 'member');
     assert.equal(added.length, 1, api.user);
-    assert.deepEqual(added[0].data, { conversation_id: g.id, user: 'm-dave', action: 'added', by: 'm-admin' });
+    assert.deepEqual(added[0].data, { conversation_id: g.id, user: 'm-dave', action: 'added', by: 'm-admin',
+      title: 'M', member_count: 4 });
   }
   // dave, now a member, reads history and sends
   r = await dave.get(`/v1/conversations/${g.id}/messages`);
@@ -129,7 +131,8 @@ test('membership: only admins add, admins remove, anyone leaves; events tell tho
   r = await request(s.url, 'DELETE', `${base}/m-carl`, { tok: admin.tok });
   assert.equal(r.status, 204);
   const told = (await inbox(carl, carlHead)).filter((e) => e.type === 'member');
-  assert.deepEqual(told.map((e) => e.data.action), ['removed'], 'the removed member is told');
+  assert.deepEqual(told.map((e) => e.data), [{ conversation_id: g.id, user: 'm-carl', action: 'removed',
+    by: 'm-admin', title: 'M', member_count: 3 }], 'the removed member is told');
   r = await carl.post('/v1/messages', { conversation_id: g.id, body: 'am I still here?' });
   assert.equal(r.status, 403);
   r = await carl.get(`/v1/conversations/${g.id}/messages`);
@@ -369,6 +372,9 @@ test('presence: heartbeat, query, watch; online then offline after ttl, watchers
   const watcher = new Api(s.url, 'p-watcher');
   const other = new Api(s.url, 'p-other');
   const target = new Api(s.url, 'p-target');
+  // presence_visibility = shared (the default): they share a group
+  // (test_harden.mjs has users who share none)
+  assert.equal((await target.post('/v1/conversations', { type: 'group', members: ['p-watcher', 'p-other'] })).status, 201);
   const sw = new RawSSE(s.url, '/v1/events', { tok: watcher.tok });
   const so = new RawSSE(s.url, '/v1/events', { tok: other.tok });
   await Promise.all([sw.ready, so.ready]);

@@ -63,8 +63,9 @@ for (const transport of ['ws', 'poll', 'sse']) {
     assert.equal(a.lark.transport, transport);
     assert.ok(a.statuses.some((st) => st.state === 'open' && st.transport === transport));
 
-    await a.lark.watch([b.user]);
     const m = await a.lark.send({ to: b.user, body: 'hello ben' });
+    // once they share a conversation ann may see ben's presence (shared)
+    await a.lark.watch([b.user]);
     assert.equal(m.sender, a.user);
     assert.equal(m.body, 'hello ben');
     await waitFor(() => b.messages().some((x) => x.id === m.id), 'ben gets the message');

@@ -50,6 +50,16 @@ function client(opts = {}) {
 
 const range = (from, to) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
+test('SSE: a fresh ticket for every connection, never the token in the URL (issue 13)', async () => {
+  const c = client({ transport: 'sse' });
+  await clock.until(() => c.open(), 'SSE open');
+  server.eventSources[0].onerror(new Error('cut'));
+  await clock.until(() => server.eventSources.length === 2 && c.open(), 'reconnected');
+  assert.deepEqual(server.eventSources.map((es) => new URL(es.url).searchParams.get('ticket')),
+    ['ticket-1', 'ticket-2']);
+  for (const es of server.eventSources) assert.ok(!es.url.includes('tok'), es.url);
+});
+
 test('SSE is open at its first event (hello), not when headers arrive', async () => {
   server.sse = 'headers';
   const c = client({ transport: 'sse' });

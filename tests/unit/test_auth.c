@@ -10,12 +10,15 @@
  */
 #include "core/auth.h"
 
+#include "core/b64url.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/mem.h"
 #include "tests/unit/unit.h"
 
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -196,6 +199,24 @@ static void claims_give(const struct auth *a, const char *claims, int code)
     free(tok);
 }
 
+/* A token of exactly this header and claims text, signed HS256 with
+ * SECRET: libjwt would re-serialize (and so de-duplicate) the JSON. */
+static char *mint_raw(const char *header, const char *claims)
+{
+    char *tok = xmalloc(B64URL_LEN(strlen(header)) + B64URL_LEN(strlen(claims)) + 64);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned maclen = 0;
+    size_t n = b64url_encode(header, strlen(header), tok);
+
+    tok[n++] = '.';
+    n += b64url_encode(claims, strlen(claims), tok + n);
+    ck_assert_ptr_nonnull(
+        HMAC(EVP_sha256(), SECRET, (int)strlen(SECRET), (unsigned char *)tok, n, mac, &maclen));
+    tok[n++] = '.';
+    b64url_encode(mac, maclen, tok + n);
+    return tok;
+}
+
 /* ---- HS256 -------------------------------------------------------------- */
 
 START_TEST(test_hs256_valid)
@@ -261,6 +282,32 @@ START_TEST(test_hs256_bad_signature)
     free(other);
     free(good);
     free(evil);
+    auth_free(a);
+}
+END_TEST
+
+/* Issue 13: jansson keeps the last of two equal names, so a token with
+ * "sub" twice was read as its second sub; such a token is refused. */
+START_TEST(test_duplicate_claims_refused)
+{
+    struct auth *a = hs256();
+    char user[LIMIT_USER_ID_MAX + 1];
+    const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+    char *ok = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1700000060}");
+    char *dup_sub = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1700000060,\"sub\":\"admin\"}");
+    char *dup_exp = mint_raw(hdr, "{\"sub\":\"alice\",\"exp\":1,\"exp\":1700000060}");
+    char *dup_hdr =
+        mint_raw("{\"alg\":\"HS256\",\"alg\":\"HS256\"}", "{\"sub\":\"alice\",\"exp\":1700000060}");
+
+    ck_assert_int_eq(verify(a, ok, user), 0); /* the hand-made token is sound */
+    ck_assert_str_eq(user, "alice");
+    ck_assert_int_eq(verify(a, dup_sub, user), LARK_ETOKEN);
+    ck_assert_int_eq(verify(a, dup_exp, user), LARK_ETOKEN);
+    ck_assert_int_eq(verify(a, dup_hdr, user), LARK_ETOKEN);
+    free(ok);
+    free(dup_sub);
+    free(dup_exp);
+    free(dup_hdr);
     auth_free(a);
 }
 END_TEST
@@ -709,6 +756,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_hs256_valid);
     tcase_add_test(tc, test_hs256_len_not_nul_terminated);
     tcase_add_test(tc, test_hs256_bad_signature);
+    tcase_add_test(tc, test_duplicate_claims_refused);
     tcase_add_test(tc, test_alg_none_refused);
     tcase_add_test(tc, test_other_hmac_algs_refused);
     tcase_add_test(tc, test_rs256_token_for_hs256_refused);

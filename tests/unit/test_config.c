@@ -195,6 +195,23 @@ START_TEST(test_env_bad_values)
         ck_assert_str_eq(cfg.log_format, "json");
         config_release(&cfg);
     }
+    unsetenv("LARK_LOG_FORMAT");
+    /* issue 13: presence is shared by default, and nothing but shared/all */
+    setenv("LARK_PRESENCE_VISIBILITY", "everyone", 1);
+    load_fails(NULL, "presence_visibility");
+    setenv("LARK_TICKET_TTL", "61", 1); /* API.md: at most 60 s */
+    unsetenv("LARK_PRESENCE_VISIBILITY");
+    load_fails(NULL, "LARK_TICKET_TTL");
+    unsetenv("LARK_TICKET_TTL");
+    {
+        struct config cfg;
+        struct lark_err err = {0};
+        ck_assert_int_eq(config_load(&cfg, NULL, &err), 0);
+        ck_assert_str_eq(cfg.presence_visibility, "shared");
+        ck_assert_int_eq(cfg.ticket_ttl, 60);
+        ck_assert_int_eq(cfg.group_per_min, LIMIT_GROUP_PER_MIN_DEFAULT);
+        config_release(&cfg);
+    }
 }
 END_TEST
 

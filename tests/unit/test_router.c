@@ -67,8 +67,9 @@ START_TEST(test_exact_routes)
     finds("GET", "/v1/healthz", "/v1/healthz", 0);
     finds("GET", "/metrics", "/metrics", 0);
     finds("POST", "/v1/messages", "/v1/messages", ROUTE_AUTH | ROUTE_BODY);
-    finds("GET", "/v1/events", "/v1/events", ROUTE_AUTH | ROUTE_TOKEN_QUERY);
-    finds("GET", "/v1/poll", "/v1/poll", ROUTE_AUTH | ROUTE_TOKEN_QUERY);
+    finds("GET", "/v1/events", "/v1/events", ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET);
+    finds("GET", "/v1/poll", "/v1/poll", ROUTE_AUTH | ROUTE_TOKEN_QUERY | ROUTE_TICKET);
+    finds("POST", "/v1/tickets", "/v1/tickets", ROUTE_AUTH);
     finds("POST", "/v1/ack", "/v1/ack", ROUTE_AUTH | ROUTE_BODY);
 }
 END_TEST

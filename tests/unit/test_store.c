@@ -300,6 +300,35 @@ START_TEST(test_ping)
 }
 END_TEST
 
+/* Tickets (core/ticket.h): one key for every process, made once; a nonce
+ * is used once, and forgotten after its expiry. */
+START_TEST(test_ticket_key_and_uses)
+{
+    char key1[2 * STORE_TICKET_KEY_LEN + 1], key2[2 * STORE_TICKET_KEY_LEN + 1];
+    struct lark_err err = {0};
+    int first = -1;
+
+    ck_assert_int_eq(store_ticket_key(conn, key1, &err), 0);
+    ck_assert_uint_eq(strlen(key1), 2 * STORE_TICKET_KEY_LEN);
+    close_store(); /* another process, later: the same key */
+    open_store();
+    ck_assert_int_eq(store_ticket_key(conn, key2, &err), 0);
+    ck_assert_str_eq(key1, key2);
+    ck_assert_int_eq(store_ticket_use(conn, "n1", 2000, 1000, &first, &err), 0);
+    ck_assert_int_eq(first, 1);
+    ck_assert_int_eq(store_ticket_use(conn, "n1", 2000, 1500, &first, &err), 0);
+    ck_assert_int_eq(first, 0); /* used */
+    ck_assert_int_eq(store_ticket_use(conn, "n2", 2000, 1500, &first, &err), 0);
+    ck_assert_int_eq(first, 1);
+    /* past their expiry the uses are purged (the ticket itself is refused
+     * by its expiry before the store is asked) */
+    ck_assert_int_eq(store_ticket_use(conn, "n3", 9000, 2000, &first, &err), 0);
+    ck_assert_int_eq(first, 1);
+    ck_assert_int_eq(store_ticket_use(conn, "n1", 9000, 2001, &first, &err), 0);
+    ck_assert_int_eq(first, 1);
+}
+END_TEST
+
 START_TEST(test_reopen_keeps_data)
 {
     json_t *m = sent("alice", "bob", "first", "hello");
@@ -1821,6 +1850,7 @@ static Suite *store_suite(void)
     tcase_add_checked_fixture(basic, setup, teardown);
     tcase_add_test(basic, test_ping);
     tcase_add_test(basic, test_reopen_keeps_data);
+    tcase_add_test(basic, test_ticket_key_and_uses);
     tcase_add_test(basic, test_open_errors);
     tcase_add_test(basic, test_page_size);
     tcase_add_test(basic, test_migration_failure_rolls_back);

@@ -127,6 +127,7 @@ export class FakeServer {
   eventSources = []; // every FakeEventSource made
   sockets = []; // every FakeWebSocket made
   polls = new Set(); // held polls: {since, resolve}
+  tickets = []; // every ticket POST /v1/tickets gave out
 
   constructor(clock) {
     this.clock = clock;
@@ -193,6 +194,10 @@ export class FakeServer {
         ? { status: 'online', interval: 15, ttl: 45 } : { error: { code: 'unavailable', message: 'down' } });
     }
     if (u.pathname === '/v1/ack') return response(200, { acked: JSON.parse(init.body).seq });
+    if (u.pathname === '/v1/tickets' && method === 'POST') {
+      this.tickets.push(`ticket-${this.tickets.length + 1}`);
+      return response(201, { ticket: this.tickets.at(-1), expires_at: new Date(this.clock.now + 60000).toISOString() });
+    }
     if (u.pathname === '/v1/poll') return this.#poll(u, init.signal);
     return response(404, { error: { code: 'not_found', message: u.pathname } });
   }
