@@ -432,7 +432,7 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     d->pg = PQconnectdbParams(keys, values, 1);
     if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
-        log_warn("postgresql: cannot connect: %s", pg_one_line(d->pg));
+        log_warn("postgresql: cannot connect: %s", d->pg ? PQerrorMessage(d->pg) : "no memory");
         pg_drop(d);
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     }
