@@ -148,7 +148,12 @@ function notificationsOf(rig, d) {
  */
 async function pushSettled(rig, devs, n, limit = 45000) {
   const total = (d) => notificationsOf(rig, d).reduce((a, x) => a + x.count, 0);
-  await waitFor(() => devs.every((d) => total(d) >= n), `every device notified of all ${n} messages`, limit, 100);
+  // each job counted once: a job notified again (a dead daemon's, after
+  // its lease) must not make the count look complete while the jobs of
+  // the last messages are still due
+  const once = (d) => [...new Map(notificationsOf(rig, d).map((x) => [x.job, x.count])).values()]
+    .reduce((a, c) => a + c, 0);
+  await waitFor(() => devs.every((d) => once(d) >= n), `every device notified of all ${n} messages`, limit, 100);
   await sleep(1000); // a notification sent twice would arrive by now
   const doubled = [];
   for (const d of devs) {
