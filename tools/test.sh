@@ -14,8 +14,9 @@
 #                  throwaway cluster (tests/integration/lib/pg.mjs), plus
 #                  the PostgreSQL-only scale suites (two larkd, restart,
 #                  hosts in network namespaces, failover to a synchronous
-#                  standby by pg_ctl promote and by Patroni: about 40 s
-#                  and 50 s of each run, issue 17)
+#                  standby by pg_ctl promote and by Patroni: about 30-45 s
+#                  and 30-55 s of each run, issue 17; the whole release
+#                  run on PostgreSQL took 6.4 minutes on 2 busy cores)
 #      All four: the ASan runs catch memory errors in each back end, the
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites. Measured on 2 shared cores: about 45 s each on
