@@ -2,9 +2,11 @@
 #
 #   make         every binary and tool (build/), and the unit test programs
 #   make run     install missing Debian packages, build, serve on :8080 (PORT)
+#   make run-cgi the same with larkd as a plain CGI program (lighttpd mod_cgi)
 #   make test    build everything and run every test (release and ASan builds)
 #   make bench   load-test a make-run-style instance (docs/BENCHMARKS.md)
 #   make bench-peers  lark side by side with Nchan, alternating (docs/BENCHMARKS.md)
+#   make bench-cgi    CGI mode beside FastCGI: long-poll delivery, memory per waiting process
 #   make bench-media  upload and download throughput of a 10 MiB file (docs/BENCHMARKS.md)
 #   make fuzz    run every fuzzer for longer (FUZZ_SECONDS each)
 #   make lint    clang-format, clang-tidy, cppcheck, header and banned-call checks
@@ -40,11 +42,14 @@ CORE_SRC := core/err.c core/log.c core/timeutil.c core/mem.c core/buf.c core/con
             core/redact.c core/b64url.c core/ticket.c core/jwk.c core/keyset.c core/lockfile.c \
             core/json.c core/ids.c core/auth.c core/migrate.c core/store.c \
             core/db.c core/store_json.c core/store_ops.c core/store_ops_msg.c core/store_ops_conv.c core/store_ops_presence.c core/store_ops_ticket.c \
-            core/store_ops_push.c core/store_ops_health.c core/store_sqlite.c core/store_sqlite_sql.c core/store_pg.c \
+            core/store_ops_push.c core/store_ops_health.c core/store_ops_limits.c core/store_sqlite.c \
+            core/store_sqlite_sql.c core/store_sqlite_wake.c core/store_pg.c \
             core/store_pg_sql.c core/store_notes.c core/store_later.c core/pgnote.c core/evdata.c core/query.c core/hmap.c \
             core/heap.c core/pushstat.c core/store_ops_media.c core/media.c core/sigv4.c \
             core/spool.c core/blob.c core/blob_local.c core/blob_s3.c
 FCGI_SRC := fcgi/main.c fcgi/router.c fcgi/http.c fcgi/hub.c fcgi/fcgirec.c fcgi/events.c \
+            fcgi/hold_hub.c fcgi/cgi.c fcgi/cgi_wait.c fcgi/cgi_stream.c fcgi/heldcap.c \
+            fcgi/heldcap_store.c fcgi/ratelimit_store.c \
             fcgi/ratelimit.c fcgi/quota.c fcgi/metrics.c fcgi/h_messages.c fcgi/h_events.c fcgi/h_misc.c \
             fcgi/hub_presence.c fcgi/hub_queue.c fcgi/hub_pool.c fcgi/hub_conn.c \
             fcgi/hub_user.c fcgi/hub_timer.c fcgi/hub_catchup.c fcgi/hub_stream.c fcgi/h_conversations.c fcgi/h_presence.c fcgi/actions.c \
@@ -79,8 +84,8 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(BUILD)/%.o)
 # lark-push's modules minus main, for unit tests
 PUSH_LIB_OBJ := $(filter-out $(BUILD)/push/main.o,$(PUSH_OBJ))
 
-.PHONY: all bins asan run test unit unit-asan integration bench bench-peers bench-media fuzz lint clean deps \
-        install deb print-unit-tests print-fuzzers
+.PHONY: all bins asan run run-cgi test unit unit-asan integration bench bench-peers bench-media bench-cgi \
+        fuzz lint clean deps install deb print-unit-tests print-fuzzers
 all: $(BINS) $(UNIT_TESTS:%=$(BUILD)/tests/%)
 bins: $(BINS)
 
@@ -160,6 +165,11 @@ run: deps
 	$(MAKE) bins
 	tools/run.sh
 
+# CGI mode (docs/OPERATIONS.md "CGI mode"): same environment as run
+run-cgi: deps
+	$(MAKE) bins
+	tools/run-cgi.sh
+
 # ---- installing -----------------------------------------------------------
 #
 # The binaries find the migrations at BINDIR/../share/lark/migrations
@@ -235,6 +245,12 @@ bench: deps
 bench-peers: deps
 	$(MAKE) $(BUILD)/larkd $(BUILD)/larkbench $(BUILD)/fsyncbench
 	tools/bench-peers.sh
+
+# larkd as a CGI program (lighttpd mod_cgi) beside larkd under FastCGI, in
+# the same run (docs/BENCHMARKS.md "CGI mode")
+bench-cgi: deps
+	$(MAKE) $(BUILD)/larkd $(BUILD)/lark-token $(BUILD)/larkbench
+	tools/bench-cgi.sh
 
 # media upload/download throughput against lighttpd serving the same file
 # (tools/mediabench.sh; docs/BENCHMARKS.md "Media")

@@ -70,10 +70,12 @@ struct config {
     int ticket_burst;
     int ticket_ttl; /* seconds a ticket stays usable (API.md: at most 60) */
     /* held connections */
-    int sse_keepalive;  /* seconds between SSE ping events */
-    int sse_retry_ms;   /* the "retry:" SSE sends first, milliseconds */
-    int poll_trickle;   /* seconds between whitespace bytes on a held poll */
-    int drain_grace_ms; /* after SIGTERM, how long new requests get 503 */
+    int sse_keepalive;     /* seconds between SSE ping events */
+    int sse_retry_ms;      /* the "retry:" SSE sends first, milliseconds */
+    int poll_trickle;      /* seconds between whitespace bytes on a held poll */
+    int drain_grace_ms;    /* after SIGTERM, how long new requests get 503 */
+    int max_held_per_user; /* held connections (SSE, long-poll) one user may have, 0 = no cap */
+    int cgi_sse_window;    /* CGI: seconds an SSE stream lasts, then it ends with retry: */
     /* presence and typing (API.md "Presence") */
     int presence_interval;     /* seconds between heartbeats a client is asked for */
     int presence_ttl;          /* seconds without a heartbeat or connection: offline */

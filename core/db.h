@@ -106,6 +106,14 @@ enum db_stmt {
     DB_PUSH_DEAD_LIST,
     DB_PUSH_REQUEUE,
     DB_PUSH_DEAD_DELETE,
+    /* per-user limits shared by processes (store_ops_limits.c) */
+    DB_RATE_TAKE,
+    DB_RATE_SWEEP,
+    DB_HELD_LOCK, /* serialize one user's slot changes (PostgreSQL) */
+    DB_HELD_EXPIRE,
+    DB_HELD_LIST,
+    DB_HELD_INSERT,
+    DB_HELD_DELETE,
     /* tickets (store_ops_ticket.c) */
     DB_SECRET_INSERT, /* $1 name, $2 value, $3 now: keeps an existing one */
     DB_SECRET_GET,

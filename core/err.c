@@ -35,6 +35,7 @@ static const struct err_info err_table[] = {
     {LARK_ECONFLICT, 409, "conflict", "conflict"},
     {LARK_EGROUPFULL, 409, "group_full", "the group has reached its size limit"},
     {LARK_ERATE, 429, "rate_limited", "too many requests"},
+    {LARK_ETOOMANYCONN, 429, "too_many_connections", "too many held connections for this user"},
     {LARK_EDRAINING, 503, "draining", "the server is restarting, retry shortly"},
     {LARK_EUNAVAIL, 503, "db_unavailable", "the database is unavailable, retry shortly"},
     {LARK_EINTERNAL, 500, "internal", "internal error"},

@@ -46,6 +46,7 @@ enum lark_errcode {
     LARK_EMEDIALARGE = -27,   /* 413 media_too_large: an upload over media_max_bytes */
     LARK_EQUOTA = -28,        /* 413 quota_exceeded: the uploader's media would pass its quota */
     LARK_ESTORAGE = -29,      /* 503 storage_unavailable: media storage failing or full */
+    LARK_ETOOMANYCONN = -30,  /* 429 too_many_connections: max_held_per_user reached */
 };
 
 /* Longest human-readable error message kept, including the NUL. */

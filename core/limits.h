@@ -40,6 +40,16 @@
 /* API.md: "sends per user 20/s with a burst of 60". */
 #define LIMIT_SEND_RATE_DEFAULT 20
 #define LIMIT_SEND_BURST_DEFAULT 60
+/* API.md "Operations": "at most 8 held connections (SSE, long-poll,
+ * WebSocket) per user" - one user must not hold a server's connections. */
+#define LIMIT_HELD_PER_USER_DEFAULT 8
+/* CGI mode: a process holds an SSE stream this many seconds, then ends it
+ * with retry: and the EventSource resumes with Last-Event-ID. Under a
+ * minute, because CGI hosts and their proxies commonly end a request that
+ * has run for 60 s; a process per stream is also what it costs. */
+#define LIMIT_CGI_SSE_WINDOW_DEFAULT 55
+#define LIMIT_CGI_SSE_WINDOW_MAX 3600
+
 /* Write quotas per user (fcgi/quota.h, docs/OPERATIONS.md "Abuse limits"):
  * what a person does by hand, several times over, while a script that
  * loops is held to a rate whose storage cost is bounded. A group of 500

@@ -21,6 +21,12 @@
 
 int store_open(const struct config *cfg, struct store **out, struct lark_err *err)
 {
+    return store_open_flags(cfg, 0, out, err);
+}
+
+int store_open_flags(const struct config *cfg, unsigned flags, struct store **out,
+                     struct lark_err *err)
+{
     const char *db = cfg->db;
 
     *out = NULL;
@@ -34,7 +40,7 @@ int store_open(const struct config *cfg, struct store **out, struct lark_err *er
         ops = &store_pg_ops;
     }
     if (ops) {
-        rc = ops->open(cfg, db, out, err);
+        rc = ops->open(cfg, db, flags, out, err);
         if (rc == 0) {
             (*out)->push_window_ms = cfg->push_window_ms;
             pthread_mutex_init(&(*out)->listener_mu, NULL);
@@ -441,6 +447,57 @@ int store_push_requeue(struct store_conn *c, int64_t id, int64_t now, size_t *n,
     int rc = write_op(c, op_push_requeue, &ctx, err);
     *n = rc == 0 ? ctx.n : 0;
     return rc;
+}
+
+int store_inbox_watch(struct store_conn *c, const char *user, int *fd, struct lark_err *err)
+{
+    *fd = -1;
+    return c->store->ops->inbox_watch(c, user, fd, err);
+}
+
+int store_inbox_watch_drain(struct store_conn *c, int *changed, struct lark_err *err)
+{
+    *changed = 0;
+    return c->store->ops->inbox_watch_drain(c, changed, err);
+}
+
+/* ---- per-user limits shared by processes ------------------------------ */
+
+int store_rate_take(struct store_conn *c, const char *cls, const char *user, double rate,
+                    double burst, int64_t now_ms, int64_t *wait_ms, struct lark_err *err)
+{
+    /* millionths of a token (0006_shared_limits): 1/60 per second is 17
+     * per ms, a rounding that no caller can notice */
+    struct op_rate_take t = {
+        .cls = cls,
+        .user = user,
+        .rate_u = (int64_t)(rate * 1000.0 + 0.5),
+        .burst_u = (int64_t)((burst < 1 ? 1 : burst) * 1e6 + 0.5),
+        .now_ms = now_ms,
+    };
+    int rc;
+
+    if (t.rate_u < 1)
+        t.rate_u = 1;
+    rc = write_op(c, op_rate_take, &t, err);
+    *wait_ms = rc ? 0 : t.wait_ms;
+    return rc;
+}
+
+int store_held_acquire(struct store_conn *c, const struct store_held_in *in, struct lark_err *err)
+{
+    struct op_held h = {.in = in};
+    int rc = write_op(c, op_held_acquire, &h, err);
+
+    if (rc == 0 && h.refused)
+        rc = lark_err_set(err, LARK_ETOOMANYCONN, "at most %u held connections per user", in->max);
+    return rc;
+}
+
+int store_held_release(struct store_conn *c, const char *slot, struct lark_err *err)
+{
+    struct op_held_release r = {slot};
+    return write_op(c, op_held_release, &r, err);
 }
 
 int store_media_create(struct store_conn *c, const struct store_media *in, int64_t quota,

@@ -92,6 +92,25 @@ typedef void (*store_note_fn)(void *arg, const struct store_note *notes, size_t 
  */
 int store_open(const struct config *cfg, struct store **out, struct lark_err *err);
 
+/* How a process will use the store (store_open_flags). */
+enum store_open_flags {
+    /*
+     * A process that serves one request and exits (larkd as a CGI
+     * program): nothing is done at open or close that the next process
+     * would only do again. SQLite: no checkpointer thread and no
+     * checkpoint at close, and the -wal file is kept when the last
+     * connection closes (it would be made again by the next process);
+     * SQLite's automatic checkpoint, run by whichever process commits
+     * past its threshold, keeps the WAL bounded instead.
+     */
+    STORE_OPEN_SHORT = 1 << 0,
+};
+
+/* store_open for a process that uses the store as flags (enum
+ * store_open_flags) say. */
+int store_open_flags(const struct config *cfg, unsigned flags, struct store **out,
+                     struct lark_err *err);
+
 /* Stop background threads and free. Accepts NULL. */
 void store_close(struct store *s);
 
@@ -360,6 +379,82 @@ int store_presence_expire(struct store_conn *c, int64_t cutoff, struct lark_err 
  */
 int store_presence_get(struct store_conn *c, const char *const *users, size_t n, json_t **out,
                        struct lark_err *err);
+
+/* ---- waiting in a process of its own (larkd as a CGI program) --------- */
+/*
+ * A CGI process holds one long-poll or SSE stream of one user and has no
+ * hub: nothing tells it of other processes' commits but this. After every
+ * commit that appended inbox events, the committing process (whichever it
+ * is) makes the users' watchers' descriptors readable:
+ *   - SQLite: the writer touches, for each user it appended events for,
+ *     one of 64 files in the directory "<database>-wake" (the user's
+ *     shard, by a hash of the id), after the commit; a watcher has
+ *     inotify on its user's shard file (store_sqlite_wake.h). Not on the
+ *     -wal file,
+ *     which is written before the commit is visible (measured: about one
+ *     wake in ten saw no change yet, and the last commit of a burst was
+ *     missed). Only users of the same shard wake each other spuriously.
+ *   - PostgreSQL: LISTEN on c's own connection, the channel every larkd
+ *     NOTIFYs on; the notes for the user are taken from the notifications.
+ * Ephemeral notes for the user (typing; PostgreSQL only, where another
+ * process's are carried) are handed to this process's listener
+ * (store_set_listener) by store_inbox_watch_drain.
+ *
+ * store_inbox_watch starts watching user (one user per connection, for
+ * the connection's life) and gives the descriptor to poll for input
+ * (owned by c; it may change, so ask again after an error). Before each
+ * wait, and after it polls readable, call store_inbox_watch_drain: it
+ * takes what arrived (on PostgreSQL also what libpq buffered while c ran
+ * other statements) and sets *changed when the user's inbox may have
+ * grown: read it then. It may wake spuriously. LARK_EUNAVAIL: the watch
+ * was lost (the database connection failed); *changed is set too, because
+ * notes may have been missed.
+ */
+int store_inbox_watch(struct store_conn *c, const char *user, int *fd, struct lark_err *err);
+int store_inbox_watch_drain(struct store_conn *c, int *changed, struct lark_err *err);
+
+/* ---- per-user limits shared by processes (CGI mode) -------------------- */
+/*
+ * larkd as a FastCGI daemon enforces its per-user limits in memory; CGI
+ * processes live for one request each, so they keep them here, where
+ * every process (and, on PostgreSQL, every host) sees the same numbers.
+ * Each call is one short write transaction (on SQLite a commit of the
+ * writer, with its fsync). Times are wall-clock ms since the epoch, which
+ * hosts agree on, unlike their monotonic clocks.
+ */
+
+/*
+ * Take one token from user's bucket of class cls ("send", ...), which
+ * refills at rate tokens per second up to burst (>= 1) and starts full.
+ * The refill for the time since the last take and the take are one
+ * statement, so concurrent takes never both spend the last token.
+ * *wait_ms is 0 if a token was taken, else the ms until one is back.
+ */
+int store_rate_take(struct store_conn *c, const char *cls, const char *user, double rate,
+                    double burst, int64_t now_ms, int64_t *wait_ms, struct lark_err *err);
+
+/* A held connection asking for a slot. Strings borrowed. */
+struct store_held_in {
+    const char *user;
+    const char *slot; /* the caller's random id for this connection */
+    const char *host; /* gethostname() of the calling process */
+    int64_t pid;      /* the calling process */
+    int64_t now_ms;
+    int64_t expires_ms; /* the slot frees itself then, whatever happens */
+    unsigned max;       /* slots one user may hold at once */
+};
+
+/*
+ * Take a slot for a held connection of in->user if the user holds fewer
+ * than in->max live ones. A slot is live until its expires_ms and while
+ * its process exists: a slot of this host whose pid is gone (a process
+ * killed before it could release it) is freed here (kill(pid, 0)).
+ * Errors: LARK_ETOOMANYCONN (in->max live slots), LARK_EUNAVAIL.
+ */
+int store_held_acquire(struct store_conn *c, const struct store_held_in *in, struct lark_err *err);
+
+/* Free a slot store_held_acquire took. Releasing a freed slot is a no-op. */
+int store_held_release(struct store_conn *c, const char *slot, struct lark_err *err);
 
 /*
  * Which of the users viewer may see the presence of (API.md "Presence",

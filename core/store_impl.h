@@ -31,7 +31,7 @@ typedef int (*store_write_fn)(struct db *d, void *arg, struct lark_err *err);
 struct store_ops {
     const char *name; /* "sqlite", "postgresql" */
     /* target is cfg->db without "sqlite:" (SQLite) or whole (PostgreSQL) */
-    int (*open)(const struct config *cfg, const char *target, struct store **out,
+    int (*open)(const struct config *cfg, const char *target, unsigned flags, struct store **out,
                 struct lark_err *err);
     void (*close)(struct store *s);
     int (*conn_open)(struct store *s, struct store_conn **out, struct lark_err *err);
@@ -68,6 +68,10 @@ struct store_ops {
      * (store.h), on the calling thread's connection. */
     int (*push_watch)(struct store_conn *c, int *fd, struct lark_err *err);
     int (*push_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
+    /* A CGI process's wake-ups: store_inbox_watch and
+     * store_inbox_watch_drain (store.h), on the calling thread's connection. */
+    int (*inbox_watch)(struct store_conn *c, const char *user, int *fd, struct lark_err *err);
+    int (*inbox_watch_drain)(struct store_conn *c, int *changed, struct lark_err *err);
 };
 
 struct store_later;

@@ -117,6 +117,26 @@ struct op_push_requeue {
 };
 int op_push_requeue(struct db *d, void *arg, struct lark_err *err);
 
+/* per-user limits shared by processes (store_ops_limits.c) */
+struct op_rate_take {
+    const char *cls, *user;
+    int64_t rate_u;  /* refill: millionths of a token per ms */
+    int64_t burst_u; /* capacity: millionths of a token */
+    int64_t now_ms;
+    int64_t wait_ms; /* out: 0 if taken, else ms until a token is back */
+};
+int op_rate_take(struct db *d, void *arg, struct lark_err *err);
+
+struct op_held {
+    const struct store_held_in *in;
+    int refused; /* out: in->max live slots already; nothing taken */
+};
+int op_held_acquire(struct db *d, void *arg, struct lark_err *err);
+struct op_held_release {
+    const char *slot;
+};
+int op_held_release(struct db *d, void *arg, struct lark_err *err);
+
 /* media (store_ops_media.c) */
 struct op_media_create {
     const struct store_media *in;

@@ -101,6 +101,7 @@ struct pg_db {
     unsigned char prepared[DB_NSTMT]; /* statement prepared on this connection */
     int notify_prepared;
     int send_prepared; /* lark_send is prepared on this connection */
+    int listening;     /* LISTEN lark ran on this connection (store_inbox_watch) */
     int64_t retry_at;  /* monotonic ms: no connection attempt before */
     int backoff_ms;
     unsigned long connects_seen; /* pg_store.connects when this connection failed */
@@ -163,6 +164,8 @@ struct pg_conn {
     struct store_conn base;
     struct pg_db db;
     struct pg_db watch; /* store_push_watch: LISTEN lark_push, connected when asked */
+    char *inbox_user;   /* store_inbox_watch: whose notes db's LISTEN is for */
+    int inbox_changed;  /* set by pg_inbox_emit: a note of an inbox event for inbox_user */
 };
 
 /* ---- connecting ----------------------------------------------------------- */
@@ -183,6 +186,7 @@ static void pg_lost(struct pg_db *d)
     memset(d->prepared, 0, sizeof(d->prepared));
     d->notify_prepared = 0;
     d->send_prepared = 0;
+    d->listening = 0;
     d->backoff_ms = 0;
     d->retry_at = 0;
 }
@@ -362,6 +366,7 @@ static void pg_drop(struct pg_db *d)
     memset(d->prepared, 0, sizeof(d->prepared));
     d->notify_prepared = 0;
     d->send_prepared = 0;
+    d->listening = 0;
     d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
     if (d->backoff_ms > PG_BACKOFF_MAX_MS)
         d->backoff_ms = PG_BACKOFF_MAX_MS;
@@ -1157,6 +1162,69 @@ static int pg_push_watch_drain(struct store_conn *base, int *changed, struct lar
     return 0;
 }
 
+/* ---- a CGI process's wake-ups (store_inbox_watch) --------------------------------- */
+
+/* LISTEN on the connection the process reads with: a held CGI request
+ * costs the database one connection, not two (max_connections is what
+ * bounds how many requests a CGI site on PostgreSQL can hold). */
+static int pg_inbox_watch(struct store_conn *base, const char *user, int *fd, struct lark_err *err)
+{
+    struct pg_conn *c = (struct pg_conn *)base;
+    struct pg_db *d = &c->db;
+    int rc;
+
+    if (!c->inbox_user)
+        c->inbox_user = xstrdup(user);
+    if (!d->listening) {
+        if ((rc = pg_ready(d, err)) || (rc = pg_simple(d, "LISTEN " PG_CHANNEL, err)))
+            return rc;
+        d->listening = 1;
+    }
+    *fd = PQsocket(d->pg);
+    return 0;
+}
+
+/* pgnote_decode's emit for a watching CGI process: its user's notes only. */
+static void pg_inbox_emit(void *arg, const struct store_note *notes, size_t n)
+{
+    struct pg_conn *c = arg;
+
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(notes[i].user, c->inbox_user) != 0)
+            continue;
+        if (notes[i].kind == STORE_NOTE_EVENT)
+            c->inbox_changed = 1;
+        else if (notes[i].kind == STORE_NOTE_EPHEMERAL)
+            store_emit_notes(c->base.store, &notes[i], 1);
+    }
+}
+
+static int pg_inbox_watch_drain(struct store_conn *base, int *changed, struct lark_err *err)
+{
+    struct pg_conn *c = (struct pg_conn *)base;
+    struct pg_db *d = &c->db;
+    PGnotify *note;
+
+    if (!c->inbox_user)
+        return 0;
+    if (!d->pg || !d->listening || !PQconsumeInput(d->pg)) {
+        /* lost (here, or under a statement that failed meanwhile) */
+        if (d->pg && d->listening)
+            pg_lost(d);
+        *changed = 1;
+        return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
+    }
+    c->inbox_changed = 0;
+    while ((note = PQnotifies(d->pg)) != NULL) {
+        if (pgnote_decode(note->extra, strlen(note->extra),
+                          ((struct pg_store *)base->store)->origin, pg_inbox_emit, c) < 0)
+            log_warn("postgresql: a malformed note on channel " PG_CHANNEL " was ignored");
+        PQfreemem(note);
+    }
+    *changed = c->inbox_changed;
+    return 0;
+}
+
 /* ---- migrations ----------------------------------------------------------------- */
 
 static int pg_migrate(struct pg_db *d, const char *root, struct lark_err *err)
@@ -1255,7 +1323,7 @@ static void pg_close(struct store *base)
     free(s);
 }
 
-static int pg_open(const struct config *cfg, const char *target, struct store **out,
+static int pg_open(const struct config *cfg, const char *target, unsigned flags, struct store **out,
                    struct lark_err *err)
 {
     struct pg_store *s = xcalloc(1, sizeof(*s));
@@ -1263,6 +1331,7 @@ static int pg_open(const struct config *cfg, const char *target, struct store **
     unsigned char rnd[8];
     int rc;
 
+    (void)flags; /* nothing of PostgreSQL's outlives a process anyway */
     s->base.ops = &store_pg_ops;
     s->uri = xstrdup(target);
     atomic_init(&s->connects, 0);
@@ -1306,6 +1375,7 @@ static void pg_conn_close(struct store_conn *base)
     struct pg_conn *c = (struct pg_conn *)base;
     pg_db_release(&c->db);
     pg_db_release(&c->watch);
+    free(c->inbox_user);
     free(c);
 }
 
@@ -1323,4 +1393,6 @@ const struct store_ops store_pg_ops = {
     .listener_poll = pg_listener_poll,
     .push_watch = pg_push_watch,
     .push_watch_drain = pg_push_watch_drain,
+    .inbox_watch = pg_inbox_watch,
+    .inbox_watch_drain = pg_inbox_watch_drain,
 };

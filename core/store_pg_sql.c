@@ -217,6 +217,28 @@ const char *const pg_sql[DB_NSTMT] = {
         " WHERE x.id = $1::bigint OR $1::bigint = 0 RETURNING id",
     [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = $1::bigint OR $1::bigint = 0"
                             " RETURNING id",
+    /* per-user limits shared by processes: see store_sqlite_sql.c */
+    [DB_RATE_TAKE] =
+        "INSERT INTO rate_buckets (class, user_id, tokens, updated_ms, taken)"
+        " VALUES ($1, $2, $4::bigint - $6::bigint, $5::bigint, 1)"
+        " ON CONFLICT (class, user_id) DO UPDATE SET"
+        " tokens = LEAST($4::bigint, rate_buckets.tokens + LEAST(GREATEST($5::bigint"
+        " - rate_buckets.updated_ms, 0), 1000000000) * $3::bigint)"
+        " - (CASE WHEN LEAST($4::bigint, rate_buckets.tokens + LEAST(GREATEST($5::bigint"
+        " - rate_buckets.updated_ms, 0), 1000000000) * $3::bigint) >= $6::bigint"
+        " THEN $6::bigint ELSE 0 END),"
+        " taken = (CASE WHEN LEAST($4::bigint, rate_buckets.tokens + LEAST(GREATEST($5::bigint"
+        " - rate_buckets.updated_ms, 0), 1000000000) * $3::bigint) >= $6::bigint"
+        " THEN 1 ELSE 0 END),"
+        " updated_ms = GREATEST(rate_buckets.updated_ms, $5::bigint) RETURNING tokens, taken",
+    [DB_RATE_SWEEP] = "DELETE FROM rate_buckets WHERE class = $1 AND updated_ms < $2::bigint",
+    /* two concurrent acquirers of one user would both count the same rows */
+    [DB_HELD_LOCK] = "SELECT pg_advisory_xact_lock(7315221, hashtext($1))",
+    [DB_HELD_EXPIRE] = "DELETE FROM held_slots WHERE user_id = $1 AND expires_ms <= $2::bigint",
+    [DB_HELD_LIST] = "SELECT slot, host, pid FROM held_slots WHERE user_id = $1",
+    [DB_HELD_INSERT] = "INSERT INTO held_slots (slot, user_id, host, pid, expires_ms)"
+                       " VALUES ($1, $2, $3, $4::bigint, $5::bigint)",
+    [DB_HELD_DELETE] = "DELETE FROM held_slots WHERE slot = $1",
 
     /* media (store_ops_media.c) */
     [DB_MEDIA_INSERT] = "INSERT INTO media (id, uploader, status, content_type, size, sha256, name,"

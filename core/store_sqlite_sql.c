@@ -194,6 +194,24 @@ const char *const sq_sql[DB_NSTMT] = {
         " JOIN devices d ON d.platform = x.platform AND d.token = x.token"
         " WHERE x.id = ?1 OR ?1 = 0 RETURNING id",
     [DB_PUSH_DEAD_DELETE] = "DELETE FROM push_dead WHERE id = ?1 OR ?1 = 0 RETURNING id",
+    /* per-user limits shared by processes: tokens in millionths; ?3 the
+     * refill in millionths per ms, ?4 the burst, ?5 now (ms), ?6 the cost;
+     * the time since the last take counts up to 10^9 ms (no overflow) */
+    [DB_RATE_TAKE] =
+        "INSERT INTO rate_buckets (class, user_id, tokens, updated_ms, taken)"
+        " VALUES (?1, ?2, ?4 - ?6, ?5, 1) ON CONFLICT (class, user_id) DO UPDATE SET"
+        " tokens = MIN(?4, tokens + MIN(MAX(?5 - updated_ms, 0), 1000000000) * ?3)"
+        " - (CASE WHEN MIN(?4, tokens + MIN(MAX(?5 - updated_ms, 0), 1000000000) * ?3) >= ?6"
+        " THEN ?6 ELSE 0 END),"
+        " taken = (MIN(?4, tokens + MIN(MAX(?5 - updated_ms, 0), 1000000000) * ?3) >= ?6),"
+        " updated_ms = MAX(updated_ms, ?5) RETURNING tokens, taken",
+    [DB_RATE_SWEEP] = "DELETE FROM rate_buckets WHERE class = ?1 AND updated_ms < ?2",
+    [DB_HELD_LOCK] = NULL,
+    [DB_HELD_EXPIRE] = "DELETE FROM held_slots WHERE user_id = ?1 AND expires_ms <= ?2",
+    [DB_HELD_LIST] = "SELECT slot, host, pid FROM held_slots WHERE user_id = ?1",
+    [DB_HELD_INSERT] = "INSERT INTO held_slots (slot, user_id, host, pid, expires_ms)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [DB_HELD_DELETE] = "DELETE FROM held_slots WHERE slot = ?1",
 
     /* media (store_ops_media.c) */
     [DB_MEDIA_INSERT] = "INSERT INTO media (id, uploader, status, content_type, size, sha256, name,"

@@ -21,6 +21,8 @@
 
 struct auth;
 struct blob;
+struct heldcap;
+struct hold_ops;
 struct store;
 struct hub;
 struct media_sweep;
@@ -33,11 +35,13 @@ struct app {
     struct auth *auth;
     struct store *store;
     struct hub *hub;
-    struct quota *quota;       /* per-user write quotas (fcgi/quota.h) */
-    struct blob *blob;         /* media storage */
-    struct media_sweep *sweep; /* media retention (not in CGI mode) */
-    atomic_int media_uploads;  /* uploads being received now (attach.h) */
-    struct live *live;         /* cors_origins, metrics_allow as reloaded */
+    struct quota *quota;         /* per-user write quotas (fcgi/quota.h) */
+    struct blob *blob;           /* media storage */
+    struct media_sweep *sweep;   /* media retention (not in CGI mode) */
+    atomic_int media_uploads;    /* uploads being received now (attach.h) */
+    struct live *live;           /* cors_origins, metrics_allow as reloaded */
+    const struct hold_ops *hold; /* how SSE and long-polls wait: hub or CGI (hold.h) */
+    struct heldcap *heldcap;     /* max_held_per_user across processes (CGI); NULL: none here */
     /* The key tickets are signed with, read from the store by the first
      * request that needs it (h_tickets.c) - not at start, so that larkd
      * runs on a schema without tickets until it is migrated. */

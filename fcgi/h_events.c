@@ -10,9 +10,8 @@
  * delivery path, second design"). Only a request without a position reads
  * the store here, for the acknowledged position it starts after.
  *
- * Under plain CGI (one process per request, no hub) nothing can wait: a
- * long-poll answers at once, and an SSE request gets its backlog and ends,
- * so that an EventSource reconnects after retry: - polling, but correct.
+ * How a request then waits depends on how larkd runs (hold.h): handed to
+ * the hub (FastCGI), or held by the process itself (CGI).
  */
 #include "core/buf.h"
 #include "core/json.h"
@@ -20,7 +19,7 @@
 #include "fcgi/app.h"
 #include "fcgi/events.h"
 #include "fcgi/handlers.h"
-#include "fcgi/hub.h"
+#include "fcgi/hold.h"
 
 #include <string.h>
 
@@ -38,28 +37,6 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
-/* The head of a streamed answer: status, headers (CORS), the preamble. */
-#define STREAM_HEAD_MAX (SSE_PREAMBLE_MAX + 4096)
-
-/* Hand r to the hub with the two ways its answer may begin (hub.h); the
- * worker is done with it afterwards. */
-static void park(struct req *r, const struct hub_park *how, const char *content_type,
-                 const char *extra, const char *preamble, size_t len)
-{
-    struct hub_park p = *how;
-    struct buf ok, unavail;
-
-    buf_init(&ok, STREAM_HEAD_MAX);
-    buf_init(&unavail, STREAM_HEAD_MAX);
-    reply_render_stream(r, content_type, extra, preamble, len, &ok, &unavail);
-    p.user = r->user;
-    p.head = buf_detach(&ok, &p.head_len);
-    p.unavail = buf_detach(&unavail, &p.unavail_len);
-    r->status = 200; /* for the request log: the hub decides and counts */
-    req_detach(r, &p.fd, &p.request_id);
-    hub_park(r->app->hub, &p);
-}
-
 static int flag_param(struct req *r, const char *name, int *on)
 {
     const char *v = query_get(&r->query, name);
@@ -71,25 +48,6 @@ static int flag_param(struct req *r, const char *name, int *on)
         return 0;
     }
     return lark_err_set(&r->err, LARK_EINVAL, "'%s' must be 1 or 0", name);
-}
-
-/* CGI: write what is there and end the stream. */
-static int sse_backlog_cgi(struct req *r, uint64_t cursor)
-{
-    struct store_event *evs = NULL;
-    uint64_t last = cursor, head = 0;
-    struct buf frames;
-    size_t n = 0;
-    int rc = store_inbox_read(r->db, r->user, cursor, LIMIT_HUB_BATCH, &evs, &n, &head, &r->err);
-
-    if (rc)
-        return 0; /* headers are out; the client reconnects */
-    buf_init(&frames, EVENTS_ANSWER_MAX);
-    events_sse(evs, n, EVENTS_BUDGET, &frames, &last);
-    req_write(r, frames.data ? frames.data : "", frames.len);
-    buf_release(&frames);
-    store_events_free(evs, n);
-    return 0;
 }
 
 /*
@@ -137,13 +95,6 @@ int h_events(struct req *r)
         rc = stream_cursor(r, 0, 0, &cursor);
     if (rc)
         return rc;
-    if (r->app->cgi) {
-        uint64_t head = 0, acked = 0;
-        /* no hub to clamp it: the database's head does */
-        if ((rc = store_inbox_state(r->db, r->user, &head, &acked, &r->err)))
-            return rc;
-        cursor = min_u64(cursor, head);
-    }
     if (padding) {
         /* API.md: a 2 KiB comment first, for proxies and old browsers that
          * buffer the start of a response. */
@@ -155,17 +106,15 @@ int h_events(struct req *r)
     }
     n += (size_t)snprintf(preamble + n, sizeof(preamble) - n, "retry: %d\n\n" SSE_HELLO,
                           r->app->cfg.sse_retry_ms);
-    if (!r->app->cgi) {
-        struct hub_park p = {.kind = TRANSPORT_SSE, .cursor = cursor};
-        park(r, &p, "text/event-stream", SSE_HEADERS, preamble, n);
-        return 0;
-    }
-    if (reply_start_stream(r, "text/event-stream", SSE_HEADERS, preamble, n) != 0)
-        return 0; /* the client left already */
-    return sse_backlog_cgi(r, cursor);
+    return r->app->hold->serve(r, &(struct hold_req){.kind = TRANSPORT_SSE,
+                                                     .cursor = cursor,
+                                                     .content_type = "text/event-stream",
+                                                     .extra = SSE_HEADERS,
+                                                     .preamble = preamble,
+                                                     .preamble_len = n});
 }
 
-/* Answer a poll at once with what the store holds (timeout=0, CGI). */
+/* Answer a poll at once with what the store holds (timeout=0). */
 static int poll_now(struct req *r, uint64_t cursor, unsigned limit)
 {
     struct store_event *evs = NULL;
@@ -206,16 +155,14 @@ int h_poll(struct req *r)
     /* API.md: since=N acknowledges N */
     if ((rc = stream_cursor(r, has_since, since, &cursor)))
         return rc;
-    if (timeout == 0 || r->app->cgi)
+    if (timeout == 0)
         return poll_now(r, cursor, (unsigned)limit);
-    {
-        struct hub_park p = {.kind = TRANSPORT_POLL,
-                             .cursor = cursor,
-                             .limit = (unsigned)limit,
-                             .timeout_s = (int)timeout};
-        park(r, &p, "application/json", "Cache-Control: no-store\r\n", NULL, 0);
-    }
-    return 0;
+    return r->app->hold->serve(r, &(struct hold_req){.kind = TRANSPORT_POLL,
+                                                     .cursor = cursor,
+                                                     .limit = (unsigned)limit,
+                                                     .timeout_s = (int)timeout,
+                                                     .content_type = "application/json",
+                                                     .extra = "Cache-Control: no-store\r\n"});
 }
 
 int h_ack(struct req *r)

@@ -22,8 +22,11 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/store.h"
+#include "core/timeutil.h"
 #include "core/version.h"
 #include "fcgi/app.h"
+#include "fcgi/cgi.h"
+#include "fcgi/hold.h"
 #include "fcgi/hub.h"
 #include "fcgi/live.h"
 #include "fcgi/media_sweep.h"
@@ -131,32 +134,6 @@ static void remove_listener(const char *path, const struct stat *mine)
     struct stat now;
     if (stat(path, &now) == 0 && now.st_ino == mine->st_ino && now.st_dev == mine->st_dev)
         unlink(path);
-}
-
-/*
- * Plain CGI (GATEWAY_INTERFACE set by the web server): one request from
- * the environment and stdin, answered on stdout, then exit. For hosts that
- * offer only CGI; held requests answer at once (see h_events.c).
- */
-static int cgi_main(struct app *app)
-{
-    struct store_conn *db = NULL;
-    struct lark_err err = {0};
-    struct req r = {.app = app};
-
-    app->cgi = 1;
-    if (store_conn_open(app->store, &db, &err) != 0) {
-        log_error("cgi: %s", err.msg);
-        r.db = NULL;
-        reply_error(&r, LARK_EUNAVAIL);
-        fflush(stdout);
-        return 1;
-    }
-    r.db = db;
-    router_handle(&r);
-    fflush(stdout);
-    store_conn_close(db);
-    return 0;
 }
 
 static int parse_args(int argc, char **argv, const char **config_path, int *migrate_only)
@@ -273,22 +250,31 @@ out:
     return status;
 }
 
+/* glibc hands freed memory back to the kernel after every burst and faults
+ * it in again on the next: measured, the SQLite writer spent a third of its
+ * time in madvise and page faults (docs/BENCHMARKS.md). Keep up to
+ * MALLOC_KEEP_BYTES of free memory instead. */
+static void malloc_keep(void)
+{
+    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
+    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+}
+
 int main(int argc, char **argv)
 {
     static struct app app;
     const char *config_path = NULL;
     int migrate_only = 0, status = 1, locks[2] = {-1, -1};
+    /* Plain CGI: the web server set GATEWAY_INTERFACE (fcgi/cgi.h) */
+    int cgi = getenv("GATEWAY_INTERFACE") != NULL;
+    struct cgi_startup t = {.main = time_mono_ns()}; /* CGI: what each request pays */
     struct lark_err err = {0};
     sigset_t mask;
 
     if (parse_args(argc, argv, &config_path, &migrate_only) != 0)
         return 2;
-    /* glibc hands freed memory back to the kernel after every burst and
-     * faults it in again on the next: measured, the SQLite writer spent a
-     * third of its time in madvise and page faults (docs/BENCHMARKS.md).
-     * Keep up to MALLOC_KEEP_BYTES of free memory instead. */
-    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES);
-    mallopt(M_TOP_PAD, MALLOC_TOP_PAD_BYTES);
+    if (!cgi) /* a CGI process has one request and no bursts */
+        malloc_keep();
     /* Nothing larkd creates is for other users: the database and its WAL
      * come out 0640 at most (the socket is made 0660 for lighttpd's group). */
     umask(umask(0) | S_IWGRP | S_IRWXO);
@@ -299,6 +285,7 @@ int main(int argc, char **argv)
     }
     log_init("larkd", (enum log_level)log_level_parse(app.cfg.log_level));
     log_set_format((enum log_format)log_format_parse(app.cfg.log_format));
+    t.config = time_mono_ns();
 
     /* Signals go to the hub's signalfd: block them before any thread. */
     sigemptyset(&mask);
@@ -309,8 +296,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pthread_mutex_init(&app.ticket_mu, NULL);
-    if ((!migrate_only && !getenv("GATEWAY_INTERFACE") && take_locks(&app.cfg, locks, &err) != 0) ||
-        auth_new(&app.cfg, &app.auth, &err) != 0 || store_open(&app.cfg, &app.store, &err) != 0 ||
+    if ((!migrate_only && !cgi && take_locks(&app.cfg, locks, &err) != 0) ||
+        auth_new(&app.cfg, &app.auth, &err) != 0 || (t.keys = time_mono_ns()) == 0 ||
+        store_open_flags(&app.cfg, cgi ? STORE_OPEN_SHORT : 0, &app.store, &err) != 0 ||
         (!migrate_only && blob_open(&app.cfg, &app.blob, &err) != 0)) {
         log_error("start-up: %s", err.msg);
         goto out;
@@ -320,8 +308,9 @@ int main(int argc, char **argv)
     if (migrate_only) {
         log_info("migrations applied to %s", app.cfg.db);
         status = 0;
-    } else if (getenv("GATEWAY_INTERFACE")) {
-        status = cgi_main(&app);
+    } else if (cgi) {
+        t.store = time_mono_ns();
+        status = cgi_main(&app, &t);
     } else {
         char keys[256];
         auth_describe(app.auth, keys, sizeof(keys));
@@ -330,6 +319,7 @@ int main(int argc, char **argv)
             log_warn("using the development JWT secret; set LARK_JWT_SECRET in production");
         if (app.cfg.dev_tokens)
             log_warn("development tokens are on: POST /v1/dev/token logs anyone in as anyone");
+        app.hold = &hold_hub;
         status = serve(&app, config_path);
     }
 out:

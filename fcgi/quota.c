@@ -18,25 +18,26 @@ struct quota_spec {
     size_t burst;     /* offset of the burst key */
     int per_s;        /* the rate key counts per this many seconds: 1 or 60 */
     const char *what; /* for the 429's message, plural */
+    const char *cls;  /* the bucket's class in the store (quota_new_store) */
 };
 
 static const struct quota_spec quota_specs[QUOTA_NCLASS] = {
     [QUOTA_SEND] = {offsetof(struct config, send_rate), offsetof(struct config, send_burst), 1,
-                    "messages"},
+                    "messages", "send"},
     [QUOTA_TYPING] = {offsetof(struct config, typing_rate), offsetof(struct config, typing_burst),
-                      1, "typing notices"},
+                      1, "typing notices", "typing"},
     [QUOTA_GROUP] = {offsetof(struct config, group_per_min), offsetof(struct config, group_burst),
-                     60, "new groups"},
+                     60, "new groups", "group"},
     [QUOTA_MEMBER] = {offsetof(struct config, member_per_min),
-                      offsetof(struct config, member_burst), 60, "membership changes"},
+                      offsetof(struct config, member_burst), 60, "membership changes", "member"},
     [QUOTA_READ] = {offsetof(struct config, read_per_min), offsetof(struct config, read_burst), 60,
-                    "read receipts"},
+                    "read receipts", "read"},
     [QUOTA_DEVICE] = {offsetof(struct config, device_per_min),
-                      offsetof(struct config, device_burst), 60, "device registrations"},
+                      offsetof(struct config, device_burst), 60, "device registrations", "device"},
     [QUOTA_TICKET] = {offsetof(struct config, ticket_per_min),
-                      offsetof(struct config, ticket_burst), 60, "tickets"},
+                      offsetof(struct config, ticket_burst), 60, "tickets", "ticket"},
     [QUOTA_MEDIA] = {offsetof(struct config, media_rate), offsetof(struct config, media_burst), 60,
-                     "uploads"},
+                     "uploads", "media"},
 };
 
 struct quota {
@@ -60,6 +61,18 @@ struct quota *quota_new(const struct config *cfg)
     struct quota *q = xcalloc(1, sizeof(*q));
     for (int c = 0; c < QUOTA_NCLASS; c++) {
         q->rl[c] = ratelimit_new(spec_rate(cfg, c), cfg_int(cfg, quota_specs[c].burst));
+        atomic_init(&q->rate[c], cfg_int(cfg, quota_specs[c].rate));
+    }
+    return q;
+}
+
+struct quota *quota_new_store(const struct config *cfg, struct store_conn *db)
+{
+    struct quota *q = xcalloc(1, sizeof(*q));
+
+    for (int c = 0; c < QUOTA_NCLASS; c++) {
+        q->rl[c] = ratelimit_new_store(db, quota_specs[c].cls, spec_rate(cfg, c),
+                                       cfg_int(cfg, quota_specs[c].burst));
         atomic_init(&q->rate[c], cfg_int(cfg, quota_specs[c].rate));
     }
     return q;

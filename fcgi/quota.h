@@ -25,6 +25,7 @@
 struct config;
 struct lark_err;
 struct quota;
+struct store_conn;
 
 enum quota_class {
     QUOTA_SEND,   /* a message: POST /v1/messages, WebSocket send (send_rate/s) */
@@ -40,6 +41,14 @@ enum quota_class {
 
 /* The quotas of cfg, in force from now. Caller frees. */
 struct quota *quota_new(const struct config *cfg);
+
+/*
+ * The same quotas kept in the store behind db (borrowed: it must outlive
+ * the quota; one thread), where every process sees them: larkd as a CGI
+ * program, a process per request (fcgi/cgi.h). quota_set is not for these
+ * (a CGI process reads its configuration once). Caller frees.
+ */
+struct quota *quota_new_store(const struct config *cfg, struct store_conn *db);
 void quota_free(struct quota *q);
 
 /* Put cfg's rates and bursts in force for every later take (SIGHUP). */

@@ -1,7 +1,10 @@
 /*
- * ratelimit.c - token buckets in an intrusive hash map.
+ * ratelimit.c - the rate limiters' dispatch, and the in-memory back end:
+ * token buckets in an intrusive hash map.
  */
 #include "fcgi/ratelimit.h"
+
+#include "fcgi/ratelimit_impl.h"
 
 #include "core/err.h"
 #include "core/hmap.h"
@@ -22,7 +25,8 @@ struct rl_bucket {
     char user[];
 };
 
-struct ratelimit {
+struct rl_mem {
+    struct ratelimit base;
     pthread_mutex_t mu;
     struct hmap map;
     double rate;  /* tokens per second */
@@ -30,18 +34,21 @@ struct ratelimit {
     size_t sweep_at;
 };
 
+static const struct ratelimit_ops rl_mem_ops;
+
 struct ratelimit *ratelimit_new(double rate, double burst)
 {
-    struct ratelimit *rl = xcalloc(1, sizeof(*rl));
+    struct rl_mem *rl = xcalloc(1, sizeof(*rl));
+    rl->base.ops = &rl_mem_ops;
     pthread_mutex_init(&rl->mu, NULL);
     hmap_init(&rl->map);
     rl->rate = rate;
     rl->burst = burst < 1 ? 1 : burst;
     rl->sweep_at = RL_SWEEP_AT;
-    return rl;
+    return &rl->base;
 }
 
-static void rl_free_all(struct ratelimit *rl)
+static void rl_free_all(struct rl_mem *rl)
 {
     for (size_t i = 0; i < rl->map.nbuckets; i++) {
         struct hmap_node *n = rl->map.buckets[i];
@@ -55,17 +62,16 @@ static void rl_free_all(struct ratelimit *rl)
     rl->map.count = 0;
 }
 
-void ratelimit_free(struct ratelimit *rl)
+static void rl_mem_free(struct ratelimit *base)
 {
-    if (!rl)
-        return;
+    struct rl_mem *rl = (struct rl_mem *)base;
     rl_free_all(rl);
     hmap_release(&rl->map);
     pthread_mutex_destroy(&rl->mu);
     free(rl);
 }
 
-static void rl_refill(struct ratelimit *rl, struct rl_bucket *b, int64_t now_ms)
+static void rl_refill(struct rl_mem *rl, struct rl_bucket *b, int64_t now_ms)
 {
     if (now_ms > b->last_ms) {
         b->tokens += (double)(now_ms - b->last_ms) * rl->rate / 1000.0;
@@ -76,7 +82,7 @@ static void rl_refill(struct ratelimit *rl, struct rl_bucket *b, int64_t now_ms)
 }
 
 /* Drop buckets that are full again: they are indistinguishable from new. */
-static void rl_sweep(struct ratelimit *rl, int64_t now_ms)
+static void rl_sweep(struct rl_mem *rl, int64_t now_ms)
 {
     for (size_t i = 0; i < rl->map.nbuckets; i++) {
         struct hmap_node **pp = &rl->map.buckets[i];
@@ -96,7 +102,7 @@ static void rl_sweep(struct ratelimit *rl, int64_t now_ms)
     rl->sweep_at = rl->map.count * 2 > RL_SWEEP_AT ? rl->map.count * 2 : RL_SWEEP_AT;
 }
 
-static struct rl_bucket *rl_find(struct ratelimit *rl, const char *user, uint64_t h)
+static struct rl_bucket *rl_find(struct rl_mem *rl, const char *user, uint64_t h)
 {
     for (struct hmap_node *n = hmap_bucket(&rl->map, h); n; n = n->next) {
         struct rl_bucket *b = HMAP_ENTRY(n, struct rl_bucket, node);
@@ -106,8 +112,9 @@ static struct rl_bucket *rl_find(struct ratelimit *rl, const char *user, uint64_
     return NULL;
 }
 
-int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *retry_after)
+static int rl_mem_take(struct ratelimit *base, const char *user, int64_t now_ms, int *retry_after)
 {
+    struct rl_mem *rl = (struct rl_mem *)base;
     uint64_t h = hmap_hash(user);
     struct rl_bucket *b;
     int rc = 0;
@@ -142,19 +149,52 @@ int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *
     return rc;
 }
 
-void ratelimit_set(struct ratelimit *rl, double rate, double burst)
+static void rl_mem_set(struct ratelimit *base, double rate, double burst)
 {
+    struct rl_mem *rl = (struct rl_mem *)base;
     pthread_mutex_lock(&rl->mu);
     rl->rate = rate;
     rl->burst = burst < 1 ? 1 : burst; /* fuller buckets are cut at their next take */
     pthread_mutex_unlock(&rl->mu);
 }
 
-unsigned long ratelimit_size(struct ratelimit *rl)
+static unsigned long rl_mem_size(struct ratelimit *base)
 {
+    struct rl_mem *rl = (struct rl_mem *)base;
     unsigned long n;
     pthread_mutex_lock(&rl->mu);
     n = rl->map.count;
     pthread_mutex_unlock(&rl->mu);
     return n;
+}
+
+static const struct ratelimit_ops rl_mem_ops = {
+    .name = "memory",
+    .take = rl_mem_take,
+    .set = rl_mem_set,
+    .size = rl_mem_size,
+    .free = rl_mem_free,
+};
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int ratelimit_take(struct ratelimit *rl, const char *user, int64_t now_ms, int *retry_after)
+{
+    return rl->ops->take(rl, user, now_ms, retry_after);
+}
+
+void ratelimit_set(struct ratelimit *rl, double rate, double burst)
+{
+    rl->ops->set(rl, rate, burst);
+}
+
+unsigned long ratelimit_size(struct ratelimit *rl)
+{
+    return rl->ops->size(rl);
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+    if (rl)
+        rl->ops->free(rl);
 }

@@ -23,7 +23,8 @@
 #         stopped here; for the package test (tests/package/run.sh), deb's
 #         packages, systemd (systemd-analyze verify; it need not run) and the
 #         TLS module lighttpd-mod-openssl (haproxy serves the load balancer
-#         example too)
+#         example too); apache2 (the CGI suite runs larkd under mod_cgid,
+#         test_cgi.mjs, as a throwaway instance with conf/apache-cgi.conf)
 #
 # Only missing packages are installed; `apt-get update` runs once, and only
 # when something is missing. Needs root (or sudo) the first time.
@@ -37,7 +38,7 @@ run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd libjansson-dev li
 test_pkgs=(clang libclang-rt-14-dev openssl valgrind nodejs npm procps iproute2 postgresql
            patroni python3-etcd etcd-server
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
-           squid tinyproxy privoxy nginx haproxy)
+           squid tinyproxy privoxy nginx haproxy apache2)
 
 deb_pkgs=(dpkg-dev)
 
@@ -81,6 +82,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
       $sudo service "$svc" stop >/dev/null 2>&1 || true
     fi
   done
+  # ...and Apache on 80, for good: the CGI suite runs its own instances.
+  if [[ " ${missing[*]} " == *" apache2 "* ]]; then
+    if command -v service >/dev/null; then $sudo service apache2 stop >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null; then $sudo systemctl disable apache2 >/dev/null 2>&1 || true; fi
+  fi
 fi
 
 if [ "$mode" = test ]; then

@@ -17,6 +17,8 @@
 #                  standby by pg_ctl promote and by Patroni: about 30-45 s
 #                  and 30-55 s of each run, issue 17; the whole release
 #                  run on PostgreSQL took 6.4 minutes on 2 busy cores)
+#      test_cgi runs larkd as a CGI program behind lighttpd's mod_cgi and a
+#      throwaway Apache with mod_cgid (about 25 s a run).
 #      All four: the ASan runs catch memory errors in each back end, the
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites. Measured on 2 shared cores: about 45 s each on

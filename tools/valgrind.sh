@@ -22,5 +22,10 @@ rm -f /tmp/lark-vg-$$.log
 
 LARK_LARKD_WRAPPER="${vg[*]}" LARK_BUILD=build node tests/integration/run.mjs \
   test_api test_ws test_chat test_errors test_media || fail=1
+# larkd as a CGI program (the waiting, the limits in the store): the
+# direct runs and the lighttpd half of test_cgi (the Apache half runs the
+# same code; about 90 s under valgrind)
+LARK_LARKD_WRAPPER="${vg[*]}" LARK_BUILD=build LARK_TEST_ONLY='^CGI:|\[lighttpd\]' \
+  node tests/integration/run.mjs test_cgi || fail=1
 
 [ $fail -eq 0 ] && echo "valgrind: clean" || { echo "valgrind: FAILED"; exit 1; }

@@ -1,7 +1,9 @@
 // test_run.mjs - `make run` (tools/run.sh) says so and exits non-zero when it
 // cannot serve: the port is taken, another larkd already runs on the same
 // data directory (larkd's lock; the first instance keeps serving), or larkd
-// stops on its own. Ctrl-C (SIGINT) is the clean end: exit 0.
+// stops on its own. Ctrl-C (SIGINT) is the clean end: exit 0. `make run-cgi`
+// (tools/run-cgi.sh) serves the same API and www/ on PORT through
+// lighttpd's mod_cgi, and ends the same way.
 //
 // run.sh does not depend on the store: these run in the SQLite runs only.
 
@@ -10,17 +12,20 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { assert, cleanup, skip, test } from './lib/harness.mjs';
-import { backend, build, exited, freePort, removeTmpDir, secret, tmpDir, top, waitExit, waitFor } from './lib/stack.mjs';
-import { request } from './lib/client.mjs';
+import {
+  SANITIZER, backend, build, exited, freePort, removeTmpDir, secret, tmpDir, top, waitExit, waitFor,
+} from './lib/stack.mjs';
+import { request, token } from './lib/client.mjs';
 
 const TESTS = ['make run on a taken port exits non-zero, saying so',
   'a second make run on the same data directory is refused; the first keeps serving',
-  'larkd stopping on its own ends make run with a non-zero status; Ctrl-C ends it with 0'];
+  'larkd stopping on its own ends make run with a non-zero status; Ctrl-C ends it with 0',
+  'make run-cgi serves the API and www/ on PORT with larkd as a CGI program; Ctrl-C ends it with 0'];
 
 /** tools/run.sh in its own process group; resolves when it exits. */
-function runSh(env, log) {
+function runSh(env, log, script = 'tools/run.sh') {
   const out = fs.openSync(log, 'a');
-  const child = spawn(path.join(top, 'tools/run.sh'), [], {
+  const child = spawn(path.join(top, script), [], {
     cwd: top, detached: true, stdio: ['ignore', out, out],
     env: { ...process.env, BUILD: build, LARK_JWT_SECRET: secret, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:exitcode=23', ...env },
   });
@@ -109,5 +114,30 @@ if (backend !== 'sqlite') {
     assert.ok(await waitExit(child, 20000));
     assert.equal(child.exitCode, 0, fs.readFileSync(log, 'utf8'));
     assert.match(fs.readFileSync(log, 'utf8'), /lark stopped\./);
+  });
+
+  test(TESTS[3], async () => {
+    const dir = tmpDir('lark-run-');
+    cleanup(() => removeTmpDir(dir));
+    const data = path.join(dir, 'var');
+    const port = await freePort();
+    const log = path.join(dir, 'cgi.log');
+    const child = runSh({ PORT: String(port), LARK_DATA: data }, log, 'tools/run-cgi.sh');
+    await serving(child, port, log);
+    const base = `http://127.0.0.1:${port}`;
+    assert.equal((await request(base, 'GET', '/')).status, 200, 'www/');
+    const r = await request(base, 'POST', '/v1/messages',
+      { tok: token('run-cgi-a'), body: { to: 'run-cgi-b', body: 'hi', client_msg_id: 'r1' } });
+    assert.equal(r.status, 201, r.body);
+    const p = await request(base, 'GET', '/v1/poll?since=0&timeout=1', { tok: token('run-cgi-b') });
+    assert.equal(p.json.events[0].data.body, 'hi');
+    // no larkd daemon: the database is in LARK_DATA, there is no socket
+    assert.ok(fs.existsSync(path.join(data, 'lark.db')));
+    assert.ok(!fs.existsSync(path.join(data, 'larkd.sock')));
+    process.kill(-child.pid, 'SIGINT');
+    assert.ok(await waitExit(child, 20000));
+    assert.equal(child.exitCode, 0, fs.readFileSync(log, 'utf8'));
+    assert.match(fs.readFileSync(log, 'utf8'), /lark \(CGI\) stopped\./);
+    assert.doesNotMatch(fs.readFileSync(log, 'utf8'), SANITIZER);
   });
 }
