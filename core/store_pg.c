@@ -10,6 +10,10 @@
  *     after a failure with a backoff; while the database is unreachable a
  *     request fails at once with LARK_EUNAVAIL (503 + Retry-After), never
  *     waits on it. Statements have a timeout, TCP connections keepalives.
+ *     An idle connection the server closed (a restart, a failover) is
+ *     remade before use, and a thread in backoff tries at once when
+ *     another has connected meanwhile: after a failover every thread
+ *     serves again as soon as one has found the new primary.
  *   - A write runs in a transaction on the calling thread. Concurrent
  *     writers serialize on row locks taken in one order (store_ops_msg.c);
  *     a deadlock, a serialization failure or a lost unique-key race rolls
@@ -37,15 +41,36 @@
 #include "core/timeutil.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* Seconds libpq may spend connecting before it gives up (the listener,
- * which connects asynchronously, enforces the same in ms). */
+/* Seconds libpq may spend connecting to one server before it tries the
+ * next (the listener, which connects asynchronously, enforces the same in
+ * ms). */
 #define PG_CONNECT_TIMEOUT "3"
 #define PG_CONNECT_TIMEOUT_MS 3000
+/* ms a connection may leave data unacknowledged (TCP_USER_TIMEOUT). A
+ * primary that vanished from the network (nothing answers, nothing is
+ * closed) fails the statement waiting on it after this; the kernel's own
+ * retransmissions would take 15 minutes, and every thread would hang
+ * (test_failover.mjs, zone a cut off). A server, however busy, has its
+ * kernel acknowledge within milliseconds. */
+#define PG_TCP_USER_TIMEOUT "5000"
+/* The listener's keep-alive: idle seconds before the first probe. An idle
+ * LISTEN connection to a server that vanished is found after this plus
+ * PG_TCP_USER_TIMEOUT, or within a second of another thread's finding. */
+#define PG_LISTEN_KEEPALIVE_IDLE "2"
+/* How often a listening connection is checked against the other threads'
+ * findings (pg_store.lost): a server that vanished is left within this of
+ * a worker's timing out on it, rather than after the keep-alive (ms). */
+#define PG_LISTEN_CHECK_MS 1000
+/* Most servers a connection string may name for larkd to rotate through
+ * (libpq's multi-host list; beyond this libpq alone goes through them). */
+#define PG_MAX_HOSTS 8
 /* A statement running longer than this fails the request (503), so no
  * request hangs on a stuck database (ms). */
 #define PG_STATEMENT_TIMEOUT_MS 10000
@@ -79,7 +104,10 @@ struct pg_db {
     int listening;     /* LISTEN lark ran on this connection (store_inbox_watch) */
     int64_t retry_at;  /* monotonic ms: no connection attempt before */
     int backoff_ms;
-    int retry_txn; /* the last failure asks for the transaction again */
+    unsigned long connects_seen; /* pg_store.connects when this connection failed */
+    int host;                    /* pg_store.hosts index of the server, -1: not known */
+    unsigned long lost_seen;     /* pg_store.lost[host] when it connected */
+    int retry_txn;               /* the last failure asks for the transaction again */
     struct pg_rows rows[DB_NSTMT];
     struct note_buf notes; /* of the running transaction */
 };
@@ -95,15 +123,39 @@ enum pg_listen_state {
 struct pg_listener {
     PGconn *pg;
     enum pg_listen_state state;
-    int want_write;   /* the socket is awaited for output (connecting, flushing) */
-    int64_t deadline; /* mono ms: a connection attempt gives up then */
-    int64_t retry_at; /* mono ms: no attempt before */
-    int backoff_ms;   /* after failed attempts */
+    int want_write;          /* the socket is awaited for output (connecting, flushing) */
+    int64_t deadline;        /* mono ms: a connection attempt gives up then */
+    int64_t retry_at;        /* mono ms: no attempt before */
+    int backoff_ms;          /* after failed attempts */
+    int host;                /* pg_store.hosts index of this attempt or connection */
+    int tried;               /* servers tried since the last full round */
+    unsigned long lost_seen; /* pg_store.lost[host] when it connected */
+};
+
+/* One server of a multi-host connection string: libpq's host, hostaddr
+ * and port values (NULL: not in the string) to connect to it alone, and to
+ * try every server starting with it. */
+struct pg_host {
+    char *alone[3]; /* owned */
+    char *from[3];  /* owned */
 };
 
 struct pg_store {
     struct store base;
     char *uri;
+    /* connections made by any thread: one that waits out its backoff
+     * tries again at once when another has connected since it failed */
+    atomic_ulong connects;
+    /* The servers the string names (nhosts 1: one, or libpq's business).
+     * good: the one a connection was last made to - the primary, with
+     * target_session_attrs=read-write - so new connections try it first
+     * instead of timing out on a dead one listed before it. lost[i]:
+     * established connections to server i that failed; one older than the
+     * last such failure is remade before use, not waited on. */
+    struct pg_host hosts[PG_MAX_HOSTS];
+    int nhosts;
+    atomic_int good;
+    atomic_ulong lost[PG_MAX_HOSTS];
     char origin[PGNOTE_ORIGIN_LEN + 1]; /* this process, in every NOTIFY it sends */
     struct pg_listener listen;          /* hub thread only */
 };
@@ -170,6 +222,142 @@ static void pg_emit(void *arg, const struct store_note *notes, size_t n)
     store_emit_notes(&((struct pg_store *)arg)->base, notes, n);
 }
 
+/* ---- the servers of the connection string ---------------------------------- */
+
+/* LARK_DB may name several servers (libpq's multi-host list, with
+ * target_session_attrs=read-write: whichever is the primary). libpq tries
+ * them in the order written, each for PG_CONNECT_TIMEOUT; larkd starts
+ * with the one it last reached, so that after a failover to the second a
+ * new connection does not first wait out the first, dead one. */
+
+static int pg_list_len(const char *list)
+{
+    int n = 1;
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
+}
+
+/* Item i of a comma-separated list (caller frees). */
+static char *pg_list_item(const char *list, int i)
+{
+    const char *end;
+
+    for (; i > 0 && list; i--) {
+        list = strchr(list, ',');
+        if (list)
+            list++;
+    }
+    if (!list)
+        return xstrdup("");
+    end = strchr(list, ',');
+    return end ? xstrndup(list, (size_t)(end - list)) : xstrdup(list);
+}
+
+/* The n items of list from item first on, wrapping around (caller frees). */
+static char *pg_list_from(const char *list, int n, int first)
+{
+    char *out = NULL;
+
+    for (int k = 0; k < n; k++) {
+        char *item = pg_list_item(list, (first + k) % n);
+        char *next = out ? xasprintf("%s,%s", out, item) : xstrdup(item);
+        free(item);
+        free(out);
+        out = next;
+    }
+    return out;
+}
+
+/* s->hosts from the connection string; nhosts stays 1 (no rotation) when
+ * it names one server, or more than PG_MAX_HOSTS, or libpq cannot parse
+ * it (the connection will say why). */
+static void pg_hosts_init(struct pg_store *s)
+{
+    static const char *const names[3] = {"host", "hostaddr", "port"};
+    const char *lists[3] = {NULL, NULL, NULL};
+    PQconninfoOption *opts = PQconninfoParse(s->uri, NULL);
+    int n = 1, len[3] = {0, 0, 0};
+
+    s->nhosts = 1;
+    if (!opts)
+        return;
+    for (const PQconninfoOption *o = opts; o->keyword; o++)
+        for (int k = 0; k < 3; k++)
+            if (strcmp(o->keyword, names[k]) == 0 && o->val && *o->val)
+                lists[k] = o->val;
+    for (int k = 0; k < 3; k++) {
+        len[k] = lists[k] ? pg_list_len(lists[k]) : 0;
+        if (k < 2 && len[k] > n)
+            n = len[k];
+    }
+    if (n > 1 && n <= PG_MAX_HOSTS) {
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++) {
+                if (len[k] != n) /* unset, or one port for every server */
+                    continue;
+                s->hosts[i].alone[k] = pg_list_item(lists[k], i);
+                s->hosts[i].from[k] = pg_list_from(lists[k], n, i);
+            }
+        s->nhosts = n;
+    }
+    PQconninfoFree(opts);
+}
+
+static void pg_hosts_release(struct pg_store *s)
+{
+    for (int i = 0; i < PG_MAX_HOSTS; i++)
+        for (int k = 0; k < 3; k++) {
+            free(s->hosts[i].alone[k]);
+            free(s->hosts[i].from[k]);
+        }
+}
+
+/* Which server of the string pg is connected to, or -1. */
+static int pg_host_of(const struct pg_store *s, PGconn *pg)
+{
+    const char *host = PQhost(pg), *port = PQport(pg);
+
+    if (s->nhosts == 1)
+        return 0;
+    for (int i = 0; i < s->nhosts && host && port; i++) {
+        const struct pg_host *h = &s->hosts[i];
+        const char *name = h->alone[0] && *h->alone[0] ? h->alone[0] : h->alone[1];
+        if (name && strcmp(name, host) == 0 && (!h->alone[2] || strcmp(h->alone[2], port) == 0))
+            return i;
+    }
+    return -1;
+}
+
+/* A connection was made to server i: it takes writes, start there. */
+static void pg_host_reached(struct pg_store *s, int i)
+{
+    if (i >= 0)
+        atomic_store_explicit(&s->good, i, memory_order_relaxed);
+}
+
+/* An established connection to server i failed: the others to it are
+ * suspect (a black-holed server would keep each waiting its timeout), and
+ * new connections try the next server first - the standby that is being
+ * promoted, rather than PG_CONNECT_TIMEOUT on the lost one. */
+static void pg_host_lost(struct pg_store *s, int i)
+{
+    int was = i;
+
+    if (i < 0)
+        return;
+    atomic_fetch_add_explicit(&s->lost[i], 1, memory_order_relaxed);
+    atomic_compare_exchange_strong_explicit(&s->good, &was, (i + 1) % s->nhosts,
+                                            memory_order_relaxed, memory_order_relaxed);
+}
+
+static unsigned long pg_host_losses(struct pg_store *s, int i)
+{
+    return i >= 0 ? atomic_load_explicit(&s->lost[i], memory_order_relaxed) : 0;
+}
+
+/* ---- connecting, per thread ----------------------------------------------------- */
+
 static void pg_drop(struct pg_db *d)
 {
     if (d->pg)
@@ -183,27 +371,69 @@ static void pg_drop(struct pg_db *d)
     if (d->backoff_ms > PG_BACKOFF_MAX_MS)
         d->backoff_ms = PG_BACKOFF_MAX_MS;
     d->retry_at = time_mono_ms() + d->backoff_ms;
+    d->connects_seen = atomic_load_explicit(&d->s->connects, memory_order_relaxed);
 }
 
-/* A connection that works, or LARK_EUNAVAIL. */
+/* A server that went away (a crash, a restart, a failover) closed this
+ * idle connection, yet libpq says CONNECTION_OK until it is used: the first
+ * statement of every thread would fail, and a read answer 503, long after
+ * the database was back (test_failover.mjs). The close is already on the
+ * socket (a FIN, often after a FATAL message nobody read): poll says so
+ * without waiting. Anything else that came unasked (a notice) is read. */
+static int pg_closed_by_server(PGconn *pg)
+{
+    struct pollfd p = {.fd = PQsocket(pg), .events = POLLIN | POLLRDHUP};
+
+    if (p.fd < 0 || poll(&p, 1, 0) < 0)
+        return 0; /* the statement will tell */
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR))
+        return 1;
+    return (p.revents & POLLIN) && !PQconsumeInput(pg);
+}
+
+/* A connection that works, or LARK_EUNAVAIL. The settings before dbname
+ * are defaults the connection string may override; the servers after it
+ * are the string's own, rotated to start with the last one reached. */
 static int pg_ready(struct pg_db *d, struct lark_err *err)
 {
-    static const char *const keys[] = {"dbname",
-                                       "connect_timeout",
+    static const char *const keys[] = {"connect_timeout",
                                        "application_name",
                                        "keepalives_idle",
                                        "keepalives_interval",
                                        "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "dbname",
+                                       "host",
+                                       "hostaddr",
+                                       "port",
                                        NULL};
-    const char *values[] = {d->s->uri, PG_CONNECT_TIMEOUT, "larkd", "10", "3", "3", NULL};
+    struct pg_store *s = d->s;
+    const struct pg_host *h = &s->hosts[atomic_load_explicit(&s->good, memory_order_relaxed)];
+    const char *values[] = {
+        PG_CONNECT_TIMEOUT, "larkd",    "10",       "3", "3", PG_TCP_USER_TIMEOUT, s->uri,
+        h->from[0],         h->from[1], h->from[2], NULL};
     char set[64];
     PGresult *res;
 
-    if (d->pg && PQstatus(d->pg) == CONNECTION_OK)
-        return 0;
+    if (d->pg && PQstatus(d->pg) == CONNECTION_OK) {
+        if (pg_host_losses(s, d->host) != d->lost_seen) {
+            log_info("postgresql: another connection to this server failed; reconnecting");
+            pg_lost(d);
+        } else if (pg_closed_by_server(d->pg)) {
+            log_info("postgresql: the server closed an idle connection; reconnecting");
+            pg_host_lost(s, d->host);
+            pg_lost(d);
+        } else {
+            return 0;
+        }
+    }
     if (d->pg)
         pg_drop(d);
-    if (time_mono_ms() < d->retry_at)
+    /* The backoff spares a database that is down; once another thread has
+     * connected (after a failover, the new primary takes writes) waiting
+     * it out would only answer 503s (test_failover.mjs). */
+    if (time_mono_ms() < d->retry_at &&
+        atomic_load_explicit(&s->connects, memory_order_relaxed) == d->connects_seen)
         return lark_err_set(err, LARK_EUNAVAIL, "the database is unavailable");
     d->pg = PQconnectdbParams(keys, values, 1);
     if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
@@ -223,6 +453,10 @@ static int pg_ready(struct pg_db *d, struct lark_err *err)
     }
     PQclear(res);
     d->backoff_ms = 0;
+    d->host = pg_host_of(s, d->pg);
+    d->lost_seen = pg_host_losses(s, d->host);
+    pg_host_reached(s, d->host);
+    atomic_fetch_add_explicit(&s->connects, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -249,6 +483,7 @@ static int pg_fail(struct pg_db *d, PGresult *res, struct lark_err *err, const c
     if (broken || pg_sqlstate_is(res, "08") || pg_sqlstate_is(res, "57") ||
         pg_sqlstate_is(res, "53")) {
         if (broken) {
+            pg_host_lost(d->s, d->host);
             pg_lost(d);
             /* a stale connection (the server restarted since its last
              * use) fails its first statement: if that was BEGIN nothing
@@ -711,18 +946,39 @@ static int pg_publish(struct store_conn *base, const struct store_note *notes, s
  * resolved synchronously by libpq; docs/OPERATIONS.md advises an address
  * or a unix socket.) */
 
-static void pgl_fail(struct pg_listener *l, const char *what)
+/* An attempt failed, or the connection did: the next server of the string
+ * is tried at once; after a round of them all, the backoff. */
+static void pgl_fail(struct pg_store *s, const char *what)
 {
+    struct pg_listener *l = &s->listen;
+
     if (l->pg) {
         log_warn("postgresql: the listening connection %s: %s", what, pg_one_line(l->pg));
         PQfinish(l->pg);
     }
     l->pg = NULL;
     l->state = PGL_IDLE;
+    if (++l->tried < s->nhosts) {
+        l->retry_at = 0;
+        return;
+    }
+    l->tried = 0;
     l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : PG_BACKOFF_MIN_MS;
     if (l->backoff_ms > PG_BACKOFF_MAX_MS)
         l->backoff_ms = PG_BACKOFF_MAX_MS;
     l->retry_at = time_mono_ms() + l->backoff_ms;
+}
+
+/* The established connection failed (or is suspect): remade at once,
+ * from the server last reached (workers may know the new primary). */
+static void pgl_lost(struct pg_store *s, const char *what)
+{
+    struct pg_listener *l = &s->listen;
+
+    l->tried = 0;
+    pgl_fail(s, what);
+    l->tried = 0;
+    l->retry_at = 0;
 }
 
 static int pg_listener_fd(struct store *base, int *want_write)
@@ -741,17 +997,40 @@ static void pg_dispatch(struct pg_store *s, const char *payload)
         log_warn("postgresql: a malformed note on channel " PG_CHANNEL " was ignored");
 }
 
+/* One server at a time, each with its own deadline (libpq only moves to
+ * the next server of a list when one fails, and a server that vanished
+ * from the network never fails, it times out): the one workers last
+ * reached first, then the others in turn. */
 static void pgl_start(struct pg_store *s)
 {
-    static const char *const keys[] = {"dbname",           "application_name",
-                                       "keepalives_idle",  "keepalives_interval",
-                                       "keepalives_count", NULL};
-    const char *values[] = {s->uri, "larkd-listen", "10", "3", "3", NULL};
+    static const char *const keys[] = {"application_name",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "dbname",
+                                       "host",
+                                       "hostaddr",
+                                       "port",
+                                       NULL};
     struct pg_listener *l = &s->listen;
+    int i = (atomic_load_explicit(&s->good, memory_order_relaxed) + l->tried) % s->nhosts;
+    const struct pg_host *h = &s->hosts[i];
+    const char *values[] = {"larkd-listen",
+                            PG_LISTEN_KEEPALIVE_IDLE,
+                            "1",
+                            "3",
+                            PG_TCP_USER_TIMEOUT,
+                            s->uri,
+                            h->alone[0],
+                            h->alone[1],
+                            h->alone[2],
+                            NULL};
 
+    l->host = i;
     l->pg = PQconnectStartParams(keys, values, 1);
     if (!l->pg || PQstatus(l->pg) == CONNECTION_BAD) {
-        pgl_fail(l, "could not start");
+        pgl_fail(s, "could not start");
         return;
     }
     PQsetNoticeProcessor(l->pg, pg_notice, NULL);
@@ -761,12 +1040,13 @@ static void pgl_start(struct pg_store *s)
 }
 
 /* Connecting: one step of PQconnectPoll; then LISTEN is sent. */
-static void pgl_connect_step(struct pg_listener *l)
+static void pgl_connect_step(struct pg_store *s)
 {
+    struct pg_listener *l = &s->listen;
     PostgresPollingStatusType st = PQconnectPoll(l->pg);
 
     if (st == PGRES_POLLING_FAILED) {
-        pgl_fail(l, "could not connect");
+        pgl_fail(s, "could not connect");
         return;
     }
     if (st != PGRES_POLLING_OK) {
@@ -774,7 +1054,7 @@ static void pgl_connect_step(struct pg_listener *l)
         return;
     }
     if (PQsetnonblocking(l->pg, 1) != 0 || !PQsendQuery(l->pg, "LISTEN " PG_CHANNEL)) {
-        pgl_fail(l, "could not send LISTEN");
+        pgl_fail(s, "could not send LISTEN");
         return;
     }
     l->state = PGL_LISTENING;
@@ -788,8 +1068,9 @@ static void pgl_read(struct pg_store *s, int *reconnected)
     int flushed = PQflush(l->pg);
 
     if (flushed < 0 || !PQconsumeInput(l->pg)) {
-        pgl_fail(l, "failed");
-        l->retry_at = 0; /* an established connection is remade at once */
+        if (l->state == PGL_READY)
+            pg_host_lost(s, l->host);
+        pgl_lost(s, "failed");
         return;
     }
     l->want_write = flushed == 1;
@@ -798,13 +1079,16 @@ static void pgl_read(struct pg_store *s, int *reconnected)
         if (!res) {
             l->state = PGL_READY;
             l->backoff_ms = 0;
+            l->tried = 0;
+            l->lost_seen = pg_host_losses(s, l->host);
+            pg_host_reached(s, l->host);
             *reconnected = 1;
             log_info("postgresql: listening for other processes' notes");
             break;
         }
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
             PQclear(res);
-            pgl_fail(l, "LISTEN failed");
+            pgl_fail(s, "LISTEN failed");
             return;
         }
         PQclear(res);
@@ -821,25 +1105,27 @@ static int64_t pg_listener_poll(struct store *base, int *reconnected)
     struct pg_listener *l = &s->listen;
     int64_t now = time_mono_ms();
 
+    if (l->state == PGL_READY && pg_host_losses(s, l->host) != l->lost_seen)
+        pgl_lost(s, "is to a server another connection lost");
     if (l->state == PGL_IDLE) {
         if (now < l->retry_at)
             return l->retry_at - now;
         pgl_start(s);
     }
     if (l->state == PGL_CONNECTING)
-        pgl_connect_step(l);
+        pgl_connect_step(s);
     if (l->state == PGL_LISTENING || l->state == PGL_READY)
         pgl_read(s, reconnected);
     if (l->state == PGL_IDLE)
         return l->retry_at > now ? l->retry_at - now : 0;
     if (l->state != PGL_READY) {
         if (now >= l->deadline) {
-            pgl_fail(l, "timed out");
-            return l->retry_at - now;
+            pgl_fail(s, "timed out");
+            return l->retry_at > now ? l->retry_at - now : 0;
         }
         return l->deadline - now;
     }
-    return 60000;
+    return PG_LISTEN_CHECK_MS;
 }
 
 /* ---- push daemons' wake-ups ------------------------------------------------------- */
@@ -1021,6 +1307,7 @@ static void pg_db_init(struct pg_db *d, struct pg_store *s)
     memset(d, 0, sizeof(*d));
     d->base.ops = &pg_db_ops;
     d->s = s;
+    d->host = -1;
 }
 
 static void pg_db_release(struct pg_db *d)
@@ -1038,6 +1325,7 @@ static void pg_close(struct store *base)
     struct pg_store *s = (struct pg_store *)base;
     if (s->listen.pg)
         PQfinish(s->listen.pg);
+    pg_hosts_release(s);
     free(s->uri);
     free(s);
 }
@@ -1053,6 +1341,11 @@ static int pg_open(const struct config *cfg, const char *target, unsigned flags,
     (void)flags; /* nothing of PostgreSQL's outlives a process anyway */
     s->base.ops = &store_pg_ops;
     s->uri = xstrdup(target);
+    atomic_init(&s->connects, 0);
+    atomic_init(&s->good, 0);
+    for (int i = 0; i < PG_MAX_HOSTS; i++)
+        atomic_init(&s->lost[i], 0);
+    pg_hosts_init(s);
     ids_random(rnd, sizeof(rnd));
     for (int i = 0; i < 8; i++)
         snprintf(s->origin + 2 * i, 3, "%02x", rnd[i]);

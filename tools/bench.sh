@@ -22,6 +22,12 @@
 #                        (initdb/pg_ctl as the postgres user, unix socket in
 #                        a temp dir) with a fresh database per scenario,
 #                        removed at the end
+#   BENCH_PG_STANDBY     none | sync | async (postgres): a streaming standby
+#                        of that cluster on the same machine (pg_basebackup
+#                        -R over the unix socket), synchronous
+#                        (synchronous_standby_names = '*': a commit waits
+#                        for the standby's flush) or not; default none.
+#                        tools/bench-standby.sh compares them
 #   BENCH_SCENARIOS      "fanout throughput idle group wsidle push"
 #                        (+ "fanout2" with BENCH_DB=postgres)
 #   FANOUT_SUBS          1000    subscribers
@@ -77,7 +83,9 @@ ulimit -n "$(ulimit -Hn)"
 # Instances: index 0 (senders, and everything in one-process runs) and 1
 # (the subscribers' side of a two-process run).
 data=() port=() larkd_pid=() lighttpd_pid=()
-pg_dir='' pg_port='' pg_pid='' pg_db='' bench_pid=''
+pg_dir='' pg_port='' pg_pid='' pg_db='' bench_pid='' sb_port='' sb_pid=''
+standby=${BENCH_PG_STANDBY:-none}
+case $standby in none|sync|async) ;; *) echo "bench: BENCH_PG_STANDBY must be none, sync or async" >&2; exit 2 ;; esac
 
 # ---- PostgreSQL: one throwaway cluster per bench run ----------------------
 
@@ -89,7 +97,9 @@ as_pg() {
 pg_bin() {
   local b
   b=$(command -v initdb 2>/dev/null || true)
-  if [ -n "$b" ]; then dirname "$b"; return; fi
+  # through a symlink (e.g. /usr/local/bin/initdb) to the directory with
+  # the other server tools (pg_basebackup)
+  if [ -n "$b" ]; then dirname "$(readlink -f "$b")"; return; fi
   b=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -1)
   [ -n "$b" ] || { echo "bench: PostgreSQL (initdb) is not installed" >&2; return 1; }
   echo "$b"
@@ -114,10 +124,42 @@ pg_start() {
     { tail "$pg_dir/postgres.log" >&2; return 1; }
   pg_pid=$(head -1 "$pg_dir/data/postmaster.pid")
   echo "bench: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on $pg_dir port $pg_port (pid $pg_pid)"
+  [ "$standby" = none ] || pg_start_standby "$bin"
+}
+
+# A streaming standby of the cluster, on the same machine: cloned over the
+# unix socket (initdb's pg_hba trusts local replication), its own port in
+# the same socket directory, PostgreSQL's defaults like the primary.
+pg_start_standby() {
+  local bin=$1 state=''
+  sb_port=$(free_port)
+  as_pg "$bin/pg_basebackup" -D "$pg_dir/standby" -R -X stream -c fast -h "$pg_dir" -p "$pg_port" \
+    -U postgres >"$pg_dir/basebackup.log" 2>&1 || { cat "$pg_dir/basebackup.log" >&2; return 1; }
+  as_pg "$bin/pg_ctl" -D "$pg_dir/standby" -l "$pg_dir/standby.log" -w -t 30 \
+    -o "-k $pg_dir -c listen_addresses= -p $sb_port" start >/dev/null ||
+    { tail "$pg_dir/standby.log" >&2; return 1; }
+  sb_pid=$(head -1 "$pg_dir/standby/postmaster.pid")
+  if [ "$standby" = sync ]; then
+    pg_psql "ALTER SYSTEM SET synchronous_standby_names = '*'" >/dev/null
+    pg_psql "SELECT pg_reload_conf()" >/dev/null
+  fi
+  for _ in $(seq 100); do
+    state=$(timeout 5 psql -X -A -t -h "$pg_dir" -p "$pg_port" -U postgres -d postgres \
+      -c "SELECT sync_state FROM pg_stat_replication" 2>/dev/null || true)
+    [ "$state" = "$standby" ] && break
+    sleep 0.1
+  done
+  [ "$state" = "$standby" ] || { echo "bench: the standby is '$state', not $standby" >&2; return 1; }
+  echo "bench: standby on port $sb_port (pid $sb_pid), $standby"
 }
 
 pg_stop() {
   [ -n "$pg_dir" ] || return 0
+  if [ -n "$sb_pid" ]; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/standby" -m fast -w -t 20 stop >/dev/null 2>&1 ||
+      kill -KILL "$sb_pid" 2>/dev/null || true
+    sb_pid=''
+  fi
   as_pg "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w -t 20 stop >/dev/null 2>&1 ||
     kill -KILL "$pg_pid" 2>/dev/null || true
   for _ in $(seq 50); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
@@ -242,7 +284,8 @@ machine() {
   echo "bench: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
     "$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "bench: $(lighttpd -v 2>/dev/null | head -1 | cut -d' ' -f1), SQLite ${sq:-?}, PostgreSQL ${pgv:-?}," \
-    "larkd from $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- core fcgi 2>/dev/null || echo '+changes'); BENCH_DB=$db_kind"
+    "larkd from $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- core fcgi 2>/dev/null || echo '+changes'); BENCH_DB=$db_kind" \
+    "$([ "$db_kind" = postgres ] && echo "BENCH_PG_STANDBY=$standby")"
 }
 
 mkdir -p "$(dirname "$results")"

@@ -14,7 +14,9 @@
 #         playwright-core; no browser is ever downloaded) and fonts for
 #         their screenshots, the PostgreSQL server (the tests make
 #         throwaway clusters with initdb and pg_ctl; psql comes with it)
-#         and iproute2 (ip netns: the several-hosts suite), and the proxies
+#         and iproute2 (ip netns: the several-hosts and failover suites),
+#         Patroni (with python3-etcd, its etcd client) and etcd (the
+#         failover suite run by Patroni), and the proxies
 #         of the proxy matrix (tests/browser/test_proxies.mjs): squid,
 #         tinyproxy, privoxy, nginx, haproxy - run there with private
 #         configurations; the system services their packages may start are
@@ -34,7 +36,7 @@ run_pkgs=(gcc make pkg-config libfcgi-dev libfcgi-bin lighttpd lighttpd-modules-
           libjwt-dev libsqlite3-dev sqlite3 libpq-dev libcurl4-openssl-dev libssl-dev ca-certificates
           check curl)
 test_pkgs=(clang clang-format clang-tidy cppcheck libclang-rt-14-dev openssl valgrind nodejs npm procps
-           iproute2 postgresql
+           iproute2 postgresql patroni python3-etcd etcd-server
            chromium fonts-dejavu-core fonts-noto-color-emoji systemd lighttpd-mod-openssl
            squid tinyproxy privoxy nginx haproxy apache2)
 
@@ -70,9 +72,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
   # ...and the proxies theirs (3128, 8888, 8118, 80); the proxy matrix
-  # and the load balancer test start their own on free ports.
-  for svc in squid tinyproxy privoxy nginx haproxy; do
-    if [[ " ${missing[*]} " == *" $svc "* ]] && command -v service >/dev/null; then
+  # and the load balancer test start their own on free ports. etcd (2379)
+  # and patroni likewise: the Patroni suite runs its own in network
+  # namespaces.
+  for svc in squid tinyproxy privoxy nginx haproxy etcd patroni; do
+    pkg=$svc
+    [ "$svc" = etcd ] && pkg=etcd-server
+    if [[ " ${missing[*]} " == *" $pkg "* ]] && command -v service >/dev/null; then
       $sudo service "$svc" stop >/dev/null 2>&1 || true
     fi
   done

@@ -20,7 +20,10 @@
 #        postgres  release, ASan: every suite on a fresh database in one
 #                  throwaway cluster (tests/integration/lib/pg.mjs), plus
 #                  the PostgreSQL-only scale suites (two larkd, restart,
-#                  hosts in network namespaces)
+#                  hosts in network namespaces, failover to a synchronous
+#                  standby by pg_ctl promote and by Patroni: about 30-45 s
+#                  and 30-55 s of each run, issue 17; the whole release
+#                  run on PostgreSQL took 6.4 minutes on 2 busy cores)
 #      test_cgi runs larkd as a CGI program behind lighttpd's mod_cgi and a
 #      throwaway Apache with mod_cgid (about 25 s a run).
 #      All four: the ASan runs catch memory errors in each back end, the

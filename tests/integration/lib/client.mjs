@@ -35,10 +35,27 @@ export function target(url, proxy) {
 }
 
 /**
- * One HTTP request. body: object (sent as JSON), string or Buffer; signal: an
- * AbortSignal; proxy: a forward proxy to send it through (target()).
+ * Fail req if its socket has not connected within ms (Node's timeout only
+ * counts once connected; a host that vanished leaves a connect waiting for
+ * the kernel's own timeout, half a minute and more). 0: no bound.
  */
-export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent, signal, proxy } = {}) {
+export function boundConnect(req, ms) {
+  if (!ms) return;
+  req.on('socket', (sock) => {
+    if (!sock.connecting) return;
+    const t = setTimeout(() => req.destroy(new Error(`connect timed out after ${ms} ms`)), ms);
+    sock.once('connect', () => clearTimeout(t));
+    req.once('close', () => clearTimeout(t));
+  });
+}
+
+/**
+ * One HTTP request. body: object (sent as JSON), string or Buffer; signal: an
+ * AbortSignal; proxy: a forward proxy to send it through (target());
+ * timeout: ms the connected socket may stay silent; connectTimeout: ms to
+ * connect (boundConnect).
+ */
+export function request(base, method, path, { tok, body, headers = {}, timeout = 30000, agent: ag = agent, signal, proxy, connectTimeout = 0 } = {}) {
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     let data = null;
@@ -63,6 +80,7 @@ export function request(base, method, path, { tok, body, headers = {}, timeout =
       res.on('error', reject);
     }
     req.setTimeout(timeout, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    boundConnect(req, connectTimeout);
     req.on('error', reject);
     if (data) req.write(data);
     req.end();

@@ -123,6 +123,26 @@ function stopSync(dir) {
   }
 }
 
+/** /proc/PID/stat ("pid (comm) state ppid ..."), or '' when it is gone. */
+function readStat(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** The pids whose parent is pid (from /proc). */
+function childrenOf(pid) {
+  const out = [];
+  for (const n of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(n)) continue;
+    const stat = readStat(n); // comm may hold spaces and parentheses
+    if (stat && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(n));
+  }
+  return out;
+}
+
 const live = new Set();
 process.on('exit', () => {
   for (const c of live) c.destroySync();
@@ -231,6 +251,72 @@ export class PgCluster {
   uri(db, { host } = {}) {
     if (host) return `postgresql://postgres@${host}:${this.port}/${db}`;
     return `postgresql:///${db}?host=${this.dir}&port=${this.port}&user=postgres`;
+  }
+
+  /**
+   * A streaming standby of this (running, listening) cluster: a new
+   * cluster made by pg_basebackup -R from it - run under opts.wrap, so
+   * from another network namespace it copies over the network, as a
+   * standby in another zone would - and started. The base backup copies
+   * the primary's postgresql.conf; lark-test.conf is written anew with
+   * opts (listen, port, wrap, settings), so the primary's settings (e.g.
+   * synchronous_standby_names) are not inherited. from: the address the
+   * standby reaches the primary on (default: its first listen address).
+   * The primary's pg_hba.conf must allow replication from there.
+   */
+  async standby({ listen = '', port = 0, wrap = [], settings = [], from } = {}) {
+    const host = from || this.listen.split(',')[0];
+    if (!host) throw new Error('standby(): the primary must listen on TCP (listen) or name from');
+    const s = new PgCluster({ listen, port, wrap, settings });
+    sweepLeftovers();
+    s.dir = fs.mkdtempSync(path.join(os.tmpdir(), PREFIX));
+    fs.writeFileSync(path.join(s.dir, 'owner.pid'), String(process.pid));
+    live.add(s);
+    fs.chmodSync(s.dir, 0o700);
+    if (isRoot) await run(['chown', 'postgres:', s.dir]);
+    await run([...wrap, ...asOwner([tool('pg_basebackup'), '-D', s.data, '-R', '-X', 'stream', '-c', 'fast',
+      '--no-sync', '-h', host, '-p', String(this.port), '-U', 'postgres'])], { cwd: s.dir, timeout: 120000 });
+    s.port = port || (listen ? await freeTcpPort(listen.split(',')[0]) : 5432);
+    s.writeConf();
+    try {
+      await s.pgctl(['start']);
+    } catch (e) {
+      throw new Error(`${e.message}\n--- standby postgres.log ---\n${s.logTail()}`);
+    }
+    return s;
+  }
+
+  /** The postmaster's pid (from postmaster.pid), or 0 when it is not running. */
+  postmasterPid() {
+    try {
+      return Number(fs.readFileSync(path.join(this.data, 'postmaster.pid'), 'utf8').split('\n')[0]) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * kill -9 of the server: the postmaster and all its children at once,
+   * as when its machine dies (nothing is flushed, no session is told).
+   * Resolves the pids killed once they are all gone (bounded).
+   */
+  async kill9() {
+    const pm = this.postmasterPid();
+    if (!pm) return [];
+    const pids = [pm, ...childrenOf(pm)];
+    for (const p of pids) {
+      try { process.kill(p, 'SIGKILL'); } catch { /* gone already */ }
+    }
+    // gone, or a zombie nobody has reaped yet (a container's init may be slow to)
+    const gone = (p) => !pidAlive(p) || /^\S+ \(.*\) Z/.test(readStat(p));
+    const end = Date.now() + 10000;
+    while (!pids.every(gone) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    return pids;
+  }
+
+  /** pg_ctl promote (waits until the standby takes writes, bounded). */
+  async promote() {
+    await this.pgctl(['promote']);
   }
 
   /** pg_ctl restart -m MODE (fast: sessions are disconnected, a checkpoint is written). */

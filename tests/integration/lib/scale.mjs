@@ -9,9 +9,11 @@
 //   Sender    sends numbered messages into a conversation; on an error or a
 //             5xx it retries the same client_msg_id (API.md: idempotent
 //             retries), moving to the next base URL; remembers every status.
-//   Follower  one user's inbox over SSE or long-poll; on a closed stream or
-//             an error it reconnects (next base URL) from the last seq it
-//             has, the way a client that lost its host does.
+//   WsSender  the same over a WebSocket session ({"type": "send"}), a new
+//             session (next base URL) after a close.
+//   Follower  one user's inbox over SSE, long-poll or WebSocket; on a
+//             closed stream or an error it reconnects (next base URL) from
+//             the last seq it has, the way a client that lost its host does.
 //   verify()  every acknowledged message stored once, conversation seqs
 //             gapless, and every follower got every message once, in order.
 //
@@ -21,9 +23,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { assert } from './harness.mjs';
 import { Larkd, Lighttpd, removeTmpDir, sleep, tmpDir, top } from './stack.mjs';
-import { Api, request, token } from './client.mjs';
+import { Api, boundConnect, request, token } from './client.mjs';
 
 /** Settings every larkd of these suites gets: no per-user send limit. */
 export const SCALE_ENV = { LARK_SEND_RATE: '0' };
@@ -102,16 +105,20 @@ function retryAfterMs(r) {
 export class Sender {
   /**
    * user: sender id; bases: base URLs, tried in turn after failures;
-   * conv: conversation id; count: messages to send (at most).
+   * conv: conversation id; count: messages to send (at most);
+   * timeout: ms a request may stay silent before it counts as failed (0)
+   * and is retried elsewhere - a host that vanished answers nothing.
    */
-  constructor(user, bases, conv, count) {
+  constructor(user, bases, conv, count, { timeout = 15000 } = {}) {
+    this.timeout = timeout;
     this.user = user;
     this.bases = bases;
     this.cur = 0;
     this.conv = conv;
     this.count = count;
     this.tok = token(user);
-    this.acked = [];          // [{ n, client_msg_id, message, status }], in order
+    this.acked = [];          // [{ n, client_msg_id, message, status, at, tries }], in order;
+                              // at: wall ms of the answer, tries: every attempt's status
     this.statuses = new Map(); // status (0: no answer) -> times seen
     this.no503RetryAfter = 0;  // 503 answers without Retry-After
     this.stopped = false;
@@ -124,19 +131,24 @@ export class Sender {
   async sendOne(n, deadline) {
     const id = crypto.randomUUID();
     const body = { conversation_id: this.conv, client_msg_id: id, body: `${this.user} #${n}` };
+    const tries = [];
     for (;;) {
       if (Date.now() > deadline) throw new Error(`${this.user}: #${n} not acknowledged before the deadline; statuses ${this.summary()}`);
       this.attempts++;
       let r;
+      const t0 = Date.now();
       try {
-        r = await request(this.bases[this.cur], 'POST', '/v1/messages', { tok: this.tok, body, timeout: 15000 });
+        r = await request(this.bases[this.cur], 'POST', '/v1/messages',
+          { tok: this.tok, body, timeout: this.timeout, connectTimeout: this.timeout });
       } catch (e) {
         r = { status: 0, error: e };
       }
       this.note(r.status);
+      tries.push(r.status);
+      tries.took = [...(tries.took || []), Date.now() - t0];
       if (r.status === 201 || r.status === 200) {
         assert.equal(r.json.client_msg_id, id);
-        this.acked.push({ n, client_msg_id: id, message: r.json, status: r.status });
+        this.acked.push({ n, client_msg_id: id, message: r.json, status: r.status, at: Date.now(), tries });
         return;
       }
       if (r.status !== 0 && r.status < 500) throw new Error(`${this.user}: #${n} got ${r.status} ${r.body}`);
@@ -159,14 +171,204 @@ export class Sender {
   }
 }
 
+/** ws:// of an http:// base URL. */
+const wsUrl = (base) => base.replace(/^http/, 'ws') + '/v1/ws';
+
 /**
- * One user's inbox, followed over 'sse' or 'poll' from bases[0]; after a
- * failure it reconnects to the next base with the last seq it holds.
+ * Newline-delimited JSON lines of one WebSocket session (API.md
+ * "WebSocket": a frame may hold several lines or part of one).
+ */
+class WsLines {
+  /**
+   * idleMs: when set, a {"type": "ping"} goes out every idleMs / 3 and a
+   * session that hears nothing for idleMs is ended (the way a client
+   * notices a host that vanished without a close).
+   */
+  constructor(url, onLine, onClose, { idleMs = 0 } = {}) {
+    this.ws = new WebSocket(url, idleMs ? { handshakeTimeout: idleMs } : {});
+    this.closed = false;
+    let pending = '';
+    let heard = Date.now();
+    if (idleMs) {
+      this.timer = setInterval(() => {
+        if (Date.now() - heard > idleMs) this.ws.terminate();
+        else if (this.ws.readyState === WebSocket.OPEN) this.ws.send('{"type":"ping"}\n');
+      }, Math.max(50, Math.floor(idleMs / 3)));
+    }
+    this.ws.on('message', (d) => {
+      heard = Date.now();
+      pending += d.toString('utf8');
+      let i;
+      while ((i = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, i);
+        pending = pending.slice(i + 1);
+        let obj;
+        try { obj = JSON.parse(line); } catch { obj = { type: 'unparsable', line }; }
+        onLine(obj);
+      }
+    });
+    const closed = () => {
+      if (this.closed) return;
+      this.closed = true;
+      clearInterval(this.timer);
+      onClose();
+    };
+    this.ws.on('close', closed);
+    this.ws.on('error', closed);
+    this.open = new Promise((resolve) => {
+      this.ws.once('open', () => resolve(true));
+      this.ws.once('error', () => resolve(false));
+      this.ws.once('close', () => resolve(false));
+    });
+  }
+
+  send(obj) {
+    if (!this.closed) this.ws.send(JSON.stringify(obj) + '\n');
+  }
+
+  close() {
+    clearInterval(this.timer);
+    this.ws.terminate();
+  }
+}
+
+/**
+ * A Sender over WebSocket: {"type": "send", ...} answered by "sent" (with
+ * the stored message) or by an "error" naming the client_msg_id; after an
+ * error or a closed session it retries the same client_msg_id (a new
+ * session on the next base after a close). acked, statuses and tries as
+ * for Sender, with the answers as 'sent', 'duplicate' (a "sent" for a
+ * message stored by an earlier attempt: an older created_at is all that
+ * tells, so it is counted as 'sent'), 'error:<code>' and 'closed'.
+ */
+export class WsSender {
+  /** As Sender; idleMs: a session silent that long (pings unanswered) is given up. */
+  constructor(user, bases, conv, count, { idleMs = 20000 } = {}) {
+    this.idleMs = idleMs;
+    this.user = user;
+    this.bases = bases;
+    this.cur = 0;
+    this.conv = conv;
+    this.count = count;
+    this.tok = token(user);
+    this.acked = [];
+    this.statuses = new Map();
+    this.stopped = false;
+    this.session = null;
+    this.waiting = null; // { id, resolve } of the send in flight
+  }
+
+  note(status) { this.statuses.set(status, (this.statuses.get(status) || 0) + 1); }
+
+  summary() { return JSON.stringify(Object.fromEntries(this.statuses)); }
+
+  /** An authenticated session, or null (it failed; the next base is tried). */
+  async connect() {
+    const answered = [];
+    let wake = null;
+    const s = new WsLines(wsUrl(this.bases[this.cur]), (line) => {
+      if (line.type === 'hello' || (line.type === 'error' && !line.client_msg_id)) {
+        answered.push(line);
+        if (wake) wake();
+        return;
+      }
+      const w = this.waiting;
+      if (w && line.client_msg_id === w.id && (line.type === 'sent' || line.type === 'error')) {
+        this.waiting = null;
+        w.resolve(line);
+      }
+    }, () => {
+      if (wake) wake();
+      const w = this.waiting;
+      if (w) {
+        this.waiting = null;
+        w.resolve({ type: 'closed' });
+      }
+    }, { idleMs: this.idleMs });
+    if (!(await s.open)) return null;
+    s.send({ type: 'auth', token: this.tok, since: null });
+    const end = Date.now() + 15000;
+    while (!answered.length && !s.closed && Date.now() < end) {
+      await new Promise((r) => { wake = r; setTimeout(r, 200); });
+    }
+    if (answered[0] && answered[0].type === 'hello') return s;
+    this.note(answered[0] ? `auth:${answered[0].error && answered[0].error.code}` : 'closed');
+    s.close();
+    return null;
+  }
+
+  async sendOne(n, deadline) {
+    const id = crypto.randomUUID();
+    const cmd = { type: 'send', conversation_id: this.conv, client_msg_id: id, body: `${this.user} #${n}` };
+    const tries = [];
+    for (;;) {
+      if (Date.now() > deadline) throw new Error(`${this.user}: #${n} not acknowledged before the deadline; ${this.summary()}`);
+      if (!this.session || this.session.closed) {
+        this.session = await this.connect();
+        if (!this.session) {
+          this.cur = (this.cur + 1) % this.bases.length;
+          await sleep(200);
+          continue;
+        }
+      }
+      const answer = await new Promise((resolve) => {
+        this.waiting = { id, resolve };
+        this.session.send(cmd);
+        setTimeout(() => {
+          if (this.waiting && this.waiting.id === id) {
+            this.waiting = null;
+            resolve({ type: 'timeout' });
+          }
+        }, this.idleMs);
+      });
+      const status = answer.type === 'error' ? `error:${answer.error && answer.error.code}` : answer.type;
+      this.note(status);
+      tries.push(status);
+      if (answer.type === 'sent') {
+        assert.equal(answer.message.client_msg_id, id);
+        this.acked.push({ n, client_msg_id: id, message: answer.message, status, at: Date.now(), tries });
+        return;
+      }
+      if (answer.type === 'error' && !['db_unavailable', 'draining'].includes(answer.error && answer.error.code)) {
+        throw new Error(`${this.user}: #${n} got ${JSON.stringify(answer)}`);
+      }
+      if (answer.type !== 'error') { // closed or stuck: a new session elsewhere
+        if (this.session) this.session.close();
+        this.session = null;
+        this.cur = (this.cur + 1) % this.bases.length;
+      }
+      await sleep(200);
+    }
+  }
+
+  async run(deadlineMs = 120000) {
+    const deadline = Date.now() + deadlineMs;
+    try {
+      for (let n = 0; n < this.count && !this.stopped; n++) await this.sendOne(n, deadline);
+    } finally {
+      if (this.session) this.session.close();
+    }
+  }
+
+  stop() { this.stopped = true; }
+}
+
+/**
+ * One user's inbox, followed over 'sse', 'poll' or 'ws' from bases[0];
+ * after a failure it reconnects to the next base with the last seq it
+ * holds.
  * events: stored events in inbox order, each once (a duplicate across a
  * reconnect is dropped and counted, as API.md tells clients to do).
  */
 export class Follower {
-  constructor(user, bases, transport) {
+  /**
+   * idleMs: a connection that hears nothing (no event, SSE ping, long-poll
+   * whitespace, WebSocket pong) for that long is given up and the next
+   * base tried - lark.js's watchdog, for a host that vanished without
+   * closing anything. Pair it with short server keep-alives.
+   */
+  constructor(user, bases, transport, { idleMs = 0 } = {}) {
+    this.idleMs = idleMs;
     this.user = user;
     this.bases = bases;
     this.cur = 0;
@@ -184,6 +386,7 @@ export class Follower {
     this.basesUsed = new Set();
     this.stopped = false;
     this.req = null;
+    this.session = null; // the WebSocket session (ws)
     this.waiters = [];
   }
 
@@ -217,7 +420,8 @@ export class Follower {
       this.basesUsed.add(base);
       let r;
       try {
-        r = this.transport === 'sse' ? await this.sseOnce(base) : await this.pollOnce(base);
+        r = this.transport === 'sse' ? await this.sseOnce(base)
+          : this.transport === 'ws' ? await this.wsOnce(base) : await this.pollOnce(base);
       } catch (e) {
         r = { status: 0, error: e };
       }
@@ -233,7 +437,7 @@ export class Follower {
   pollOnce(base) {
     this.abort = new AbortController();
     return request(base, 'GET', `/v1/poll?since=${this.last}&timeout=10&limit=500`,
-      { tok: this.tok, timeout: 30000, signal: this.abort.signal })
+      { tok: this.tok, timeout: this.idleMs || 30000, connectTimeout: this.idleMs, signal: this.abort.signal })
       .then((r) => {
         if (r.status !== 200) return r;
         this.connections++;
@@ -290,13 +494,50 @@ export class Follower {
         res.on('close', done);
       });
       this.req = req;
-      req.setTimeout(60000, () => req.destroy());
+      req.setTimeout(this.idleMs || 60000, () => req.destroy());
+      boundConnect(req, this.idleMs);
       req.on('error', (e) => resolve({ status: 0, error: e }));
+    });
+  }
+
+  /**
+   * One WebSocket session: auth with since = the last seq held, then
+   * events until the session closes. An auth refused (the database
+   * unreachable: an error line, then the close) counts as a 503.
+   */
+  wsOnce(base) {
+    return new Promise((resolve) => {
+      const seen = new Set();
+      let hello = false;
+      let refused = null;
+      const s = new WsLines(wsUrl(base), (line) => {
+        if (line.type === 'hello') {
+          hello = true;
+          this.connections++;
+        } else if (line.type === 'error' && !hello) {
+          refused = line.error && line.error.code;
+        } else if (typeof line.seq === 'number') {
+          this.take(line, seen);
+        }
+      }, () => {
+        this.session = null;
+        if (hello) {
+          if (!this.stopped) this.abruptEnds++;
+          resolve({ status: 200, moveOn: true });
+        } else {
+          resolve({ status: refused === 'db_unavailable' ? 503 : 0, error: refused });
+        }
+      }, { idleMs: this.idleMs });
+      this.session = s;
+      s.open.then((ok) => {
+        if (ok) s.send({ type: 'auth', token: this.tok, since: this.last });
+      });
     });
   }
 
   stop() {
     this.stopped = true;
+    if (this.session) this.session.close();
     if (this.req) this.req.destroy();
     if (this.abort) this.abort.abort();
     this.wake();
