@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154 # port_min, port_max: the caller's
-# tools/benchlib.sh - shell helpers of tools/bench.sh and tools/bench-peers.sh
+# tools/benchlib.sh - shell helpers of the bench scripts (bench.sh, bench-peers.sh,
+# bench-cgi.sh, mediabench.sh)
 # (sourced, not run). The caller sets port_min and port_max, and pg_dir when
 # it runs a PostgreSQL cluster whose socket files take ports too.
 

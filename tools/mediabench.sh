@@ -35,16 +35,11 @@ for bin in "$build/larkd" "$build/lark-token" curl sha256sum; do
 done
 [ -n "${LARK_JWT_SECRET:-}" ] || export LARK_JWT_SECRET="bench-$RANDOM-$RANDOM-$RANDOM-$$"
 
+# shellcheck source=tools/benchlib.sh
+. tools/benchlib.sh
+
 dir=$(mktemp -d "${TMPDIR:-/tmp}/mediabench.XXXXXX")
 larkd_pid='' lighttpd_pid='' sampler_pid=''
-stop_pid() {
-  local pid=$1
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   stop_pid "$sampler_pid"
   stop_pid "$lighttpd_pid"
@@ -53,16 +48,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-  local p
-  for _ in $(seq 50); do
-    p=$((port_min + RANDOM % (port_max - port_min + 1)))
-    ss -Htln "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
-  done
-  echo "mediabench: no free port in $port_min-$port_max" >&2
-  return 1
-}
 
 # The file, and the same bytes as a static file of a copy of www/.
 mkdir -p "$dir/www" "$dir/media"
