@@ -93,7 +93,7 @@ timed() {
 
 up=() put=() down=() stat_=() peaks=()
 rss_before=$(rss)
-for r in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
   rm -f "$dir/done"
   sample "$dir/done" "$dir/peak" &
   sampler_pid=$!
