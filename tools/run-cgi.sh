@@ -46,8 +46,19 @@ lighttpd_pid=
 stop() {
   trap '' INT TERM
   trap - EXIT
-  [ -n "$lighttpd_pid" ] && kill -TERM "$lighttpd_pid" 2>/dev/null || true
+  # lighttpd does not wait for its CGI processes: note them first, and wait
+  # for them too (bounded), so that nothing of lark still runs in LARK_DATA
+  # once this says it stopped.
+  local cgis=()
+  if [ -n "$lighttpd_pid" ]; then
+    mapfile -t cgis < <(pgrep -P "$lighttpd_pid" || true)
+    kill -TERM "$lighttpd_pid" 2>/dev/null || true
+  fi
   wait 2>/dev/null || true
+  for pid in "${cgis[@]}"; do
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   echo "lark (CGI) stopped."
 }
 trap 'stop; exit 0' INT TERM

@@ -26,6 +26,7 @@
 #                  run on PostgreSQL took 6.4 minutes on 2 busy cores)
 #      test_cgi runs larkd as a CGI program behind lighttpd's mod_cgi and a
 #      throwaway Apache with mod_cgid (about 25 s a run).
+#      The SQLite and PostgreSQL runs of one build run side by side.
 #      All four: the ASan runs catch memory errors in each back end, the
 #      release runs are faster and so the likelier to show races in the
 #      concurrency suites. Measured on 2 shared cores: about 45 s each on
@@ -67,10 +68,30 @@ step "integration (tsan, sqlite, subset)" env LARK_BUILD=build-tsan TSAN_OPTIONS
   node tests/integration/run.mjs --backend=sqlite ${LARK_TSAN_SUITES:-test_held test_ws test_stream}
 [ -n "$fuzzers" ] && step "fuzz (${FUZZ_SECONDS:-10} s each)" tools/fuzz.sh "${FUZZ_SECONDS:-10}" $fuzzers
 step "lark.js unit (fake clock)" node --test tests/js/test_*.mjs
-for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
-  step "integration (release, $backend)" env LARK_BUILD=build node tests/integration/run.mjs --backend="$backend"
-  step "integration (asan, $backend)" env LARK_BUILD=build-asan node tests/integration/run.mjs --backend="$backend"
+# The two stores' runs of one build side by side: they mostly wait (held
+# requests, timeouts, restarts, failovers), not compute, and share nothing
+# (each stack its own kernel-given ports and temporary directory; the
+# PostgreSQL run its own cluster), so together they take about the time of
+# the longer one. LARK_TEST_SERIAL=1 runs them one after the other.
+logs=$(mktemp -d "${TMPDIR:-/tmp}/lark-test.XXXXXX")
+for kind in release asan; do
+  [ "$kind" = release ] && b=build || b=build-asan
+  pids=() names=()
+  for backend in ${LARK_TEST_BACKENDS:-sqlite postgres}; do
+    name="integration ($kind, $backend)"
+    run_one=(env LARK_BUILD="$b" node tests/integration/run.mjs --backend="$backend")
+    if [ "${LARK_TEST_SERIAL:-0}" = 1 ]; then step "$name" "${run_one[@]}"; continue; fi
+    echo "=== $name: started (its output follows when it ends)"
+    "${run_one[@]}" >"$logs/$backend.log" 2>&1 &
+    pids+=("$!") names+=("$name:$backend")
+  done
+  for i in "${!pids[@]}"; do
+    name=${names[$i]%:*} backend=${names[$i]##*:}
+    if wait "${pids[$i]}"; then rc=ok; else rc=FAILED; failed+=("$name"); fi
+    echo "=== $name"; cat "$logs/$backend.log"; echo "=== $name: $rc"
+  done
 done
+rm -rf "$logs"
 step "browser (asan)" env LARK_BUILD=build-asan node tests/browser/run.mjs
 step "package (deb)" tests/package/run.sh
 step "valgrind" tools/valgrind.sh
